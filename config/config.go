@@ -1,0 +1,185 @@
+// Package config loads Vigil's settings from environment variables. Every setting has a
+// development default so `make run` needs none; Load reports every invalid setting at once.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environments Vigil runs in.
+const (
+	EnvDev  = "dev"
+	EnvProd = "prod"
+)
+
+// Config holds every setting of every role. Roles read the parts they need.
+type Config struct {
+	Env              string        // VIGIL_ENV: dev | prod
+	HTTPAddr         string        // HTTP_ADDR
+	DatabaseURL      string        // DATABASE_URL
+	DatabaseMaxConns int32         // DATABASE_MAX_CONNS
+	DatabaseMinConns int32         // DATABASE_MIN_CONNS
+	StatementTimeout time.Duration // DATABASE_STATEMENT_TIMEOUT
+	NATSURL          string        // NATS_URL; empty starts the embedded server
+	NATSEmbeddedAddr string        // NATS_EMBEDDED_ADDR
+	DataDir          string        // VIGIL_DATA_DIR
+	SMTPURL          string        // SMTP_URL
+	MailFrom         string        // MAIL_FROM
+	PublicBaseURL    string        // PUBLIC_BASE_URL
+	LogLevel         string        // LOG_LEVEL
+	LogFormat        string        // LOG_FORMAT: json | console
+	SecretKey        string        // VIGIL_SECRET_KEY: signs links; dev keeps a generated one in the data dir
+
+	SchedulerTick       time.Duration // SCHEDULER_TICK
+	SchedulerBatch      int           // SCHEDULER_BATCH
+	MinInterval         time.Duration // MONITOR_MIN_INTERVAL
+	MaxFailures         int           // MONITOR_MAX_FAILURES: consecutive failures before status error
+	AllowPrivateSources bool          // SOURCE_ALLOW_PRIVATE: allow loopback/private source addresses
+	DemoSource          bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
+	StreamReplicas      int           // NATS_STREAM_REPLICAS
+	StreamMaxAge        time.Duration // NATS_STREAM_MAX_AGE
+}
+
+// Load reads the configuration through getenv (os.Getenv in production, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	env := func(key, def string) string { return cmp.Or(strings.TrimSpace(getenv(key)), def) }
+	dur := func(key string, def time.Duration) time.Duration {
+		raw := getenv(key)
+		if raw == "" {
+			return def
+		}
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", key, raw))
+			return def
+		}
+		return d
+	}
+	num := func(key string, def, min, max int) int {
+		raw := getenv(key)
+		if raw == "" {
+			return def
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < min || n > max {
+			errs = append(errs, fmt.Errorf("%s: %q must be a whole number from %d to %d", key, raw, min, max))
+			return def
+		}
+		return n
+	}
+	boolean := func(key string, def bool) bool {
+		raw := getenv(key)
+		if raw == "" {
+			return def
+		}
+		switch strings.ToLower(raw) {
+		case "1", "true", "on", "yes":
+			return true
+		case "0", "false", "off", "no":
+			return false
+		}
+		errs = append(errs, fmt.Errorf("%s: %q must be on or off", key, raw))
+		return def
+	}
+
+	c := Config{Env: env("VIGIL_ENV", EnvDev)}
+	dev := c.Env == EnvDev
+	if c.Env != EnvDev && c.Env != EnvProd {
+		errs = append(errs, fmt.Errorf("VIGIL_ENV: %q must be dev or prod", c.Env))
+	}
+	devDefault := func(v string) string {
+		if dev {
+			return v
+		}
+		return ""
+	}
+	c.HTTPAddr = env("HTTP_ADDR", ":8080")
+	c.DatabaseURL = env("DATABASE_URL", devDefault("postgres://postgres@127.0.0.1:5432/vigil?sslmode=disable"))
+	c.DatabaseMaxConns = int32(num("DATABASE_MAX_CONNS", 10, 1, 1000))
+	c.DatabaseMinConns = int32(num("DATABASE_MIN_CONNS", 1, 0, 1000))
+	c.StatementTimeout = dur("DATABASE_STATEMENT_TIMEOUT", 30*time.Second)
+	c.NATSURL = env("NATS_URL", "")
+	c.NATSEmbeddedAddr = env("NATS_EMBEDDED_ADDR", "127.0.0.1:4223")
+	c.DataDir = env("VIGIL_DATA_DIR", "./data")
+	c.SMTPURL = env("SMTP_URL", devDefault("smtp://127.0.0.1:1025"))
+	c.MailFrom = env("MAIL_FROM", devDefault("Vigil <vigil@localhost>"))
+	c.PublicBaseURL = env("PUBLIC_BASE_URL", devDefault("http://localhost:8080"))
+	c.LogLevel = env("LOG_LEVEL", "info")
+	c.LogFormat = env("LOG_FORMAT", map[bool]string{true: "console", false: "json"}[dev])
+	c.SecretKey = env("VIGIL_SECRET_KEY", "")
+	c.SchedulerTick = dur("SCHEDULER_TICK", time.Second)
+	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
+	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
+	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
+	c.AllowPrivateSources = boolean("SOURCE_ALLOW_PRIVATE", dev)
+	c.DemoSource = boolean("VIGIL_DEMO_SOURCE", dev)
+	c.StreamReplicas = num("NATS_STREAM_REPLICAS", 1, 1, 5)
+	c.StreamMaxAge = dur("NATS_STREAM_MAX_AGE", 7*24*time.Hour)
+
+	required := map[string]string{"DATABASE_URL": c.DatabaseURL, "SMTP_URL": c.SMTPURL, "MAIL_FROM": c.MailFrom,
+		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey}
+	for _, key := range []string{"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
+		if required[key] == "" && !dev {
+			errs = append(errs, fmt.Errorf("%s: required when VIGIL_ENV=prod", key))
+		}
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		errs = append(errs, fmt.Errorf("VIGIL_SECRET_KEY: must be at least 32 characters of random text"))
+	}
+	if c.DatabaseURL != "" && !hasScheme(c.DatabaseURL, "postgres", "postgresql") {
+		errs = append(errs, fmt.Errorf("DATABASE_URL: must be a postgres:// URL"))
+	}
+	if c.NATSURL != "" && !hasScheme(c.NATSURL, "nats", "tls", "ws", "wss") {
+		errs = append(errs, fmt.Errorf("NATS_URL: must be a nats:// URL, or empty to start the embedded server"))
+	}
+	if c.SMTPURL != "" && !hasScheme(c.SMTPURL, "smtp", "smtps") {
+		errs = append(errs, fmt.Errorf("SMTP_URL: must be an smtp:// or smtps:// URL"))
+	}
+	if c.PublicBaseURL != "" && !hasScheme(c.PublicBaseURL, "http", "https") {
+		errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL: must be an http(s) URL"))
+	}
+	if c.MailFrom != "" {
+		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+			errs = append(errs, fmt.Errorf("MAIL_FROM: %q is not an email address", c.MailFrom))
+		}
+	}
+	if c.DatabaseMinConns > c.DatabaseMaxConns {
+		errs = append(errs, fmt.Errorf("DATABASE_MIN_CONNS: %d exceeds DATABASE_MAX_CONNS %d", c.DatabaseMinConns, c.DatabaseMaxConns))
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q must be trace, debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q must be json or console", c.LogFormat))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// Dev reports whether Vigil runs in development mode.
+func (c Config) Dev() bool { return c.Env == EnvDev }
+
+func hasScheme(raw string, schemes ...string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,62 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/config"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDevDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil {
+		t.Fatalf("dev defaults rejected: %v", err)
+	}
+	if c.Env != config.EnvDev || c.HTTPAddr != ":8080" || c.NATSURL != "" || c.NATSEmbeddedAddr != "127.0.0.1:4223" ||
+		c.SMTPURL != "smtp://127.0.0.1:1025" || c.DataDir != "./data" || c.LogFormat != "console" ||
+		c.MinInterval != time.Minute || !c.AllowPrivateSources || !c.DemoSource {
+		t.Fatalf("unexpected dev defaults: %+v", c)
+	}
+}
+
+func TestLoadReportsEveryError(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(envOf(map[string]string{
+		"VIGIL_ENV":            "prod",
+		"LOG_LEVEL":            "loud",
+		"SCHEDULER_TICK":       "soon",
+		"NATS_URL":             "http://nats",
+		"DATABASE_MAX_CONNS":   "0",
+		"SOURCE_ALLOW_PRIVATE": "maybe",
+	}))
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "SOURCE_ALLOW_PRIVATE",
+		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not mention %s:\n%v", key, err)
+		}
+	}
+}
+
+func TestLoadProd(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(map[string]string{
+		"VIGIL_ENV": "prod", "DATABASE_URL": "postgres://db/vigil", "SMTP_URL": "smtps://relay:465",
+		"MAIL_FROM": "alerts@vigil.example", "PUBLIC_BASE_URL": "https://vigil.example",
+		"VIGIL_SECRET_KEY": strings.Repeat("s", 40), "NATS_URL": "nats://nats:4222",
+	}))
+	if err != nil {
+		t.Fatalf("valid prod config rejected: %v", err)
+	}
+	if c.LogFormat != "json" || c.AllowPrivateSources || c.DemoSource {
+		t.Fatalf("prod must default to json logs, no private sources, no demo: %+v", c)
+	}
+}

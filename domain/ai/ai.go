@@ -1,0 +1,43 @@
+// Package ai is the port to AI providers: classify a prompt once, then extract facts from a
+// source and judge the current state on every run. Historical comparison never goes here.
+package ai
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigilhq/vigil/domain/monitor"
+)
+
+// Document is a fetched source.
+type Document struct {
+	URL         string
+	ContentType string // media type without parameters, e.g. application/json
+	Body        []byte
+	FetchedAt   time.Time
+	Hash        string // hex SHA-256 of Body
+}
+
+// Hints help classification: the source, when the user gave one.
+type Hints struct {
+	SourceURL string
+}
+
+// Usage is the cost of one provider call.
+type Usage struct {
+	Provider     string
+	Model        string
+	InputTokens  int
+	OutputTokens int
+	Cost         float64
+	Latency      time.Duration
+}
+
+// Provider is an AI provider. Implementations return an EINVALID *domain.Error when a
+// prompt cannot be monitored (its message says what was not understood) and an
+// EUNAVAILABLE one when the provider cannot answer now.
+type Provider interface {
+	Classify(ctx context.Context, prompt string, hints Hints) (monitor.Spec, Usage, error)
+	Extract(ctx context.Context, spec monitor.Spec, doc Document) ([]monitor.Fact, Usage, error)
+	Evaluate(ctx context.Context, spec monitor.Spec, facts []monitor.Fact, doc Document) (monitor.Verdict, Usage, error)
+}

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/ai"
+	"github.com/vigilhq/vigil/domain/monitor"
+)
+
+// Classifier turns a prompt into a Spec; ai.Provider satisfies it.
+type Classifier interface {
+	Classify(ctx context.Context, prompt string, hints ai.Hints) (monitor.Spec, ai.Usage, error)
+}
+
+// MonitorStore persists monitors.
+type MonitorStore interface {
+	// CreateMonitor inserts m and, in the same transaction, the MonitorCreated event.
+	// Returns EINVALID when the owner does not exist.
+	CreateMonitor(ctx context.Context, m *monitor.Monitor) error
+	// FindMonitorByID returns the monitor or ENOTFOUND.
+	FindMonitorByID(ctx context.Context, id string) (*monitor.Monitor, error)
+}
+
+// Monitors is the CreateMonitor use case (the HTTP API for monitors builds on it).
+type Monitors struct {
+	store       MonitorStore
+	classifier  Classifier
+	now         func() time.Time
+	minInterval time.Duration
+}
+
+// NewMonitors returns the monitor use cases.
+func NewMonitors(store MonitorStore, classifier Classifier, now func() time.Time, minInterval time.Duration) *Monitors {
+	return &Monitors{store: store, classifier: classifier, now: now, minInterval: minInterval}
+}
+
+// Create validates the draft, classifies its prompt and stores the monitor, due at once.
+// A prompt that cannot be monitored is an EINVALID error saying what was not understood.
+func (s *Monitors) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
+	if err := d.Validate(s.minInterval); err != nil {
+		return nil, err
+	}
+	spec, usage, err := s.classifier.Classify(ctx, d.Prompt, ai.Hints{SourceURL: d.SourceURL})
+	if err != nil {
+		return nil, fmt.Errorf("classify prompt: %w", err)
+	}
+	if spec.NeedsSource && d.SourceURL == "" {
+		return nil, &domain.Error{Code: domain.EINVALID, Message: "This prompt needs a source to watch.",
+			Fields: map[string]string{"source_url": "is required for this prompt"}}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new monitor id: %w", err)
+	}
+	m := monitor.New(id.String(), d, spec, monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}, s.now().UTC())
+	if err := s.store.CreateMonitor(ctx, m); err != nil {
+		return nil, fmt.Errorf("store monitor: %w", err)
+	}
+	return m, nil
+}

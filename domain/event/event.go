@@ -1,0 +1,145 @@
+// Package event defines Vigil's domain events: past-tense facts that one role publishes and
+// others consume. Only add fields; a breaking change is a new .v2 type.
+package event
+
+import (
+	"time"
+
+	"github.com/vigilhq/vigil/domain/monitor"
+)
+
+// Event is implemented by every domain event.
+type Event interface {
+	// EventID is unique per event and stable across retries: it becomes the
+	// CloudEvents id and the JetStream de-duplication id.
+	EventID() string
+	// EventType is the versioned CloudEvents type, e.g. vigil.monitor.created.v1.
+	EventType() string
+	// AggregateID is the id of the entity the event is about (the CloudEvents subject).
+	AggregateID() string
+	// OccurredAt is when the event happened.
+	OccurredAt() time.Time
+}
+
+// Event types.
+const (
+	TypeMonitorCreated        = "vigil.monitor.created.v1"
+	TypeMonitorUpdated        = "vigil.monitor.updated.v1"
+	TypeMonitorDeleted        = "vigil.monitor.deleted.v1"
+	TypeEvaluationDue         = "vigil.evaluation.due.v1"
+	TypeEvaluationCompleted   = "vigil.evaluation.completed.v1"
+	TypeStateChanged          = "vigil.state.changed.v1"
+	TypeNotificationRequested = "vigil.notification.requested.v1"
+)
+
+// MonitorChange is the payload of MonitorCreated, MonitorUpdated and MonitorDeleted.
+type MonitorChange struct {
+	ID        string    `json:"id"`
+	MonitorID string    `json:"monitor_id"`
+	UserID    string    `json:"user_id"`
+	Version   int64     `json:"version"`
+	At        time.Time `json:"occurred_at"`
+}
+
+// MonitorCreated says a monitor was created; the scheduler evaluates it at once.
+type MonitorCreated struct{ MonitorChange }
+
+// MonitorUpdated says a monitor's settings changed.
+type MonitorUpdated struct{ MonitorChange }
+
+// MonitorDeleted says a monitor and its data were deleted.
+type MonitorDeleted struct{ MonitorChange }
+
+func (e MonitorChange) EventID() string       { return e.ID }
+func (e MonitorChange) AggregateID() string   { return e.MonitorID }
+func (e MonitorChange) OccurredAt() time.Time { return e.At }
+
+// EventType implements Event.
+func (MonitorCreated) EventType() string { return TypeMonitorCreated }
+
+// EventType implements Event.
+func (MonitorUpdated) EventType() string { return TypeMonitorUpdated }
+
+// EventType implements Event.
+func (MonitorDeleted) EventType() string { return TypeMonitorDeleted }
+
+// EvaluationDue asks for one evaluation of a monitor in the given slot.
+type EvaluationDue struct {
+	MonitorID    string    `json:"monitor_id"`
+	ScheduledFor time.Time `json:"scheduled_for"`
+	At           time.Time `json:"occurred_at"`
+}
+
+// EvaluationDueID is the deterministic id of the evaluation of monitorID in slot, so two
+// schedulers, or one restarted, never schedule the same slot twice.
+func EvaluationDueID(monitorID string, slot time.Time) string {
+	return monitorID + ":" + slot.UTC().Format(time.RFC3339Nano)
+}
+
+func (e EvaluationDue) EventID() string       { return EvaluationDueID(e.MonitorID, e.ScheduledFor) }
+func (e EvaluationDue) EventType() string     { return TypeEvaluationDue }
+func (e EvaluationDue) AggregateID() string   { return e.MonitorID }
+func (e EvaluationDue) OccurredAt() time.Time { return e.At }
+
+// Usage is what one evaluation cost.
+type Usage struct {
+	Provider     string  `json:"provider"`
+	Model        string  `json:"model"`
+	InputTokens  int     `json:"input_tokens"`
+	OutputTokens int     `json:"output_tokens"`
+	Cost         float64 `json:"cost"`
+	LatencyMS    int64   `json:"latency_ms"`
+}
+
+// EvaluationCompleted carries what one evaluation found.
+type EvaluationCompleted struct {
+	MonitorID    string                   `json:"monitor_id"`
+	ScheduledFor time.Time                `json:"scheduled_for"`
+	StartedAt    time.Time                `json:"started_at"`
+	FinishedAt   time.Time                `json:"finished_at"`
+	Status       monitor.EvaluationStatus `json:"status"`
+	State        monitor.State            `json:"state"`
+	Confidence   float64                  `json:"confidence"`
+	Explanation  string                   `json:"explanation"`
+	Facts        []monitor.Fact           `json:"facts"`
+	Usage        Usage                    `json:"usage"`
+	Error        string                   `json:"error,omitempty"`
+	Attempt      int                      `json:"attempt"`
+	SourceHash   string                   `json:"source_hash,omitempty"`
+}
+
+func (e EvaluationCompleted) EventID() string {
+	return "completed:" + EvaluationDueID(e.MonitorID, e.ScheduledFor)
+}
+func (e EvaluationCompleted) EventType() string     { return TypeEvaluationCompleted }
+func (e EvaluationCompleted) AggregateID() string   { return e.MonitorID }
+func (e EvaluationCompleted) OccurredAt() time.Time { return e.FinishedAt }
+
+// StateChanged says a monitor's state flipped in an evaluation.
+type StateChanged struct {
+	MonitorID    string        `json:"monitor_id"`
+	UserID       string        `json:"user_id"`
+	EvaluationID string        `json:"evaluation_id"`
+	From         monitor.State `json:"from"`
+	To           monitor.State `json:"to"`
+	ScheduledFor time.Time     `json:"scheduled_for"`
+	At           time.Time     `json:"occurred_at"`
+}
+
+func (e StateChanged) EventID() string       { return "state:" + e.EvaluationID }
+func (e StateChanged) EventType() string     { return TypeStateChanged }
+func (e StateChanged) AggregateID() string   { return e.MonitorID }
+func (e StateChanged) OccurredAt() time.Time { return e.At }
+
+// NotificationRequested asks the mailer to deliver one notification.
+type NotificationRequested struct {
+	NotificationID string    `json:"notification_id"`
+	UserID         string    `json:"user_id"`
+	MonitorID      string    `json:"monitor_id"`
+	At             time.Time `json:"occurred_at"`
+}
+
+func (e NotificationRequested) EventID() string       { return "notification:" + e.NotificationID }
+func (e NotificationRequested) EventType() string     { return TypeNotificationRequested }
+func (e NotificationRequested) AggregateID() string   { return e.NotificationID }
+func (e NotificationRequested) OccurredAt() time.Time { return e.At }

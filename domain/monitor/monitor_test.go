@@ -1,0 +1,105 @@
+package monitor_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/monitor"
+)
+
+func TestApply(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	tests := []struct {
+		name string
+		snap monitor.Snapshot
+		res  monitor.Result
+		want monitor.Outcome
+	}{
+		{"first success flips unknown to inactive",
+			monitor.Snapshot{State: monitor.StateUnknown, Status: monitor.StatusActive},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationSucceeded, State: monitor.StateInactive},
+			monitor.Outcome{Changed: true, From: monitor.StateUnknown, To: monitor.StateInactive, Status: monitor.StatusActive}},
+		{"same state is no change",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive, LastEvaluationFor: &t0},
+			monitor.Result{ScheduledFor: t1, Status: monitor.EvaluationSucceeded, State: monitor.StateActive},
+			monitor.Outcome{From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusActive}},
+		{"older evaluation is stale",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive, LastEvaluationFor: &t1},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationSucceeded, State: monitor.StateInactive},
+			monitor.Outcome{Stale: true, From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusActive}},
+		{"same slot again is stale",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive, LastEvaluationFor: &t0},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationSucceeded, State: monitor.StateInactive},
+			monitor.Outcome{Stale: true, From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusActive}},
+		{"failure keeps state and counts",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive, ConsecutiveFailures: 1},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationFailed, Error: "timeout"},
+			monitor.Outcome{From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusActive, ConsecutiveFailures: 2, LastError: "timeout"}},
+		{"too many failures put the monitor in error",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive, ConsecutiveFailures: 2},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationFailed, Error: "timeout"},
+			monitor.Outcome{From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusError, ConsecutiveFailures: 3, LastError: "timeout"}},
+		{"abstaining keeps state and clears failures",
+			monitor.Snapshot{State: monitor.StateInactive, Status: monitor.StatusActive, ConsecutiveFailures: 2, LastError: "x"},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationAbstained, State: monitor.StateActive},
+			monitor.Outcome{From: monitor.StateInactive, To: monitor.StateInactive, Status: monitor.StatusActive}},
+		{"success with unknown state changes nothing",
+			monitor.Snapshot{State: monitor.StateActive, Status: monitor.StatusActive},
+			monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationSucceeded, State: monitor.StateUnknown},
+			monitor.Outcome{From: monitor.StateActive, To: monitor.StateActive, Status: monitor.StatusActive}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := monitor.Apply(tt.snap, tt.res, 3); got != tt.want {
+				t.Fatalf("Apply() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNextRun(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 1, 12, 0, 30, 0, time.UTC)
+	phases := map[time.Duration]bool{}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		next := monitor.NextRun(id, time.Hour, now)
+		if !next.After(now) || next.After(now.Add(time.Hour)) {
+			t.Fatalf("NextRun(%s) = %s, want within (now, now+1h]", id, next)
+		}
+		if again := monitor.NextRun(id, time.Hour, now); !again.Equal(next) {
+			t.Fatalf("NextRun is not deterministic: %s then %s", next, again)
+		}
+		if later := monitor.NextRun(id, time.Hour, next); later.Sub(next) != time.Hour {
+			t.Fatalf("consecutive runs are %s apart, want 1h", later.Sub(next))
+		}
+		phases[next.Sub(now.Truncate(time.Hour))%time.Hour] = true
+	}
+	if len(phases) < 5 {
+		t.Fatalf("monitors with the same interval share phases: %v", phases)
+	}
+}
+
+func TestDraftValidate(t *testing.T) {
+	t.Parallel()
+	good := monitor.Draft{UserID: "u", Prompt: "price below 80", SourceURL: "https://shop.example/x", Interval: time.Hour, Timezone: "Europe/Paris"}
+	if err := good.Validate(time.Minute); err != nil {
+		t.Fatalf("valid draft rejected: %v", err)
+	}
+	bad := monitor.Draft{Prompt: "x", Name: strings.Repeat("n", 201), SourceURL: "ftp://x", Interval: time.Second, Timezone: "Mars/Olympus"}
+	err := bad.Validate(time.Minute)
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.EINVALID {
+		t.Fatalf("Validate() = %v, want EINVALID", err)
+	}
+	for _, f := range []string{"prompt", "name", "source_url", "interval", "timezone", "user_id"} {
+		if de.Fields[f] == "" {
+			t.Errorf("field %s not reported: %v", f, de.Fields)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package monitor
+
+import "time"
+
+// FactType is the type of a fact's value.
+type FactType string
+
+// Fact types.
+const (
+	FactNumber  FactType = "number"
+	FactText    FactType = "text"
+	FactBoolean FactType = "boolean"
+)
+
+// Spec is the classification of a prompt: what to extract and how to judge it.
+type Spec struct {
+	Kind        Kind        `json:"kind"`
+	Summary     string      `json:"summary"`
+	Facts       []FactSpec  `json:"facts"`
+	Condition   string      `json:"condition,omitempty"` // for current_state: an expression over facts
+	Change      *ChangeRule `json:"change,omitempty"`    // for historical_change
+	NeedsSource bool        `json:"needs_source"`
+	Confidence  float64     `json:"confidence"`
+	Warnings    []string    `json:"warnings,omitempty"`
+}
+
+// FactSpec names one fact to extract from the source.
+type FactSpec struct {
+	Name        string   `json:"name"`
+	Type        FactType `json:"type"`
+	Unit        string   `json:"unit,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Selector    string   `json:"selector,omitempty"` // JSON pointer, CSS selector or keyword
+}
+
+// ChangeRule describes a historical_change monitor: the system compares stored facts.
+type ChangeRule struct {
+	Fact      string  `json:"fact"`
+	Measure   string  `json:"measure"`  // any | absolute | percent
+	Operator  string  `json:"operator"` // increases | decreases | changes
+	Threshold float64 `json:"threshold"`
+	Window    string  `json:"window,omitempty"` // Go duration, e.g. 24h
+}
+
+// Fact is one extracted, typed value. Exactly one of Number, Text and Bool is set.
+type Fact struct {
+	Key        string    `json:"key"`
+	Number     *float64  `json:"number,omitempty"`
+	Text       *string   `json:"text,omitempty"`
+	Bool       *bool     `json:"bool,omitempty"`
+	Unit       string    `json:"unit,omitempty"`
+	Evidence   string    `json:"evidence,omitempty"`
+	Confidence float64   `json:"confidence"`
+	ObservedAt time.Time `json:"observed_at"`
+}
+
+// NumberFact returns a numeric fact.
+func NumberFact(key string, v float64, unit string, observedAt time.Time) Fact {
+	return Fact{Key: key, Number: &v, Unit: unit, Confidence: 1, ObservedAt: observedAt}
+}
+
+// Verdict is the judgement of a current_state monitor.
+type Verdict struct {
+	State       State   `json:"state"`
+	Confidence  float64 `json:"confidence"`
+	Explanation string  `json:"explanation"`
+}
