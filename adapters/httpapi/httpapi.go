@@ -1,0 +1,187 @@
+// Package httpapi is Vigil's HTTP API on Echo: health and readiness for operators, the demo
+// source in development, and (in later issues) the JSON API under /api. Errors are RFC 9457
+// problem+json documents with a stable code, written in exactly one place.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/rs/zerolog"
+
+	"github.com/vigilhq/vigil/domain"
+)
+
+// Checker is a dependency /readyz checks (Postgres, NATS).
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Logger     zerolog.Logger
+	Checks     map[string]Checker // name -> check, all must pass for /readyz
+	DemoSource bool               // serve /demo/price.json and /demo/page.html
+	// UnsubscribeTokens and Unsubscriber serve /unsubscribe when both are set.
+	UnsubscribeTokens UnsubscribeVerifier
+	Unsubscriber      Unsubscriber
+	Now        func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	echo *echo.Echo
+	cfg  Config
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, cfg: cfg}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests)
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if cfg.UnsubscribeTokens != nil && cfg.Unsubscriber != nil {
+		e.GET("/unsubscribe", s.unsubscribe)
+		e.POST("/unsubscribe", s.unsubscribe)
+	}
+	if cfg.DemoSource {
+		e.GET("/demo/price.json", s.demoPrice)
+		e.GET("/demo/page.html", s.demoPage)
+	}
+	return s
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for name, chk := range s.cfg.Checks {
+		if err := chk.Check(ctx); err != nil {
+			ready = false
+			checks[name] = err.Error()
+			continue
+		}
+		checks[name] = "ok"
+	}
+	status := http.StatusOK
+	body := map[string]any{"status": "ready", "checks": checks}
+	if !ready {
+		status = http.StatusServiceUnavailable
+		body["status"] = "not ready"
+	}
+	return c.JSON(status, body)
+}
+
+// Problem is an RFC 9457 problem details document.
+type Problem struct {
+	Type     string            `json:"type"`
+	Title    string            `json:"title"`
+	Status   int               `json:"status"`
+	Detail   string            `json:"detail,omitempty"`
+	Code     string            `json:"code"`
+	Instance string            `json:"instance,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"`
+}
+
+var statusOf = map[string]int{
+	domain.EINVALID:      http.StatusUnprocessableEntity,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.ERATELIMITED:  http.StatusTooManyRequests,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// handleError is the one place errors become HTTP responses.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := Problem{Type: "about:blank", Instance: c.Request().URL.Path}
+	var he *echo.HTTPError
+	var de *domain.Error
+	switch {
+	case errors.As(err, &de):
+		p.Code, p.Detail, p.Errors = de.Code, de.Message, de.Fields
+		p.Status = statusOf[de.Code]
+		if p.Status == 0 {
+			p.Status = http.StatusInternalServerError
+		}
+	case errors.As(err, &he):
+		p.Status, p.Code = he.Code, codeOfStatus(he.Code)
+		if msg, ok := he.Message.(string); ok {
+			p.Detail = msg
+		}
+	default:
+		p.Status, p.Code = http.StatusInternalServerError, domain.EINTERNAL
+	}
+	if p.Status >= 500 {
+		s.log(c).Error().Err(err).Msg("request failed")
+		if p.Code == domain.EINTERNAL {
+			p.Detail = "Internal error."
+		}
+	}
+	p.Title = http.StatusText(p.Status)
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	if err := c.JSON(p.Status, p); err != nil {
+		s.log(c).Error().Err(err).Msg("write error response")
+	}
+}
+
+func codeOfStatus(status int) string {
+	for code, st := range statusOf {
+		if st == status && code != domain.EINVALID {
+			return code
+		}
+	}
+	if status < 500 {
+		return domain.EINVALID
+	}
+	return domain.EINTERNAL
+}
+
+func (s *Server) log(c echo.Context) *zerolog.Logger {
+	l := s.cfg.Logger.With().Str("request_id", c.Response().Header().Get(echo.HeaderXRequestID)).Logger()
+	return &l
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		level := zerolog.DebugLevel
+		if c.Response().Status >= 500 {
+			level = zerolog.WarnLevel
+		}
+		s.log(c).WithLevel(level).Str("method", req.Method).Str("path", req.URL.Path).
+			Int("status", c.Response().Status).Dur("latency", time.Since(start)).Msg("request")
+		return nil
+	}
+}

@@ -1,0 +1,119 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigilhq/vigil/adapters/httpapi"
+)
+
+type checkFunc func(context.Context) error
+
+func (f checkFunc) Check(ctx context.Context) error { return f(ctx) }
+
+func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	var failing error
+	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), Checks: map[string]httpapi.Checker{
+		"postgres": checkFunc(func(context.Context) error { return failing }),
+	}})
+	if rec := get(t, s.Handler(), "/healthz"); rec.Code != http.StatusOK {
+		t.Fatalf("/healthz = %d", rec.Code)
+	}
+	if rec := get(t, s.Handler(), "/readyz"); rec.Code != http.StatusOK {
+		t.Fatalf("/readyz = %d %s", rec.Code, rec.Body)
+	}
+	failing = errors.New("schema at version 3, want 4")
+	rec := get(t, s.Handler(), "/readyz")
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "version 3") {
+		t.Fatalf("/readyz with a failing check = %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestProblemDetails(t *testing.T) {
+	t.Parallel()
+	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop()})
+	rec := get(t, s.Handler(), "/nowhere")
+	if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown route = %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var p httpapi.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != "not_found" || p.Status != 404 {
+		t.Fatalf("problem = %+v (%v)", p, err)
+	}
+	if rec.Header().Get("X-Request-Id") == "" {
+		t.Fatal("no request id")
+	}
+}
+
+func TestDemoSource(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), DemoSource: true, Now: func() time.Time { return at }})
+	rec := get(t, s.Handler(), "/demo/price.json")
+	var body struct{ Price float64 }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Price != httpapi.DemoPrice(at, 0) {
+		t.Fatalf("demo price = %s (%v)", rec.Body, err)
+	}
+	if rec := get(t, s.Handler(), "/demo/page.html"); !strings.Contains(rec.Body.String(), "Price: $") {
+		t.Fatalf("demo page = %s", rec.Body)
+	}
+	low, high := 1000.0, 0.0
+	for m := 0; m < 6*60; m += 5 {
+		p := httpapi.DemoPrice(at.Add(time.Duration(m)*time.Second), 0)
+		low, high = min(low, p), max(high, p)
+	}
+	if low > 65 || high < 95 {
+		t.Fatalf("demo price range over a period = [%v, %v], want it to cross $80 both ways", low, high)
+	}
+}
+
+type fakeTokens struct{}
+
+func (fakeTokens) Verify(tok string) (string, string, error) {
+	if tok != "good" {
+		return "", "", errors.New("bad")
+	}
+	return "user-1", "ann@example.com", nil
+}
+
+type recordingUnsubscriber struct{ calls []string }
+
+func (r *recordingUnsubscriber) Unsubscribe(_ context.Context, userID, email string) error {
+	r.calls = append(r.calls, userID+" "+email)
+	return nil
+}
+
+func TestUnsubscribe(t *testing.T) {
+	t.Parallel()
+	unsub := &recordingUnsubscriber{}
+	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), UnsubscribeTokens: fakeTokens{}, Unsubscriber: unsub})
+	if rec := get(t, s.Handler(), "/unsubscribe?token=good"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<form") || len(unsub.calls) != 0 {
+		t.Fatalf("GET must only confirm: %d %v", rec.Code, unsub.calls)
+	}
+	if rec := get(t, s.Handler(), "/unsubscribe?token=forged"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("forged token = %d", rec.Code)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/unsubscribe?token=good", strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || len(unsub.calls) != 1 || unsub.calls[0] != "user-1 ann@example.com" {
+		t.Fatalf("one-click POST = %d %v", rec.Code, unsub.calls)
+	}
+}

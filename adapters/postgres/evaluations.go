@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/streams"
+)
+
+// EvaluationStore records evaluations, their facts and the state they lead to.
+type EvaluationStore struct {
+	pool   *pgxpool.Pool
+	source string
+}
+
+var _ app.EvaluationStore = (*EvaluationStore)(nil)
+
+// NewEvaluationStore returns an EvaluationStore; source names the role writing events.
+func NewEvaluationStore(pool *pgxpool.Pool, source string) *EvaluationStore {
+	return &EvaluationStore{pool: pool, source: source}
+}
+
+// RecordEvaluation implements app.EvaluationStore.
+func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.EvaluationCompleted, maxFailures int) (app.Recording, error) {
+	var rec app.Recording
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			snap   monitor.Snapshot
+			userID string
+		)
+		err := tx.QueryRow(ctx, `
+			SELECT user_id, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, '')
+			FROM monitors WHERE id = $1 FOR UPDATE`, ev.MonitorID).
+			Scan(&userID, &snap.State, &snap.Status, &snap.LastEvaluationFor, &snap.ConsecutiveFailures, &snap.LastError)
+		if err != nil {
+			return fmt.Errorf("lock monitor: %w", translate(err))
+		}
+		out := monitor.Apply(snap, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, maxFailures)
+		rec.Outcome = out
+
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new evaluation id: %w", err)
+		}
+		var prev *monitor.State
+		if !out.Stale {
+			prev = &snap.State
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
+			                         previous_state, changed, explanation, provider, model, input_tokens,
+			                         output_tokens, cost, latency_ms, error, attempt, source_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), NULLIF($12, ''), $13, $14, $15, $16,
+			        NULLIF($17, ''), $18, NULLIF($19, ''))
+			ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
+			id, ev.MonitorID, ev.ScheduledFor, nullTime(ev.StartedAt), nullTime(ev.FinishedAt), ev.Status, stateOrUnknown(ev.State),
+			prev, out.Changed, ev.Explanation, ev.Usage.Provider, ev.Usage.Model, ev.Usage.InputTokens,
+			ev.Usage.OutputTokens, ev.Usage.Cost, ev.Usage.LatencyMS, ev.Error, max(ev.Attempt, 1), ev.SourceHash)
+		if err != nil {
+			return fmt.Errorf("insert evaluation: %w", translate(err))
+		}
+		if tag.RowsAffected() == 0 {
+			rec.Duplicate = true
+			rec.Outcome = monitor.Outcome{Stale: true, From: snap.State, To: snap.State, Status: snap.Status}
+			return nil
+		}
+		rec.EvaluationID = id.String()
+		if err := insertFacts(ctx, tx, ev.MonitorID, rec.EvaluationID, ev.Facts, ev.FinishedAt); err != nil {
+			return err
+		}
+		if out.Stale {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE monitors SET state = $2, status = $3, consecutive_failures = $4, last_error = NULLIF($5, ''),
+			       last_evaluated_at = $6, last_evaluation_for = $7,
+			       state_changed_at = CASE WHEN $8 THEN $6 ELSE state_changed_at END, updated_at = now()
+			WHERE id = $1`,
+			ev.MonitorID, out.To, out.Status, out.ConsecutiveFailures, out.LastError, ev.FinishedAt, ev.ScheduledFor, out.Changed)
+		if err != nil {
+			return fmt.Errorf("apply evaluation to monitor: %w", translate(err))
+		}
+		if !out.Changed {
+			return nil
+		}
+		return streams.AppendOutbox(ctx, tx, s.source, event.StateChanged{
+			MonitorID: ev.MonitorID, UserID: userID, EvaluationID: rec.EvaluationID,
+			From: out.From, To: out.To, ScheduledFor: ev.ScheduledFor, At: ev.FinishedAt,
+		})
+	})
+	if errors.Is(err, domain.ErrNotFound) {
+		return rec, &domain.Error{Code: domain.ENOTFOUND, Message: "The monitor no longer exists.", Err: err}
+	}
+	return rec, err
+}
+
+func insertFacts(ctx context.Context, tx pgx.Tx, monitorID, evaluationID string, facts []monitor.Fact, fallback time.Time) error {
+	if len(facts) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(facts))
+	for i, f := range facts {
+		observed := f.ObservedAt
+		if observed.IsZero() {
+			observed = fallback
+		}
+		rows[i] = []any{monitorID, evaluationID, f.Key, f.Number, f.Text, f.Bool, f.Unit, observed}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"facts"},
+		[]string{"monitor_id", "evaluation_id", "key", "value_number", "value_text", "value_bool", "unit", "observed_at"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("insert facts: %w", translate(err))
+	}
+	return nil
+}
+
+func stateOrUnknown(s monitor.State) monitor.State {
+	if s == "" {
+		return monitor.StateUnknown
+	}
+	return s
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

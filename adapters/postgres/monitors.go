@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/streams"
+)
+
+// MonitorStore stores monitors and claims due ones for the scheduler.
+type MonitorStore struct {
+	pool   *pgxpool.Pool
+	source string // CloudEvents source of the events it writes to the outbox
+}
+
+var (
+	_ app.MonitorStore  = (*MonitorStore)(nil)
+	_ app.MonitorFinder = (*MonitorStore)(nil)
+	_ app.DueStore      = (*MonitorStore)(nil)
+)
+
+// NewMonitorStore returns a MonitorStore; source names the role writing events.
+func NewMonitorStore(pool *pgxpool.Pool, source string) *MonitorStore {
+	return &MonitorStore{pool: pool, source: source}
+}
+
+// CreateMonitor implements app.MonitorStore.
+func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) error {
+	spec, err := json.Marshal(m.Spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO monitors (id, user_id, name, prompt, kind, spec, source_url, interval_seconds, timezone,
+			                      status, state, next_run_at, classified_by_provider, classified_by_model,
+			                      version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Timezone,
+			m.Status, m.State, m.NextRunAt, m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("insert monitor: %w", translate(err))
+		}
+		ev := event.MonitorCreated{MonitorChange: event.MonitorChange{
+			ID: "monitor-created:" + m.ID, MonitorID: m.ID, UserID: m.UserID, Version: m.Version, At: m.CreatedAt}}
+		return streams.AppendOutbox(ctx, tx, s.source, ev)
+	})
+}
+
+const monitorColumns = `id, user_id, name, prompt, spec, coalesce(source_url, ''), interval_seconds, timezone,
+	status, state, state_changed_at, next_run_at, last_evaluated_at, last_evaluation_for,
+	consecutive_failures, coalesce(last_error, ''), coalesce(classified_by_provider, ''),
+	coalesce(classified_by_model, ''), version, created_at, updated_at`
+
+// FindMonitorByID implements app.MonitorFinder.
+func (s *MonitorStore) FindMonitorByID(ctx context.Context, id string) (*monitor.Monitor, error) {
+	row := s.pool.QueryRow(ctx, `SELECT `+monitorColumns+` FROM monitors WHERE id = $1`, id)
+	m, err := scanMonitor(row)
+	if err != nil {
+		return nil, fmt.Errorf("find monitor %s: %w", id, translate(err))
+	}
+	return m, nil
+}
+
+// scanMonitor rebuilds a monitor from a row of monitorColumns.
+func scanMonitor(row pgx.Row) (*monitor.Monitor, error) {
+	var (
+		m        monitor.Monitor
+		spec     []byte
+		interval int
+	)
+	err := row.Scan(&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Timezone,
+		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
+		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
+		&m.Version, &m.CreatedAt, &m.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(spec, &m.Spec); err != nil {
+		return nil, fmt.Errorf("decode spec of monitor %s: %w", m.ID, err)
+	}
+	m.Interval = time.Duration(interval) * time.Second
+	return &m, nil
+}
+
+// ClaimDue implements app.DueStore.
+func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch func(context.Context, []app.DueMonitor) error) (int, error) {
+	var claimed int
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, next_run_at, interval_seconds FROM monitors
+			WHERE status = 'active' AND next_run_at <= $1 AND ($3::uuid IS NULL OR id = $3::uuid)
+			ORDER BY next_run_at
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED`, q.Now, q.Limit, nullUUID(q.MonitorID))
+		if err != nil {
+			return fmt.Errorf("select due monitors: %w", translate(err))
+		}
+		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
+			var d app.DueMonitor
+			var secs int
+			err := r.Scan(&d.ID, &d.Slot, &secs)
+			d.Interval = time.Duration(secs) * time.Second
+			return d, err
+		})
+		if err != nil {
+			return fmt.Errorf("read due monitors: %w", translate(err))
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		if err := dispatch(ctx, due); err != nil {
+			return fmt.Errorf("dispatch due monitors: %w", err)
+		}
+		ids := make([]string, len(due))
+		slots := make([]time.Time, len(due))
+		nexts := make([]time.Time, len(due))
+		for i, d := range due {
+			ids[i], slots[i] = d.ID, d.Slot
+			nexts[i] = monitor.NextRun(d.ID, d.Interval, later(d.Slot, q.Now))
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot
+			FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, slot, next)
+			WHERE m.id = u.id`, ids, slots, nexts)
+		if err != nil {
+			return fmt.Errorf("advance due monitors: %w", translate(err))
+		}
+		claimed = len(due)
+		return nil
+	})
+	return claimed, err
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func nullUUID(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}

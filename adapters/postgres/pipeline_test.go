@@ -1,0 +1,238 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
+)
+
+type bundle struct {
+	pool     *pgxpool.Pool
+	seed     *postgres.SeedStore
+	userID   string
+	actionID string
+	monitor  *monitor.Monitor
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	b := &bundle{pool: pool, seed: postgres.NewSeedStore(pool)}
+	var err error
+	b.userID, _, err = b.seed.EnsureUser(ctx, "ann@example.com", "Ann", "user", "")
+	require.NoError(t, err)
+	b.actionID, err = b.seed.EnsureEmailAction(ctx, b.userID, "Email me")
+	require.NoError(t, err)
+	b.monitor = b.newMonitor(t)
+	return b
+}
+
+func (b *bundle) newMonitor(t *testing.T) *monitor.Monitor {
+	t.Helper()
+	monitors := app.NewMonitors(postgres.NewMonitorStore(b.pool, "test"), fallback.New(time.Now), time.Now, time.Second)
+	m, err := monitors.Create(context.Background(), monitor.Draft{UserID: b.userID, Prompt: "price below 80",
+		SourceURL: "https://shop.example/item", Interval: time.Minute})
+	require.NoError(t, err)
+	return m
+}
+
+func (b *bundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func TestCreateMonitorWritesOutboxEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1 AND subject = $2`,
+		event.TypeMonitorCreated, "vigil.monitors."+b.monitor.ID+".created"))
+	got, err := postgres.NewMonitorStore(b.pool, "test").FindMonitorByID(context.Background(), b.monitor.ID)
+	require.NoError(t, err)
+	require.Equal(t, b.monitor.Spec, got.Spec)
+	require.Equal(t, monitor.StateUnknown, got.State)
+	require.Equal(t, time.Minute, got.Interval)
+
+	_, err = postgres.NewMonitorStore(b.pool, "test").FindMonitorByID(context.Background(), "0190b6f0-0000-7000-8000-000000000000")
+	require.True(t, errors.Is(err, domain.ErrNotFound), "missing monitor: %v", err)
+}
+
+func TestClaimDue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewMonitorStore(b.pool, "test")
+	for i := 0; i < 9; i++ {
+		b.newMonitor(t)
+	}
+	now := time.Now().Add(time.Second)
+
+	// A failing dispatch changes nothing.
+	_, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 100}, func(context.Context, []app.DueMonitor) error {
+		return errors.New("nats down")
+	})
+	require.Error(t, err)
+	require.Equal(t, 10, b.count(t, `SELECT count(*) FROM monitors WHERE next_run_at <= $1`, now))
+
+	// Concurrent schedulers never claim the same monitor twice.
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 2}, func(_ context.Context, due []app.DueMonitor) error {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, d := range due {
+						seen[d.ID]++
+					}
+					time.Sleep(10 * time.Millisecond)
+					return nil
+				})
+				if err != nil || n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, seen, 10)
+	for id, n := range seen {
+		require.Equal(t, 1, n, "monitor %s claimed %d times", id, n)
+	}
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitors WHERE next_run_at <= $1`, now))
+	require.Equal(t, 10, b.count(t, `SELECT count(*) FROM monitors WHERE last_scheduled_for IS NOT NULL AND next_run_at > $1 AND next_run_at <= $1::timestamptz + interval '1 minute'`, now))
+
+	// Claiming one monitor by id.
+	_, err = b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second' WHERE id = $1`, b.monitor.ID)
+	require.NoError(t, err)
+	n, err := store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID}, func(_ context.Context, due []app.DueMonitor) error {
+		require.Equal(t, b.monitor.ID, due[0].ID)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
+
+func completed(m *monitor.Monitor, slot time.Time, status monitor.EvaluationStatus, state monitor.State, price float64) event.EvaluationCompleted {
+	ev := event.EvaluationCompleted{MonitorID: m.ID, ScheduledFor: slot, StartedAt: slot, FinishedAt: slot.Add(time.Second),
+		Status: status, State: state, Attempt: 1, Usage: event.Usage{Provider: "fallback", Model: "rules-v1"}}
+	if status == monitor.EvaluationSucceeded {
+		ev.Facts = []monitor.Fact{monitor.NumberFact("price", price, "USD", slot)}
+	} else {
+		ev.Error = "The source answered 502 Bad Gateway."
+	}
+	return ev
+}
+
+func TestRecordEvaluation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewEvaluationStore(b.pool, "test")
+	t0 := time.Now().UTC().Truncate(time.Minute)
+	stateChanges := func() int {
+		return b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged)
+	}
+
+	rec, err := store.RecordEvaluation(ctx, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
+	require.NoError(t, err)
+	require.True(t, rec.Outcome.Changed)
+	require.Equal(t, 1, stateChanges())
+
+	// Redelivery of the same slot is a no-op.
+	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
+	require.NoError(t, err)
+	require.True(t, rec.Duplicate)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM evaluations WHERE monitor_id = $1`, b.monitor.ID))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM facts WHERE monitor_id = $1`, b.monitor.ID))
+
+	// A newer slot flips the state; an older one arriving late is history only.
+	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(2*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+	require.NoError(t, err)
+	require.True(t, rec.Outcome.Changed)
+	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive, 90), 3)
+	require.NoError(t, err)
+	require.True(t, rec.Outcome.Stale)
+	require.False(t, rec.Duplicate)
+	require.Equal(t, 2, stateChanges())
+	var state string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT state FROM monitors WHERE id = $1`, b.monitor.ID).Scan(&state))
+	require.Equal(t, "active", state)
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM evaluations WHERE monitor_id = $1`, b.monitor.ID))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM evaluations WHERE monitor_id = $1 AND changed`, b.monitor.ID))
+
+	// Failures keep the state; three in a row put the monitor in error.
+	for i := 3; i < 6; i++ {
+		_, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
+		require.NoError(t, err)
+	}
+	var status, lastError string
+	var failures int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT state, status, consecutive_failures, last_error FROM monitors WHERE id = $1`, b.monitor.ID).
+		Scan(&state, &status, &failures, &lastError))
+	require.Equal(t, []any{"active", "error", 3}, []any{state, status, failures})
+	require.Contains(t, lastError, "502")
+	require.Equal(t, 2, stateChanges())
+
+	// A deleted monitor is reported as not found.
+	_, err = b.pool.Exec(ctx, `DELETE FROM monitors WHERE id = $1`, b.monitor.ID)
+	require.NoError(t, err)
+	_, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Hour), monitor.EvaluationSucceeded, monitor.StateActive, 1), 3)
+	require.True(t, errors.Is(err, domain.ErrNotFound), "%v", err)
+}
+
+func TestFireTriggers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, b.actionID, "state_change", "once"))
+	digestAction, err := b.seed.EnsureEmailAction(ctx, b.userID, "Digest")
+	require.NoError(t, err)
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, digestAction, "becomes_active", "daily_digest"))
+	inactiveAction, err := b.seed.EnsureEmailAction(ctx, b.userID, "Inactive only")
+	require.NoError(t, err)
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, inactiveAction, "becomes_inactive", "every_time"))
+
+	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx,
+		completed(b.monitor, time.Now().UTC(), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+	require.NoError(t, err)
+	sc := event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
+		From: monitor.StateInactive, To: monitor.StateActive, At: time.Now()}
+	store := postgres.NewTriggerStore(b.pool, "test")
+
+	ids, err := store.FireTriggers(ctx, sc, time.Now())
+	require.NoError(t, err)
+	require.Len(t, ids, 2, "state_change (once) and becomes_active (digest) fire; becomes_inactive does not")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'pending' AND recipient = 'ann@example.com'`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'digest_pending'`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE frequency = 'once' AND NOT enabled AND fired_count = 1`))
+
+	// Redelivery of the same StateChanged creates nothing.
+	ids, err = store.FireTriggers(ctx, sc, time.Now())
+	require.NoError(t, err)
+	require.Empty(t, ids)
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notifications`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
+}

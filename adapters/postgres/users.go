@@ -1,0 +1,40 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// UserStore holds user settings the pipeline needs.
+type UserStore struct {
+	pool *pgxpool.Pool
+}
+
+// NewUserStore returns a UserStore.
+func NewUserStore(pool *pgxpool.Pool) *UserStore { return &UserStore{pool: pool} }
+
+// Unsubscribe turns notification email off for the user when email is the user's own
+// address, and puts email on the suppression list otherwise. Idempotent.
+func (s *UserStore) Unsubscribe(ctx context.Context, userID, email string) error {
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE users SET unsubscribed_at = coalesce(unsubscribed_at, now()), updated_at = now()
+			WHERE id = $1 AND lower(email) = lower($2)`, userID, email)
+		if err != nil {
+			return fmt.Errorf("unsubscribe user: %w", translate(err))
+		}
+		if tag.RowsAffected() > 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO email_suppressions (email, reason, detail) VALUES (lower($1), 'unsubscribe', 'one-click link')
+			ON CONFLICT (email) DO NOTHING`, email)
+		if err != nil {
+			return fmt.Errorf("suppress address: %w", translate(err))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,72 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/emailtpl"
+)
+
+// UnsubscribeSigner signs one-click unsubscribe tokens.
+type UnsubscribeSigner interface {
+	Sign(userID, email string) string
+}
+
+// Notifier renders notification emails and sends them; it satisfies app.NotificationSender.
+type Notifier struct {
+	renderer *emailtpl.Renderer
+	sender   *Sender
+	baseURL  string
+	signer   UnsubscribeSigner
+}
+
+var _ app.NotificationSender = (*Notifier)(nil)
+
+// NewNotifier returns a Notifier linking to baseURL (PUBLIC_BASE_URL, never a request's Host).
+func NewNotifier(renderer *emailtpl.Renderer, sender *Sender, baseURL string, signer UnsubscribeSigner) *Notifier {
+	return &Notifier{renderer: renderer, sender: sender, baseURL: baseURL, signer: signer}
+}
+
+// SendNotification implements app.NotificationSender. Every email carries List-Unsubscribe
+// and List-Unsubscribe-Post (RFC 8058 one-click) and a Message-ID derived from the
+// notification, so a re-send after a crash is recognisable as the same message.
+func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
+	unsubscribe := n.baseURL + "/unsubscribe?token=" + url.QueryEscape(n.signer.Sign(d.UserID, d.Recipient))
+	facts := make([]emailtpl.FactLine, 0, len(d.Facts))
+	for _, f := range d.Facts {
+		facts = append(facts, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
+	}
+	email, err := n.renderer.StateChanged(emailtpl.StateChanged{
+		RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt,
+		From: string(d.From), To: string(d.To), Explanation: d.Explanation, Facts: facts,
+		ChangedAt: d.ChangedAt, Timezone: d.Timezone,
+		MonitorURL: n.baseURL + "/api/monitors/" + url.PathEscape(d.MonitorID), UnsubscribeURL: unsubscribe,
+	})
+	if err != nil {
+		return fmt.Errorf("render notification %s: %w", d.NotificationID, err)
+	}
+	return n.sender.Send(ctx, Message{
+		To: d.Recipient, Subject: email.Subject, HTML: email.HTML, Text: email.Text,
+		MessageID: "<" + d.NotificationID + "@vigil>",
+		Headers: map[string]string{
+			"List-Unsubscribe":      "<" + unsubscribe + ">",
+			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		},
+	})
+}
+
+func factValue(f monitor.Fact) string {
+	switch {
+	case f.Number != nil:
+		return strconv.FormatFloat(*f.Number, 'f', -1, 64)
+	case f.Text != nil:
+		return *f.Text
+	case f.Bool != nil:
+		return strconv.FormatBool(*f.Bool)
+	}
+	return ""
+}

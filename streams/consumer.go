@@ -1,0 +1,371 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Runner defaults, used for RunConfig fields left zero.
+const (
+	// ConcurrencyDefault is how many handlers run at once.
+	ConcurrencyDefault = 4
+	// BackoffBaseDefault is the redelivery delay after the first failed delivery; it doubles
+	// with every further delivery.
+	BackoffBaseDefault = time.Second
+	// BackoffMaxDefault caps the redelivery delay.
+	BackoffMaxDefault = time.Minute
+	// DrainTimeoutDefault is how long Run waits for in-flight handlers after its context is
+	// cancelled before it cancels theirs.
+	DrainTimeoutDefault = 30 * time.Second
+	// backoffJitter is the ± fraction of random jitter on each redelivery delay.
+	backoffJitter = 0.2
+	// deadErrorMax truncates the error text stored with a dead letter.
+	deadErrorMax = 1000
+)
+
+// Dead letter headers, added to the original message's headers.
+const (
+	HeaderDeadSubject    = "Vigil-Dead-Subject"
+	HeaderDeadStreamSeq  = "Vigil-Dead-Stream-Seq"
+	HeaderDeadDeliveries = "Vigil-Dead-Deliveries"
+	HeaderDeadReason     = "Vigil-Dead-Reason"
+	HeaderDeadError      = "Vigil-Dead-Error"
+
+	// DeadReasonPermanent marks a message a handler rejected with Permanent.
+	DeadReasonPermanent = "permanent"
+	// DeadReasonMaxDeliver marks a message that failed on its last allowed delivery.
+	DeadReasonMaxDeliver = "max_deliver"
+)
+
+// Message is one delivery handed to a Handler.
+type Message struct {
+	Envelope     Envelope
+	Subject      string
+	NumDelivered uint64
+	StreamSeq    uint64
+	// Header holds every header of the message, CloudEvents ones included.
+	Header nats.Header
+}
+
+// Decode unmarshals the message's JSON data into v. Unknown fields are ignored, so producers
+// may add fields without breaking consumers.
+func (m Message) Decode(v any) error {
+	if err := json.Unmarshal(m.Envelope.Data, v); err != nil {
+		return fmt.Errorf("decode %s %s: %w", m.Envelope.Type, m.Envelope.ID, err)
+	}
+	return nil
+}
+
+// Handler processes one message. Its error decides the ack: nil acks, Retry redelivers after a
+// fixed delay, Permanent dead-letters and terminates, any other error redelivers with
+// exponential backoff. The context carries the message's traceparent (see Traceparent) and is
+// not cancelled when Run starts draining, only when the drain times out.
+type Handler func(ctx context.Context, m Message) error
+
+// RunConfig configures Run.
+type RunConfig struct {
+	Stream   string
+	Consumer string
+	// Concurrency is how many handlers run at once (default ConcurrencyDefault).
+	Concurrency int
+	// DoubleAck waits for the server to confirm each ack (the mailer uses it).
+	DoubleAck bool
+	Logger    zerolog.Logger
+	// BackoffBase and BackoffMax shape the redelivery delay after a plain error: BackoffBase
+	// doubled per delivery, capped at BackoffMax, ±20% jitter (defaults BackoffBaseDefault,
+	// BackoffMaxDefault).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// DrainTimeout bounds how long in-flight handlers may run on after ctx is cancelled
+	// (default DrainTimeoutDefault).
+	DrainTimeout time.Duration
+}
+
+// Run consumes the durable consumer cfg.Consumer of cfg.Stream with h until ctx is cancelled,
+// then stops fetching, lets in-flight handlers finish and returns nil. Messages fetched but not
+// yet started when ctx is cancelled are released (Nak) for another replica. Run returns an
+// error when the consumer cannot be found or stops on its own (e.g. it was deleted).
+func Run(ctx context.Context, js jetstream.JetStream, h Handler, cfg RunConfig) error {
+	if h == nil {
+		return errors.New("run consumer: nil handler")
+	}
+	if cfg.Stream == "" || cfg.Consumer == "" {
+		return errors.New("run consumer: stream and consumer are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = ConcurrencyDefault
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = BackoffBaseDefault
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = BackoffMaxDefault
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DrainTimeoutDefault
+	}
+	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	if err != nil {
+		return fmt.Errorf("run consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	info := cons.CachedInfo()
+	r := &runner{
+		js:         js,
+		h:          h,
+		cfg:        cfg,
+		ackWait:    info.Config.AckWait,
+		maxDeliver: info.Config.MaxDeliver,
+		log:        cfg.Logger.With().Str("stream", cfg.Stream).Str("consumer", cfg.Consumer).Logger(),
+	}
+
+	// Handlers outlive ctx by up to DrainTimeout so in-flight work can finish.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+
+	var (
+		sem      = make(chan struct{}, cfg.Concurrency)
+		mu       sync.Mutex
+		stopping bool
+		wg       sync.WaitGroup
+	)
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			r.release(msg)
+			return
+		}
+		mu.Lock()
+		if stopping {
+			mu.Unlock()
+			<-sem
+			r.release(msg)
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.handle(hctx, msg)
+		}()
+	},
+		jetstream.PullMaxMessages(cfg.Concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			r.log.Warn().Err(err).Msg("consume")
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("run consumer %s on %s: consume: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	r.log.Info().Int("concurrency", cfg.Concurrency).Msg("consumer started")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-cc.Closed():
+		runErr = fmt.Errorf("run consumer %s on %s: consuming stopped", cfg.Consumer, cfg.Stream)
+	}
+	mu.Lock()
+	stopping = true
+	mu.Unlock()
+	cc.Drain()
+	drainTimer := time.AfterFunc(cfg.DrainTimeout, hcancel)
+	defer drainTimer.Stop()
+	select {
+	case <-cc.Closed():
+	case <-time.After(cfg.DrainTimeout):
+		cc.Stop()
+	}
+	wg.Wait()
+	r.log.Info().Msg("consumer stopped")
+	return runErr
+}
+
+type runner struct {
+	js         jetstream.JetStream
+	h          Handler
+	cfg        RunConfig
+	ackWait    time.Duration
+	maxDeliver int
+	log        zerolog.Logger
+}
+
+// release hands back a message that was fetched but will not be handled here.
+func (r *runner) release(msg jetstream.Msg) {
+	if err := msg.Nak(); err != nil {
+		r.log.Debug().Err(err).Str("subject", msg.Subject()).Msg("release message")
+	}
+}
+
+// handle runs the handler on one delivery and settles it.
+func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		// Not a JetStream delivery; nothing sensible to do but let it expire.
+		r.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without metadata")
+		return
+	}
+	m := Message{
+		Subject:      msg.Subject(),
+		NumDelivered: md.NumDelivered,
+		StreamSeq:    md.Sequence.Stream,
+		Header:       msg.Headers(),
+	}
+	lc := r.log.With().Str("subject", m.Subject).Uint64("deliveries", m.NumDelivered).Uint64("stream_seq", m.StreamSeq)
+	env, err := DecodeEnvelope(msg.Headers(), msg.Data())
+	var herr error
+	if err != nil {
+		herr = Permanent(err)
+		lc = lc.Str("event_id", msg.Headers().Get(HeaderID)).Str("event_type", msg.Headers().Get(HeaderType))
+	} else {
+		m.Envelope = env
+		lc = lc.Str("event_id", env.ID).Str("event_type", env.Type)
+	}
+	log := lc.Logger()
+	if herr == nil {
+		herr = r.call(WithTraceparent(ctx, env.Traceparent), msg, m)
+	}
+	r.settle(ctx, msg, m, herr, log)
+}
+
+// call runs the handler, sending InProgress while it runs longer than a third of AckWait,
+// and turns a panic into an error.
+func (r *runner) call(ctx context.Context, msg jetstream.Msg, m Message) (err error) {
+	if r.ackWait > 0 {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(r.ackWait / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					if err := msg.InProgress(); err != nil {
+						r.log.Debug().Err(err).Msg("in progress")
+					}
+				}
+			}
+		}()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return r.h(ctx, m)
+}
+
+// settle acks, naks or dead-letters the delivery according to the handler's error.
+func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr error, log zerolog.Logger) {
+	switch {
+	case herr == nil:
+		var err error
+		if r.cfg.DoubleAck {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = msg.DoubleAck(actx)
+			cancel()
+		} else {
+			err = msg.Ack()
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("ack failed; the message will be redelivered")
+			return
+		}
+		log.Debug().Msg("handled")
+	case IsPermanent(herr):
+		r.deadLetter(ctx, msg, m, DeadReasonPermanent, herr, log)
+	case r.maxDeliver > 0 && m.NumDelivered >= uint64(r.maxDeliver):
+		r.deadLetter(ctx, msg, m, DeadReasonMaxDeliver, herr, log)
+	default:
+		delay, ok := retryAfter(herr)
+		if !ok {
+			delay = backoffDelay(r.cfg.BackoffBase, r.cfg.BackoffMax, m.NumDelivered, rand.Float64)
+		}
+		if err := msg.NakWithDelay(delay); err != nil {
+			log.Warn().Err(err).Msg("nak failed; the message will be redelivered after AckWait")
+		}
+		log.Warn().Err(herr).Dur("retry_in", delay).Msg("handler failed; will retry")
+	}
+}
+
+// deadLetter copies the message to DEADLETTER and terminates it. If the copy cannot be
+// published the message is redelivered later, unless this was its last delivery.
+func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, m Message, reason string, herr error, log zerolog.Logger) {
+	errText := truncate(herr.Error(), deadErrorMax)
+	h := nats.Header{}
+	for k, vs := range msg.Headers() {
+		h[k] = append([]string(nil), vs...)
+	}
+	id := "dead:" + r.cfg.Stream + ":" + r.cfg.Consumer + ":" + strconv.FormatUint(m.StreamSeq, 10)
+	h.Set(HeaderDeadSubject, m.Subject)
+	h.Set(HeaderDeadStreamSeq, strconv.FormatUint(m.StreamSeq, 10))
+	h.Set(HeaderDeadDeliveries, strconv.FormatUint(m.NumDelivered, 10))
+	h.Set(HeaderDeadReason, reason)
+	h.Set(HeaderDeadError, errText)
+	h.Set(HeaderMsgID, id)
+	dead := &nats.Msg{Subject: DeadLetterSubject(r.cfg.Stream, r.cfg.Consumer), Header: h, Data: msg.Data()}
+
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = r.js.PublishMsg(pctx, dead, jetstream.WithMsgID(id), jetstream.WithExpectStream(StreamDeadLetter))
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		if reason == DeadReasonPermanent || r.maxDeliver <= 0 || m.NumDelivered < uint64(r.maxDeliver) {
+			delay := backoffDelay(r.cfg.BackoffBase, r.cfg.BackoffMax, m.NumDelivered, rand.Float64)
+			log.Error().Err(err).AnErr("handler_error", herr).Str("reason", reason).Msg("dead letter failed; will retry")
+			if nerr := msg.NakWithDelay(delay); nerr != nil {
+				log.Warn().Err(nerr).Msg("nak failed")
+			}
+			return
+		}
+		log.Error().Err(err).AnErr("handler_error", herr).Str("reason", reason).Msg("dead letter failed on the last delivery; message dropped")
+	}
+	if terr := msg.TermWithReason(truncate(reason+": "+errText, 200)); terr != nil {
+		log.Warn().Err(terr).Msg("term failed")
+	}
+	log.Error().Err(herr).Str("reason", reason).Msg("message dead-lettered")
+}
+
+// backoffDelay is the redelivery delay after the given delivery failed: base doubled per
+// delivery, capped at maxDelay, with ±20% jitter from rnd (a value in [0, 1)).
+func backoffDelay(base, maxDelay time.Duration, deliveries uint64, rnd func() float64) time.Duration {
+	d := base
+	for i := uint64(1); i < deliveries && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	return time.Duration(float64(d) * (1 - backoffJitter + 2*backoffJitter*rnd()))
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
