@@ -1,0 +1,485 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/smtp"
+	"github.com/vigilhq/vigil/adapters/source"
+	"github.com/vigilhq/vigil/adapters/tokens"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/emailtpl"
+	"github.com/vigilhq/vigil/streams"
+)
+
+// Role names.
+const (
+	roleAPI       = "api"
+	roleScheduler = "scheduler"
+	roleEvaluator = "evaluator"
+	roleRecorder  = "recorder"
+	roleMatcher   = "matcher"
+	roleMailer    = "mailer"
+	roleNATS      = "nats"
+)
+
+var rolesOf = map[string][]string{
+	"all":         {roleNATS, roleAPI, roleScheduler, roleEvaluator, roleRecorder, roleMatcher, roleMailer},
+	roleAPI:       {roleAPI},
+	roleScheduler: {roleScheduler},
+	roleEvaluator: {roleEvaluator},
+	roleRecorder:  {roleRecorder},
+	roleMatcher:   {roleMatcher},
+	roleMailer:    {roleMailer},
+	roleNATS:      {roleNATS},
+}
+
+// Main runs a set of roles in one process. Run blocks until ctx is cancelled or a role
+// fails; Close releases what Run opened.
+type Main struct {
+	cfg   config.Config
+	name  string
+	roles []string
+	log   zerolog.Logger
+	now   func() time.Time
+
+	ns   *server.Server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	pool *pgxpool.Pool
+
+	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
+	HTTPAddr chan string
+}
+
+// NewMain returns a Main for the roles, logging to w.
+func NewMain(cfg config.Config, name string, roles []string, w io.Writer) *Main {
+	return &Main{cfg: cfg, name: name, roles: roles, log: newLogger(cfg, w).With().Str("role", name).Logger(),
+		now: time.Now, HTTPAddr: make(chan string, 1)}
+}
+
+func newLogger(cfg config.Config, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+func (m *Main) has(role string) bool {
+	for _, r := range m.roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Run starts the roles and blocks until ctx is cancelled (returns nil) or one fails.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.connectNATS(); err != nil {
+		return err
+	}
+	if len(m.roles) == 1 && m.roles[0] == roleNATS {
+		m.log.Info().Str("url", m.ns.ClientURL()).Msg("embedded NATS running; stop with Ctrl-C")
+		<-ctx.Done()
+		return nil
+	}
+	topoCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := streams.EnsureTopology(topoCtx, m.js, streams.TopologyConfig{Replicas: m.cfg.StreamReplicas, MaxAge: m.cfg.StreamMaxAge})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("declare streams: %w", err)
+	}
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{
+		URL: m.cfg.DatabaseURL, AppName: "vigil-" + m.name,
+		MaxConns: m.cfg.DatabaseMaxConns, MinConns: m.cfg.DatabaseMinConns, StatementTimeout: m.cfg.StatementTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	m.pool = pool
+
+	ctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errOnce.Do(func() { firstErr = fmt.Errorf("%s: %w", name, err); cancelAll() })
+			}
+		}()
+	}
+	pub := streams.NewPublisher(m.js, "vigil/"+m.name)
+	if m.has(roleAPI) || m.has(roleRecorder) || m.has(roleMatcher) {
+		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log})
+		start("outbox relay", relay.Run)
+	}
+	for _, role := range m.roles {
+		var fn func(context.Context) error
+		switch role {
+		case roleAPI:
+			fn, err = m.api()
+		case roleScheduler:
+			fn = m.scheduler(pub)
+		case roleEvaluator:
+			fn = m.evaluator(pub)
+		case roleRecorder:
+			fn, err = m.recorder()
+		case roleMatcher:
+			fn = m.matcher()
+		case roleMailer:
+			fn, err = m.mailer()
+		default:
+			continue
+		}
+		if err != nil {
+			cancelAll()
+			wg.Wait()
+			return fmt.Errorf("start %s: %w", role, err)
+		}
+		start(role, fn)
+	}
+	m.log.Info().Strs("roles", m.roles).Msg("vigil started")
+	<-ctx.Done()
+	wg.Wait()
+	m.log.Info().Msg("vigil stopped")
+	return firstErr
+}
+
+// connectNATS starts the embedded server when the roles include it and NATS_URL is empty,
+// then connects. Separate roles with NATS_URL empty expect `vigil nats` on NATS_EMBEDDED_ADDR.
+func (m *Main) connectNATS() error {
+	url := m.cfg.NATSURL
+	if url == "" {
+		if m.has(roleNATS) {
+			host, port, err := splitHostPort(m.cfg.NATSEmbeddedAddr)
+			if err != nil {
+				return err
+			}
+			ns, err := streams.StartEmbedded(streams.EmbeddedConfig{Host: host, Port: port,
+				StoreDir: filepath.Join(m.cfg.DataDir, "nats"), Logger: m.log})
+			if err != nil {
+				return err
+			}
+			m.ns = ns
+			url = ns.ClientURL()
+		} else {
+			url = "nats://" + m.cfg.NATSEmbeddedAddr
+		}
+	}
+	if len(m.roles) == 1 && m.roles[0] == roleNATS {
+		return nil
+	}
+	nc, js, err := streams.Connect(url, "vigil-"+m.name)
+	if err != nil {
+		return fmt.Errorf("%w (with NATS_URL empty, run `vigil nats` or `vigil all` first)", err)
+	}
+	m.nc, m.js = nc, js
+	m.log.Info().Str("nats", url).Msg("connected to NATS")
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("NATS_EMBEDDED_ADDR %q: %w", addr, err)
+	}
+	var port int
+	if _, err := fmt.Sscan(portStr, &port); err != nil {
+		return "", 0, fmt.Errorf("NATS_EMBEDDED_ADDR %q: bad port", addr)
+	}
+	return host, port, nil
+}
+
+// Close releases NATS, Postgres and the embedded server, in that order.
+func (m *Main) Close() error {
+	if m.nc != nil {
+		if err := m.nc.Drain(); err != nil {
+			m.nc.Close()
+		}
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	if m.ns != nil {
+		m.ns.Shutdown()
+		m.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+type natsChecker struct{ nc *nats.Conn }
+
+func (c natsChecker) Check(context.Context) error {
+	if c.nc == nil || !c.nc.IsConnected() {
+		return errors.New("nats not connected")
+	}
+	return nil
+}
+
+func (m *Main) api() (func(context.Context) error, error) {
+	signer, err := m.unsubscribeTokens()
+	if err != nil {
+		return nil, err
+	}
+	srv := httpapi.New(httpapi.Config{
+		Logger:            m.log,
+		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
+		DemoSource:        m.cfg.DemoSource,
+		UnsubscribeTokens: signer,
+		Unsubscriber:      postgres.NewUserStore(m.pool),
+		Now:               m.now,
+	})
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", m.cfg.HTTPAddr, err)
+	}
+	m.HTTPAddr <- ln.Addr().String()
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		m.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(shutCtx)
+	}, nil
+}
+
+func (m *Main) consume(stream, consumer string, doubleAck bool, h streams.Handler) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, DoubleAck: doubleAck,
+			Logger: m.log.With().Str("consumer", consumer).Logger()})
+	}
+}
+
+func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
+	sched := app.NewScheduler(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), pub, m.now, m.cfg.SchedulerBatch)
+	events := m.consume(streams.StreamMonitors, streams.ConsumerScheduler, false, func(ctx context.Context, msg streams.Message) error {
+		var ch event.MonitorChange
+		if err := msg.Decode(&ch); err != nil {
+			return streams.Permanent(fmt.Errorf("decode %s: %w", msg.Envelope.Type, err))
+		}
+		if msg.Envelope.Type == event.TypeMonitorDeleted {
+			return nil // its row is gone; nothing is due any more
+		}
+		return sched.MonitorChanged(ctx, ch.MonitorID)
+	})
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- events(ctx) }()
+		tick := time.NewTicker(m.cfg.SchedulerTick)
+		defer tick.Stop()
+		for {
+			if n, err := sched.Tick(ctx); err != nil {
+				m.log.Warn().Err(err).Msg("scheduler tick failed; retrying next tick")
+			} else if n > 0 {
+				m.log.Debug().Int("scheduled", n).Msg("scheduled due monitors")
+			}
+			select {
+			case <-ctx.Done():
+				return <-errc
+			case err := <-errc:
+				return err
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+func (m *Main) evaluator(pub *streams.Publisher) func(context.Context) error {
+	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), fetcher, fallback.New(m.now), pub, m.now, 0)
+	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, false, func(ctx context.Context, msg streams.Message) error {
+		var due event.EvaluationDue
+		if err := msg.Decode(&due); err != nil {
+			return streams.Permanent(fmt.Errorf("decode evaluation due: %w", err))
+		}
+		return ev.Evaluate(ctx, due, int(msg.NumDelivered))
+	})
+}
+
+func (m *Main) recorder() (func(context.Context) error, error) {
+	if _, err := postgres.EnsureFactPartitions(context.Background(), m.pool, 3); err != nil {
+		return nil, err
+	}
+	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), m.cfg.MaxFailures)
+	consume := m.consume(streams.StreamEvaluations, streams.ConsumerRecorder, false, func(ctx context.Context, msg streams.Message) error {
+		var done event.EvaluationCompleted
+		if err := msg.Decode(&done); err != nil {
+			return streams.Permanent(fmt.Errorf("decode evaluation completed: %w", err))
+		}
+		r, err := rec.Record(ctx, done)
+		if errors.Is(err, domain.ErrNotFound) {
+			return nil // the monitor was deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if !r.Duplicate {
+			m.log.Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
+				Str("status", string(done.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
+				Msg("evaluation recorded")
+		}
+		return nil
+	})
+	return func(ctx context.Context) error {
+		go func() { // keep monthly partitions ahead of time
+			t := time.NewTicker(24 * time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if _, err := postgres.EnsureFactPartitions(ctx, m.pool, 3); err != nil {
+						m.log.Warn().Err(err).Msg("create facts partitions")
+					}
+				}
+			}
+		}()
+		return consume(ctx)
+	}, nil
+}
+
+func (m *Main) matcher() func(context.Context) error {
+	match := app.NewMatcher(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), m.now)
+	return m.consume(streams.StreamStates, streams.ConsumerMatcher, false, func(ctx context.Context, msg streams.Message) error {
+		var sc event.StateChanged
+		if err := msg.Decode(&sc); err != nil {
+			return streams.Permanent(fmt.Errorf("decode state changed: %w", err))
+		}
+		ids, err := match.Match(ctx, sc)
+		if err != nil {
+			return err
+		}
+		m.log.Info().Str("monitor_id", sc.MonitorID).Str("from", string(sc.From)).Str("to", string(sc.To)).
+			Int("notifications", len(ids)).Msg("state change matched")
+		return nil
+	})
+}
+
+func (m *Main) mailer() (func(context.Context) error, error) {
+	renderer, err := emailtpl.New()
+	if err != nil {
+		return nil, err
+	}
+	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	if err != nil {
+		return nil, err
+	}
+	signer, err := m.unsubscribeTokens()
+	if err != nil {
+		return nil, err
+	}
+	notifier := smtp.NewNotifier(renderer, sender, strings.TrimRight(m.cfg.PublicBaseURL, "/"), signer)
+	mail := app.NewMailer(postgres.NewNotificationStore(m.pool), notifier, m.now, 0)
+	return m.consume(streams.StreamNotifications, streams.ConsumerMailer, true, func(ctx context.Context, msg streams.Message) error {
+		var nr event.NotificationRequested
+		if err := msg.Decode(&nr); err != nil {
+			return streams.Permanent(fmt.Errorf("decode notification requested: %w", err))
+		}
+		err := mail.Deliver(ctx, nr.NotificationID)
+		switch domain.ErrorCode(err) {
+		case "":
+			m.log.Info().Str("notification_id", nr.NotificationID).Msg("notification handled")
+			return nil
+		case domain.EINVALID:
+			return streams.Permanent(err)
+		}
+		return err
+	}), nil
+}
+
+// unsubscribeTokens returns the signer of unsubscribe links, keyed by VIGIL_SECRET_KEY. In
+// dev mode without one, a random key is generated once and kept in the data dir so links
+// stay valid across restarts; prod refuses to start without a key (config).
+func (m *Main) unsubscribeTokens() (*tokens.Unsubscribe, error) {
+	secret := []byte(m.cfg.SecretKey)
+	if len(secret) == 0 {
+		b, err := devSecret(filepath.Join(m.cfg.DataDir, "secret.key"))
+		if err != nil {
+			return nil, err
+		}
+		secret = b
+	}
+	return tokens.NewUnsubscribe(secret)
+}
+
+// devSecret reads the dev key at path, creating it when missing. Creation is exclusive, so
+// roles started together in separate processes agree on one key.
+func devSecret(path string) ([]byte, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) >= 32 {
+			return b, nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read dev secret %s: %w", path, err)
+		}
+		if err == nil { // another process is writing it
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create dev secret %s: %w", path, err)
+		}
+		key := make([]byte, 32)
+		rand.Read(key)
+		_, werr := f.Write(key)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("write dev secret %s: %w", path, werr)
+		}
+		return key, nil
+	}
+	return nil, fmt.Errorf("dev secret %s: still incomplete after waiting", path)
+}
