@@ -88,6 +88,7 @@ CREATE TABLE beta_allowlist (
   CONSTRAINT beta_allowlist_kind_matches CHECK ((kind = 'domain') = (left(pattern, 1) = '@'))
 );
 CREATE UNIQUE INDEX beta_allowlist_pattern_key ON beta_allowlist (pattern);
+CREATE INDEX beta_allowlist_added_by_idx ON beta_allowlist (added_by);
 
 -- audit_log outlives the accounts it mentions: actor_user_id is set null on delete.
 CREATE TABLE audit_log (

@@ -84,23 +84,32 @@ CREATE INDEX facts_monitor_key_time_idx ON facts (monitor_id, key, observed_at D
   INCLUDE (value_number, value_text, value_bool, unit);
 
 -- The default partition catches rows outside every monthly partition, so a missed
--- ensure_facts_partitions never loses data.
+-- ensure_facts_partitions never loses data; the next call moves them into their month.
 CREATE TABLE facts_default PARTITION OF facts DEFAULT;
 
--- ensure_facts_partitions creates the monthly partitions from the month of start_month for
--- the given number of months. Idempotent; the application calls it at start-up and daily.
+-- ensure_facts_partitions creates the monthly partitions (UTC months) from the month of
+-- start_month for the given number of months, and returns how many it created. Idempotent;
+-- the application calls it at start-up and daily. A new partition is built beside the table,
+-- filled with any rows of its month that had landed in facts_default, then attached: ATTACH
+-- takes a lighter lock than CREATE ... PARTITION OF and cannot fail on those strays.
 CREATE FUNCTION ensure_facts_partitions(start_month date, months integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   m date := date_trunc('month', start_month)::date;
   created integer := 0;
   part text;
+  lo timestamptz;
+  hi timestamptz;
 BEGIN
   FOR i IN 0 .. months - 1 LOOP
     part := format('facts_y%sm%s', to_char(m, 'YYYY'), to_char(m, 'MM'));
+    lo := m::timestamp AT TIME ZONE 'UTC';
+    hi := (m + interval '1 month')::timestamp AT TIME ZONE 'UTC';
     IF to_regclass(part) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I PARTITION OF facts FOR VALUES FROM (%L) TO (%L)',
-                     part, m::timestamptz, (m + interval '1 month')::timestamptz);
+      EXECUTE format('CREATE TABLE %I (LIKE facts INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+      EXECUTE format('WITH moved AS (DELETE FROM facts_default WHERE observed_at >= %L AND observed_at < %L RETURNING *)
+                      INSERT INTO %I SELECT * FROM moved', lo, hi, part);
+      EXECUTE format('ALTER TABLE facts ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
       created := created + 1;
     END IF;
     m := (m + interval '1 month')::date;

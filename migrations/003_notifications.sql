@@ -56,6 +56,7 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_monitor_idx ON notifications (monitor_id, created_at DESC);
 CREATE INDEX notifications_evaluation_idx ON notifications (evaluation_id);
+CREATE INDEX notifications_action_idx ON notifications (action_id);
 CREATE INDEX notifications_user_idx ON notifications (user_id, created_at DESC);
 CREATE INDEX notifications_digest_pending_idx ON notifications (user_id) WHERE status = 'digest_pending';
 

@@ -69,7 +69,8 @@ func (m Message) Decode(v any) error {
 
 // Handler processes one message. Its error decides the ack: nil acks, Retry redelivers after a
 // fixed delay, Permanent dead-letters and terminates, any other error redelivers with
-// exponential backoff. The context carries the message's traceparent (see Traceparent) and is
+// exponential backoff. The context carries the message's traceparent (see Traceparent) and a
+// logger with the event id (zerolog.Ctx), and is
 // not cancelled when Run starts draining, only when the drain times out.
 type Handler func(ctx context.Context, m Message) error
 
@@ -235,7 +236,8 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := lc.Logger()
 	if herr == nil {
-		herr = r.call(WithTraceparent(ctx, env.Traceparent), msg, m)
+		// Handlers log through zerolog.Ctx(ctx), so their lines carry the event id too.
+		herr = r.call(log.WithContext(WithTraceparent(ctx, env.Traceparent)), msg, m)
 	}
 	r.settle(ctx, msg, m, herr, log)
 }

@@ -13,6 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/vigilhq/vigil/config"
 )
@@ -37,6 +40,7 @@ Settings come from environment variables; see .env.example and README.md.
 `
 
 func main() {
+	zerolog.TimeFieldFormat = time.RFC3339Nano // the library's one process-wide setting
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))

@@ -356,7 +356,7 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 			return err
 		}
 		if !r.Duplicate {
-			m.log.Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
+			zerolog.Ctx(ctx).Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
 				Str("status", string(done.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
 				Msg("evaluation recorded")
 		}
@@ -392,7 +392,7 @@ func (m *Main) matcher() func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		m.log.Info().Str("monitor_id", sc.MonitorID).Str("from", string(sc.From)).Str("to", string(sc.To)).
+		zerolog.Ctx(ctx).Info().Str("monitor_id", sc.MonitorID).Str("from", string(sc.From)).Str("to", string(sc.To)).
 			Int("notifications", len(ids)).Msg("state change matched")
 		return nil
 	})
@@ -421,7 +421,7 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 		err := mail.Deliver(ctx, nr.NotificationID)
 		switch domain.ErrorCode(err) {
 		case "":
-			m.log.Info().Str("notification_id", nr.NotificationID).Msg("notification handled")
+			zerolog.Ctx(ctx).Info().Str("notification_id", nr.NotificationID).Msg("notification handled")
 			return nil
 		case domain.EINVALID:
 			return streams.Permanent(err)

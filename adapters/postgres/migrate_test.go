@@ -1,0 +1,170 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+)
+
+// vigilTables is every table the migrations create.
+var vigilTables = []string{
+	"users", "monitors", "facts", "evaluations", "actions", "triggers", "notifications",
+	"refresh_tokens", "password_reset_tokens", "api_keys", "beta_allowlist", "audit_log",
+	"outbox", "email_suppressions",
+}
+
+// vigilFunctions is every function the migrations create.
+var vigilFunctions = []string{"uuid_generate_v7", "ensure_facts_partitions", "outbox_notify"}
+
+func TestMigratorUpDownToStatus(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	conn, err := pgx.Connect(ctx, pgtest.NewEmptyURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+
+	m, err := postgres.NewMigrator(ctx, conn)
+	require.NoError(t, err)
+	require.Equal(t, int32(4), m.Latest())
+
+	cur, err := m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(0), cur, "an empty database starts at version 0")
+	status, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, status, 4)
+	for _, s := range status {
+		require.False(t, s.Applied, "migration %d applied on an empty database", s.Version)
+	}
+
+	// Up: every table and function exists.
+	require.NoError(t, m.Up(ctx))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, m.Latest(), cur)
+	for _, table := range vigilTables {
+		require.True(t, relationExists(ctx, t, conn, table), "table %s missing after Up", table)
+	}
+	for _, fn := range vigilFunctions {
+		require.True(t, functionExists(ctx, t, conn, fn), "function %s missing after Up", fn)
+	}
+	// The facts migration creates monthly partitions from last month through two months ahead.
+	var months []string
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT array_agg(to_char(date_trunc('month', now()) + make_interval(months => i), '"facts_y"YYYY"m"MM') ORDER BY i)
+		FROM generate_series(-1, 2) AS i`).Scan(&months))
+	for _, part := range append(months, "facts_default") {
+		require.True(t, relationExists(ctx, t, conn, part), "partition %s missing after Up", part)
+	}
+	// Up again is a no-op.
+	require.NoError(t, m.Up(ctx))
+
+	// Down(1) removes only the outbox.
+	require.NoError(t, m.Down(ctx, 1))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), cur)
+	require.False(t, relationExists(ctx, t, conn, "outbox"), "outbox still exists after Down(1)")
+	require.False(t, functionExists(ctx, t, conn, "outbox_notify"), "outbox_notify still exists after Down(1)")
+	require.True(t, relationExists(ctx, t, conn, "notifications"), "Down(1) rolled back too far")
+	status, err = m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, status, 4)
+	for _, s := range status {
+		require.Equal(t, s.Version <= 3, s.Applied, "status of migration %d after Down(1): %s", s.Version, s)
+	}
+
+	// To(0) removes every Vigil table, partition and function.
+	require.NoError(t, m.To(ctx, 0))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(0), cur)
+	for _, table := range vigilTables {
+		require.False(t, relationExists(ctx, t, conn, table), "table %s still exists after To(0)", table)
+	}
+	for _, fn := range vigilFunctions {
+		require.False(t, functionExists(ctx, t, conn, fn), "function %s still exists after To(0)", fn)
+	}
+	var leftovers []string
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relname <> $1 AND c.relname NOT LIKE $1 || '\_%'`,
+		postgres.VersionTable).Scan(&leftovers))
+	require.Empty(t, leftovers, "relations left in the schema after To(0)")
+	var routines []string
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT coalesce(array_agg(p.proname::text ORDER BY p.proname), '{}')
+		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = current_schema()`).Scan(&routines))
+	require.Empty(t, routines, "functions left in the schema after To(0)")
+
+	// Up again from zero works, and Down never goes below zero.
+	require.NoError(t, m.Up(ctx))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, m.Latest(), cur)
+	for _, table := range vigilTables {
+		require.True(t, relationExists(ctx, t, conn, table), "table %s missing after the second Up", table)
+	}
+	status, err = m.Status(ctx)
+	require.NoError(t, err)
+	want := []string{"001_accounts.sql", "002_monitors.sql", "003_notifications.sql", "004_outbox.sql"}
+	require.Len(t, status, len(want))
+	for i, s := range status {
+		require.Equal(t, int32(i+1), s.Version)
+		require.Equal(t, want[i], s.Name)
+		require.True(t, s.Applied, "migration %s not applied after Up", s.Name)
+		require.Contains(t, s.String(), "applied")
+	}
+}
+
+func TestMigratorToRejectsUnknownVersions(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	conn, err := pgx.Connect(ctx, pgtest.NewEmptyURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	m, err := postgres.NewMigrator(ctx, conn)
+	require.NoError(t, err)
+
+	err = m.To(ctx, 99)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "99")
+	require.Contains(t, err.Error(), "0 to 4", "the error should name the valid range")
+
+	err = m.To(ctx, -1)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "0 to 4")
+
+	cur, err := m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(0), cur, "a rejected To must not migrate")
+	require.False(t, relationExists(ctx, t, conn, "users"))
+}
+
+func relationExists(ctx context.Context, t *testing.T, conn *pgx.Conn, name string) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&ok))
+	return ok
+}
+
+func functionExists(ctx context.Context, t *testing.T, conn *pgx.Conn, name string) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		               WHERE n.nspname = current_schema() AND p.proname = $1)`, name).Scan(&ok))
+	return ok
+}
