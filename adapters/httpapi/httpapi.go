@@ -29,7 +29,7 @@ type Config struct {
 	// UnsubscribeTokens and Unsubscriber serve /unsubscribe when both are set.
 	UnsubscribeTokens UnsubscribeVerifier
 	Unsubscriber      Unsubscriber
-	Now        func() time.Time
+	Now               func() time.Time
 }
 
 // Server is the HTTP API.
