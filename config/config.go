@@ -45,6 +45,16 @@ type Config struct {
 	DemoSource          bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
 	StreamReplicas      int           // NATS_STREAM_REPLICAS
 	StreamMaxAge        time.Duration // NATS_STREAM_MAX_AGE
+
+	AnthropicAPIKey  string   // ANTHROPIC_API_KEY
+	AnthropicBaseURL string   // ANTHROPIC_BASE_URL
+	AnthropicModel   string   // ANTHROPIC_MODEL
+	OpenAIAPIKey     string   // OPENAI_API_KEY
+	OpenAIBaseURL    string   // OPENAI_BASE_URL (any OpenAI-compatible server: Ollama, vLLM, llama.cpp)
+	OpenAIModel      string   // OPENAI_MODEL
+	AIProviders      []string // VIGIL_AI_PROVIDERS: order; default every provider with a key, then fallback
+	AIPrices         string   // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
+	AIMonthlyBudget  float64  // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -123,6 +133,45 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DemoSource = boolean("VIGIL_DEMO_SOURCE", dev)
 	c.StreamReplicas = num("NATS_STREAM_REPLICAS", 1, 1, 5)
 	c.StreamMaxAge = dur("NATS_STREAM_MAX_AGE", 7*24*time.Hour)
+
+	c.AnthropicAPIKey = env("ANTHROPIC_API_KEY", "")
+	c.AnthropicBaseURL = env("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+	c.AnthropicModel = env("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+	c.OpenAIAPIKey = env("OPENAI_API_KEY", "")
+	c.OpenAIBaseURL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+	c.OpenAIModel = env("OPENAI_MODEL", "gpt-4o-mini")
+	c.AIPrices = env("AI_PRICES", "")
+	if raw := getenv("AI_MONTHLY_BUDGET_USD"); raw != "" {
+		b, err := strconv.ParseFloat(raw, 64)
+		if err != nil || b < 0 {
+			errs = append(errs, fmt.Errorf("AI_MONTHLY_BUDGET_USD: %q must be a non-negative amount in US dollars", raw))
+		}
+		c.AIMonthlyBudget = b
+	}
+	if raw := getenv("VIGIL_AI_PROVIDERS"); raw != "" {
+		for _, p := range strings.Split(raw, ",") {
+			p = strings.TrimSpace(strings.ToLower(p))
+			switch p {
+			case "claude", "openai", "fallback":
+				c.AIProviders = append(c.AIProviders, p)
+			default:
+				errs = append(errs, fmt.Errorf("VIGIL_AI_PROVIDERS: unknown provider %q (claude, openai, fallback)", p))
+			}
+		}
+	} else {
+		if c.AnthropicAPIKey != "" {
+			c.AIProviders = append(c.AIProviders, "claude")
+		}
+		if c.OpenAIAPIKey != "" {
+			c.AIProviders = append(c.AIProviders, "openai")
+		}
+		c.AIProviders = append(c.AIProviders, "fallback")
+	}
+	for _, kv := range []struct{ key, val string }{{"ANTHROPIC_BASE_URL", c.AnthropicBaseURL}, {"OPENAI_BASE_URL", c.OpenAIBaseURL}} {
+		if !hasScheme(kv.val, "http", "https") {
+			errs = append(errs, fmt.Errorf("%s: must be an http(s) URL", kv.key))
+		}
+	}
 
 	required := map[string]string{"DATABASE_URL": c.DatabaseURL, "SMTP_URL": c.SMTPURL, "MAIL_FROM": c.MailFrom,
 		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey}

@@ -60,3 +60,25 @@ func TestLoadProd(t *testing.T) {
 		t.Fatalf("prod must default to json logs, no private sources, no demo: %+v", c)
 	}
 }
+
+func TestLoadAIProviders(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil || strings.Join(c.AIProviders, ",") != "fallback" {
+		t.Fatalf("no keys: providers %v (%v), want fallback only", c.AIProviders, err)
+	}
+	c, err = config.Load(envOf(map[string]string{"ANTHROPIC_API_KEY": "k1", "OPENAI_API_KEY": "k2"}))
+	if err != nil || strings.Join(c.AIProviders, ",") != "claude,openai,fallback" {
+		t.Fatalf("both keys: providers %v (%v)", c.AIProviders, err)
+	}
+	c, err = config.Load(envOf(map[string]string{"VIGIL_AI_PROVIDERS": "openai, fallback", "AI_MONTHLY_BUDGET_USD": "2.5"}))
+	if err != nil || strings.Join(c.AIProviders, ",") != "openai,fallback" || c.AIMonthlyBudget != 2.5 {
+		t.Fatalf("explicit order: %v %v (%v)", c.AIProviders, c.AIMonthlyBudget, err)
+	}
+	_, err = config.Load(envOf(map[string]string{"VIGIL_AI_PROVIDERS": "gemini", "AI_MONTHLY_BUDGET_USD": "-1", "OPENAI_BASE_URL": "ollama"}))
+	for _, key := range []string{"VIGIL_AI_PROVIDERS", "AI_MONTHLY_BUDGET_USD", "OPENAI_BASE_URL"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not mention %s: %v", key, err)
+		}
+	}
+}
