@@ -31,6 +31,25 @@ type Usage struct {
 	OutputTokens int
 	Cost         float64
 	Latency      time.Duration
+	// Notes are short, user-facing remarks about how the answer was produced, such as
+	// "Claude is unavailable; evaluated with rules instead".
+	Notes []string
+	// Cached says the answer came from a cache and cost nothing this time.
+	Cached bool
+}
+
+type userKey struct{}
+
+// WithUser returns a context carrying the id of the user a call is made for, so providers
+// can apply that user's budget.
+func WithUser(ctx context.Context, userID string) context.Context {
+	return context.WithValue(ctx, userKey{}, userID)
+}
+
+// UserFrom returns the user id set by WithUser, or "".
+func UserFrom(ctx context.Context) string {
+	id, _ := ctx.Value(userKey{}).(string)
+	return id
 }
 
 // Provider is an AI provider. Implementations return an EINVALID *domain.Error when a
