@@ -342,7 +342,7 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 	if _, err := postgres.EnsureFactPartitions(context.Background(), m.pool, 3); err != nil {
 		return nil, err
 	}
-	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), m.cfg.MaxFailures)
+	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.cfg.MaxFailures)
 	consume := m.consume(streams.StreamEvaluations, streams.ConsumerRecorder, false, func(ctx context.Context, msg streams.Message) error {
 		var done event.EvaluationCompleted
 		if err := msg.Decode(&done); err != nil {

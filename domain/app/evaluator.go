@@ -59,7 +59,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attem
 		return fmt.Errorf("load monitor %s: %w", due.MonitorID, err)
 	}
 	started := e.now().UTC()
-	done := event.EvaluationCompleted{MonitorID: m.ID, ScheduledFor: due.ScheduledFor.UTC(), StartedAt: started, Attempt: attempt}
+	done := event.EvaluationCompleted{MonitorID: m.ID, Kind: m.Spec.Kind, ScheduledFor: due.ScheduledFor.UTC(), StartedAt: started, Attempt: attempt}
 	err = e.run(ctx, m, &done)
 	if err != nil {
 		if domain.ErrorCode(err) != domain.EINVALID && attempt < e.maxAttempts {
@@ -91,15 +91,21 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 	if err != nil {
 		return fmt.Errorf("extract facts: %w", err)
 	}
+	done.Facts = facts
+	done.Status = monitor.EvaluationSucceeded
+	if m.Spec.Kind == monitor.KindHistoricalChange {
+		// The system compares history, never the AI: the recorder judges from stored facts.
+		done.State = monitor.StateUnknown
+		done.Usage = event.Usage{Provider: u1.Provider, Model: u1.Model, InputTokens: u1.InputTokens, OutputTokens: u1.OutputTokens, Cost: u1.Cost}
+		return nil
+	}
 	verdict, u2, err := e.provider.Evaluate(ctx, m.Spec, facts, doc)
 	if err != nil {
 		return fmt.Errorf("evaluate condition: %w", err)
 	}
-	done.Facts = facts
 	done.State = verdict.State
 	done.Confidence = verdict.Confidence
 	done.Explanation = verdict.Explanation
-	done.Status = monitor.EvaluationSucceeded
 	if verdict.State == monitor.StateUnknown {
 		done.Status = monitor.EvaluationAbstained
 	}

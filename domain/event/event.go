@@ -94,6 +94,7 @@ type Usage struct {
 // EvaluationCompleted carries what one evaluation found.
 type EvaluationCompleted struct {
 	MonitorID    string                   `json:"monitor_id"`
+	Kind         monitor.Kind             `json:"kind"` // historical_change: the recorder judges the state from stored facts
 	ScheduledFor time.Time                `json:"scheduled_for"`
 	StartedAt    time.Time                `json:"started_at"`
 	FinishedAt   time.Time                `json:"finished_at"`

@@ -40,6 +40,9 @@ type ChangeRule struct {
 	Operator  string  `json:"operator"` // increases | decreases | changes
 	Threshold float64 `json:"threshold"`
 	Window    string  `json:"window,omitempty"` // Go duration, e.g. 24h
+	// Baseline says how Window is read: "within" (default: a move at any point inside the
+	// window counts) or "since" (compare with the value one window ago).
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Fact is one extracted, typed value. Exactly one of Number, Text and Bool is set.

@@ -55,7 +55,8 @@ func NewEmptyURL(t testing.TB) string {
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	u := NewURL(t)
-	pool, err := postgres.Open(context.Background(), postgres.PoolConfig{URL: u, AppName: "vigil-test", MaxConns: 8})
+	pool, err := postgres.Open(context.Background(), postgres.PoolConfig{URL: u, AppName: "vigil-test", MaxConns: 8,
+		StatementTimeout: 5 * time.Minute}) // bulk loads on a busy 2-core machine
 	if err != nil {
 		t.Fatalf("pgtest: open pool: %v", err)
 	}
