@@ -54,6 +54,11 @@ CREATE TABLE evaluations (
   error          text,
   attempt        integer NOT NULL DEFAULT 1 CHECK (attempt >= 1),
   source_hash    text,
+  -- monitor_version is the monitor's version the evaluation ran with; facts_reused says the
+  -- source was unchanged since the previous evaluation of that version, so its facts were
+  -- reused without calling the AI.
+  monitor_version bigint NOT NULL DEFAULT 1,
+  facts_reused   boolean NOT NULL DEFAULT false,
   created_at     timestamptz NOT NULL DEFAULT now(),
   -- One evaluation per slot: a redelivered EvaluationCompleted is a no-op.
   -- Its index also serves a monitor's history, newest first (backward scan).

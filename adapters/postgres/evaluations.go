@@ -23,7 +23,10 @@ type EvaluationStore struct {
 	source string
 }
 
-var _ app.EvaluationStore = (*EvaluationStore)(nil)
+var (
+	_ app.EvaluationStore = (*EvaluationStore)(nil)
+	_ app.PreviousStore   = (*EvaluationStore)(nil)
+)
 
 // NewEvaluationStore returns an EvaluationStore; source names the role writing events.
 func NewEvaluationStore(pool *pgxpool.Pool, source string) *EvaluationStore {
@@ -59,13 +62,14 @@ func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.Evaluat
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
 			                         previous_state, changed, explanation, provider, model, input_tokens,
-			                         output_tokens, cost, latency_ms, error, attempt, source_hash)
+			                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), NULLIF($12, ''), $13, $14, $15, $16,
-			        NULLIF($17, ''), $18, NULLIF($19, ''))
+			        NULLIF($17, ''), $18, NULLIF($19, ''), $20, $21)
 			ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
 			id, ev.MonitorID, ev.ScheduledFor, nullTime(ev.StartedAt), nullTime(ev.FinishedAt), ev.Status, stateOrUnknown(ev.State),
 			prev, out.Changed, ev.Explanation, ev.Usage.Provider, ev.Usage.Model, ev.Usage.InputTokens,
-			ev.Usage.OutputTokens, ev.Usage.Cost, ev.Usage.LatencyMS, ev.Error, max(ev.Attempt, 1), ev.SourceHash)
+			ev.Usage.OutputTokens, ev.Usage.Cost, ev.Usage.LatencyMS, ev.Error, max(ev.Attempt, 1), ev.SourceHash,
+			max(ev.MonitorVersion, 1), ev.FactsReused)
 		if err != nil {
 			return fmt.Errorf("insert evaluation: %w", translate(err))
 		}
@@ -137,4 +141,59 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// LastSucceeded implements app.PreviousStore.
+func (s *EvaluationStore) LastSucceeded(ctx context.Context, m *monitor.Monitor) (app.Previous, error) {
+	var (
+		p             app.Previous
+		id            string
+		from, to      time.Time
+		provider, mdl *string
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, monitor_version, coalesce(source_hash, ''), state, explanation, provider, model,
+		       coalesce(started_at, scheduled_for), coalesce(finished_at, now())
+		FROM evaluations WHERE monitor_id = $1 AND status = 'succeeded'
+		ORDER BY scheduled_for DESC LIMIT 1`, m.ID).
+		Scan(&id, &p.MonitorVersion, &p.SourceHash, &p.State, &p.Explanation, &provider, &mdl, &from, &to)
+	if err != nil {
+		return p, fmt.Errorf("last evaluation of %s: %w", m.ID, translate(err))
+	}
+	if provider != nil {
+		p.Provider = *provider
+	}
+	if mdl != nil {
+		p.Model = *mdl
+	}
+	keys := make([]string, len(m.Spec.Facts))
+	for i, f := range m.Spec.Facts {
+		keys[i] = f.Name
+	}
+	p.Facts, err = factsOfEvaluation(ctx, s.pool, m.ID, id, keys, from, to)
+	return p, err
+}
+
+// factsOfEvaluation loads the facts an evaluation stored. Facts are observed while the
+// evaluation runs, so the lookup is a range scan of facts_monitor_key_time_idx per key,
+// however long the monitor's history.
+func factsOfEvaluation(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, monitorID, evaluationID string, keys []string, from, to time.Time) ([]monitor.Fact, error) {
+	rows, err := q.Query(ctx, `
+		SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+		WHERE monitor_id = $1 AND key = ANY($2) AND observed_at BETWEEN $3 AND $4 AND evaluation_id = $5
+		ORDER BY key`, monitorID, keys, from, to, evaluationID)
+	if err != nil {
+		return nil, fmt.Errorf("load facts of evaluation %s: %w", evaluationID, translate(err))
+	}
+	facts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Fact, error) {
+		f := monitor.Fact{Confidence: 1}
+		err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read facts of evaluation %s: %w", evaluationID, translate(err))
+	}
+	return facts, nil
 }

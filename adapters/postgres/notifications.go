@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/domain/app"
-	"github.com/vigilhq/vigil/domain/monitor"
 )
 
 // NotificationStore tracks notification deliveries.
@@ -42,11 +41,14 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			unsubscribedAt *time.Time
 			explanation    *string
 			changedAt      *time.Time
+			startedAt      *time.Time
+			keys           []string
 		)
 		err := tx.QueryRow(ctx, `
 			SELECT n.status, n.updated_at, n.attempts, n.user_id, n.recipient, n.monitor_id, n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
-			       m.name, m.prompt, e.explanation, e.finished_at,
+			       m.name, m.prompt, e.explanation, e.finished_at, e.started_at,
+			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
 			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient))
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
@@ -56,7 +58,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			FOR UPDATE OF n`, id).
 			Scan(&status, &updatedAt, &d.Attempt, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
-				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &onList)
+				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList)
 		if err != nil {
 			return fmt.Errorf("load notification: %w", translate(err))
 		}
@@ -87,10 +89,10 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		if changedAt != nil {
 			d.ChangedAt = *changedAt
 		}
-		if evaluationID == nil {
+		if evaluationID == nil || startedAt == nil || changedAt == nil {
 			return nil
 		}
-		facts, err := evaluationFacts(ctx, tx, d.MonitorID, *evaluationID)
+		facts, err := factsOfEvaluation(ctx, tx, d.MonitorID, *evaluationID, keys, *startedAt, *changedAt)
 		d.Facts = facts
 		return err
 	})
@@ -101,24 +103,6 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		return app.Delivery{}, app.ErrDelivered
 	}
 	return d, err
-}
-
-func evaluationFacts(ctx context.Context, tx pgx.Tx, monitorID, evaluationID string) ([]monitor.Fact, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
-		WHERE monitor_id = $1 AND evaluation_id = $2 ORDER BY key`, monitorID, evaluationID)
-	if err != nil {
-		return nil, fmt.Errorf("load facts: %w", translate(err))
-	}
-	facts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Fact, error) {
-		var f monitor.Fact
-		err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
-		return f, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read facts: %w", translate(err))
-	}
-	return facts, nil
 }
 
 // MarkSent implements app.NotificationStore.

@@ -328,7 +328,8 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 
 func (m *Main) evaluator(pub *streams.Publisher) func(context.Context) error {
 	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
-	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), fetcher, fallback.New(m.now), pub, m.now, 0)
+	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
+		fetcher, fallback.New(m.now), pub, m.now, app.EvaluatorConfig{})
 	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, false, func(ctx context.Context, msg streams.Message) error {
 		var due event.EvaluationDue
 		if err := msg.Decode(&due); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/domain"
@@ -24,27 +25,55 @@ type Fetcher interface {
 	Fetch(ctx context.Context, url string) (ai.Document, error)
 }
 
+// Previous is the newest successful evaluation of a monitor.
+type Previous struct {
+	MonitorVersion int64
+	SourceHash     string
+	State          monitor.State
+	Explanation    string
+	Provider       string
+	Model          string
+	Facts          []monitor.Fact
+}
+
+// PreviousStore finds the newest successful evaluation.
+type PreviousStore interface {
+	// LastSucceeded returns the newest succeeded evaluation of the monitor with its facts,
+	// or ENOTFOUND when there is none.
+	LastSucceeded(ctx context.Context, m *monitor.Monitor) (Previous, error)
+}
+
 // Evaluator runs one evaluation: fetch the source, extract facts, judge the state, and
 // publish EvaluationCompleted. It never writes Postgres; the recorder does.
 type Evaluator struct {
-	monitors    MonitorFinder
-	fetcher     Fetcher
-	provider    ai.Provider
-	pub         Publisher
-	now         func() time.Time
-	maxAttempts int
+	monitors MonitorFinder
+	previous PreviousStore
+	fetcher  Fetcher
+	provider ai.Provider
+	pub      Publisher
+	now      func() time.Time
+	cfg      EvaluatorConfig
+}
+
+// EvaluatorConfig tunes an Evaluator; zero values take the defaults.
+type EvaluatorConfig struct {
+	MaxAttempts   int     // deliveries a transient failure is retried (EvaluatorMaxAttemptsDefault)
+	MinConfidence float64 // facts below it are not trusted (monitor.MinConfidenceDefault)
 }
 
 // EvaluatorMaxAttemptsDefault is how many deliveries a transient failure is retried before
 // the evaluation is recorded as failed.
 const EvaluatorMaxAttemptsDefault = 3
 
-// NewEvaluator returns an Evaluator. maxAttempts <= 0 means EvaluatorMaxAttemptsDefault.
-func NewEvaluator(monitors MonitorFinder, fetcher Fetcher, provider ai.Provider, pub Publisher, now func() time.Time, maxAttempts int) *Evaluator {
-	if maxAttempts <= 0 {
-		maxAttempts = EvaluatorMaxAttemptsDefault
+// NewEvaluator returns an Evaluator.
+func NewEvaluator(monitors MonitorFinder, previous PreviousStore, fetcher Fetcher, provider ai.Provider, pub Publisher, now func() time.Time, cfg EvaluatorConfig) *Evaluator {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = EvaluatorMaxAttemptsDefault
 	}
-	return &Evaluator{monitors: monitors, fetcher: fetcher, provider: provider, pub: pub, now: now, maxAttempts: maxAttempts}
+	if cfg.MinConfidence <= 0 {
+		cfg.MinConfidence = monitor.MinConfidenceDefault
+	}
+	return &Evaluator{monitors: monitors, previous: previous, fetcher: fetcher, provider: provider, pub: pub, now: now, cfg: cfg}
 }
 
 // Evaluate handles one EvaluationDue delivered for the attempt-th time. A deleted monitor
@@ -59,10 +88,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attem
 		return fmt.Errorf("load monitor %s: %w", due.MonitorID, err)
 	}
 	started := e.now().UTC()
-	done := event.EvaluationCompleted{MonitorID: m.ID, Kind: m.Spec.Kind, ScheduledFor: due.ScheduledFor.UTC(), StartedAt: started, Attempt: attempt}
-	err = e.run(ctx, m, &done)
+	done := event.EvaluationCompleted{MonitorID: m.ID, Kind: m.Spec.Kind, ScheduledFor: due.ScheduledFor.UTC(), StartedAt: started,
+		Attempt: attempt, MonitorVersion: m.Version}
+	err = e.run(ai.WithUser(ctx, m.UserID), m, &done)
 	if err != nil {
-		if domain.ErrorCode(err) != domain.EINVALID && attempt < e.maxAttempts {
+		if domain.ErrorCode(err) != domain.EINVALID && attempt < e.cfg.MaxAttempts {
 			return fmt.Errorf("evaluate monitor %s (attempt %d): %w", m.ID, attempt, err)
 		}
 		done.Status = monitor.EvaluationFailed
@@ -87,16 +117,26 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 		return fmt.Errorf("fetch source: %w", err)
 	}
 	done.SourceHash = doc.Hash
+	if e.reuse(ctx, m, doc, done) {
+		return nil
+	}
 	facts, u1, err := e.provider.Extract(ctx, m.Spec, doc)
 	if err != nil {
 		return fmt.Errorf("extract facts: %w", err)
+	}
+	if why := monitor.Untrusted(facts, doc.Body, e.cfg.MinConfidence); why != "" {
+		// An untrusted value is neither alerted on nor stored as history.
+		done.Status, done.State, done.Explanation = monitor.EvaluationAbstained, monitor.StateUnknown, why
+		done.Usage = usageOf(u1)
+		return nil
 	}
 	done.Facts = facts
 	done.Status = monitor.EvaluationSucceeded
 	if m.Spec.Kind == monitor.KindHistoricalChange {
 		// The system compares history, never the AI: the recorder judges from stored facts.
 		done.State = monitor.StateUnknown
-		done.Usage = event.Usage{Provider: u1.Provider, Model: u1.Model, InputTokens: u1.InputTokens, OutputTokens: u1.OutputTokens, Cost: u1.Cost}
+		done.Usage = usageOf(u1)
+		done.Explanation = notes(u1)
 		return nil
 	}
 	verdict, u2, err := e.provider.Evaluate(ctx, m.Spec, facts, doc)
@@ -105,7 +145,7 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 	}
 	done.State = verdict.State
 	done.Confidence = verdict.Confidence
-	done.Explanation = verdict.Explanation
+	done.Explanation = strings.TrimSpace(verdict.Explanation + " " + notes(u1, u2))
 	if verdict.State == monitor.StateUnknown {
 		done.Status = monitor.EvaluationAbstained
 	}
@@ -115,4 +155,50 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 		Cost: u1.Cost + u2.Cost,
 	}
 	return nil
+}
+
+// reuse fills done from the previous evaluation when the source is byte-for-byte unchanged
+// and the monitor has not been edited since: no AI call is made and the facts are recorded
+// again at the new time, marked as reused.
+func (e *Evaluator) reuse(ctx context.Context, m *monitor.Monitor, doc ai.Document, done *event.EvaluationCompleted) bool {
+	if e.previous == nil || doc.Hash == "" {
+		return false
+	}
+	prev, err := e.previous.LastSucceeded(ctx, m)
+	if err != nil || prev.SourceHash != doc.Hash || prev.MonitorVersion != m.Version || len(prev.Facts) == 0 {
+		return false
+	}
+	facts := make([]monitor.Fact, len(prev.Facts))
+	for i, f := range prev.Facts {
+		f.ObservedAt = doc.FetchedAt
+		facts[i] = f
+	}
+	done.Facts, done.FactsReused = facts, true
+	done.Status = monitor.EvaluationSucceeded
+	done.Usage = event.Usage{Provider: prev.Provider, Model: prev.Model}
+	if m.Spec.Kind == monitor.KindHistoricalChange {
+		done.State = monitor.StateUnknown
+		return true
+	}
+	done.State, done.Explanation = prev.State, prev.Explanation
+	return true
+}
+
+func usageOf(u ai.Usage) event.Usage {
+	return event.Usage{Provider: u.Provider, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Cost: u.Cost}
+}
+
+// notes joins the distinct user-facing notes of the calls behind one evaluation.
+func notes(us ...ai.Usage) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, u := range us {
+		for _, n := range u.Notes {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return strings.Join(out, " ")
 }

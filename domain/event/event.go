@@ -107,6 +107,11 @@ type EvaluationCompleted struct {
 	Error        string                   `json:"error,omitempty"`
 	Attempt      int                      `json:"attempt"`
 	SourceHash   string                   `json:"source_hash,omitempty"`
+	// MonitorVersion is the monitor's version the evaluation ran with; FactsReused says the
+	// source was unchanged since the previous evaluation, so its facts were reused with no
+	// AI call.
+	MonitorVersion int64 `json:"monitor_version,omitempty"`
+	FactsReused    bool  `json:"facts_reused,omitempty"`
 }
 
 func (e EvaluationCompleted) EventID() string {
