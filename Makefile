@@ -1,0 +1,67 @@
+# Vigil. `make` or `make help` lists the targets. `make run` and `make test` set up what they
+# need on a fresh machine (PostgreSQL through bash .ci/ensure-postgres, Mailpit through .ci/dev-run).
+
+export PATH := /usr/local/go/bin:$(PATH)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PKGS ?= ./...
+TESTFLAGS ?=
+BENCHFLAGS ?=
+
+# Packages that must never reach domain/ (DESIGN.md §3: domain is pure).
+DOMAIN_FORBIDDEN := jackc/pgx|labstack/echo|nats-io|rs/zerolog|wneessen
+
+# The test server: VIGIL_TEST_DATABASE_URL or DATABASE_ADMIN_URL if it answers, else a local
+# PostgreSQL that bash .ci/ensure-postgres finds or starts. Fails loudly if there is none.
+define test_db
+url="$$(DATABASE_ADMIN_URL="$${VIGIL_TEST_DATABASE_URL:-$${DATABASE_ADMIN_URL:-}}" bash .ci/ensure-postgres)" || { \
+	echo "make: no PostgreSQL for the tests: .ci/ensure-postgres failed (see above)" >&2; exit 1; }; \
+export VIGIL_TEST_DATABASE_URL="$$url"; \
+echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
+endef
+
+.PHONY: help build run test bench lint migrate up down clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "\033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+build: ## Build bin/vigil
+	go build -o bin/vigil ./cmd/vigil
+
+run: ## Run everything locally: PostgreSQL, Mailpit, migrations, seed, `vigil all`
+	bash .ci/dev-run
+
+test: ## Run the tests (race detector, real PostgreSQL); PKGS=./domain/... TESTFLAGS=-v
+	@$(test_db); \
+	go test -race -count=1 -timeout 45m $(TESTFLAGS) $(PKGS)
+
+bench: ## Run the benchmarks (real PostgreSQL); PKGS=... BENCHFLAGS='-benchtime 5s'
+	@$(test_db); \
+	go test -run '^$$' -bench . -benchmem -timeout 45m $(BENCHFLAGS) $(PKGS)
+
+lint: ## gofmt, go vet, domain/ purity (and shellcheck .ci/ if installed)
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
+	go vet ./...
+	@deps="$$(go list -deps ./domain/...)"; \
+	bad="$$(grep -E '$(DOMAIN_FORBIDDEN)' <<<"$$deps" || true)"; \
+	if [ -n "$$bad" ]; then echo "domain/ must stay pure, but it depends on:" >&2; echo "$$bad" >&2; exit 1; fi; \
+	echo "domain/ is pure"
+	@if command -v shellcheck >/dev/null; then shellcheck .ci/*; else echo "shellcheck not installed; skipped"; fi
+
+migrate: build ## Apply the migrations to the dev database (DATABASE_URL, else ensure-postgres)
+	@url="$${DATABASE_URL:-$$(bash .ci/ensure-postgres --create-db vigil)}"; \
+	DATABASE_URL="$$url" bin/vigil migrate up
+
+up: ## Start the stack with docker compose (one process per role)
+	docker compose up -d --build
+
+down: ## Stop the docker compose stack
+	docker compose down
+
+clean: ## Stop the private PostgreSQL (if any) and remove bin/ and data/
+	@if [ -d data ]; then bash .ci/ensure-postgres --stop; fi
+	rm -rf bin data
