@@ -197,3 +197,18 @@ func factsOfEvaluation(ctx context.Context, q interface {
 	}
 	return facts, nil
 }
+
+// MonthlySpend returns what the user's evaluations cost in the calendar month (UTC) of
+// month, for the AI budget.
+func (s *EvaluationStore) MonthlySpend(ctx context.Context, userID string, month time.Time) (float64, error) {
+	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	var spent float64
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(sum(e.cost), 0)::float8 FROM monitors m
+		JOIN evaluations e ON e.monitor_id = m.id AND e.scheduled_for >= $2 AND e.scheduled_for < $3
+		WHERE m.user_id = $1`, userID, start, start.AddDate(0, 1, 0)).Scan(&spent)
+	if err != nil {
+		return 0, fmt.Errorf("monthly spend of %s: %w", userID, translate(err))
+	}
+	return spent, nil
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/adapters/smtp"
@@ -154,7 +153,7 @@ func (m *Main) Run(ctx context.Context) error {
 		case roleScheduler:
 			fn = m.scheduler(pub)
 		case roleEvaluator:
-			fn = m.evaluator(pub)
+			fn, err = m.evaluator(pub)
 		case roleRecorder:
 			fn, err = m.recorder()
 		case roleMatcher:
@@ -326,17 +325,21 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 	}
 }
 
-func (m *Main) evaluator(pub *streams.Publisher) func(context.Context) error {
+func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, error) {
 	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
-	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
-		fetcher, fallback.New(m.now), pub, m.now, app.EvaluatorConfig{})
+	evaluations := postgres.NewEvaluationStore(m.pool, "vigil/"+m.name)
+	provider, err := newAIProvider(m.cfg, evaluations, m.log, m.now)
+	if err != nil {
+		return nil, err
+	}
+	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), evaluations, fetcher, provider, pub, m.now, app.EvaluatorConfig{})
 	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, false, func(ctx context.Context, msg streams.Message) error {
 		var due event.EvaluationDue
 		if err := msg.Decode(&due); err != nil {
 			return streams.Permanent(fmt.Errorf("decode evaluation due: %w", err))
 		}
 		return ev.Evaluate(ctx, due, int(msg.NumDelivered))
-	})
+	}), nil
 }
 
 func (m *Main) recorder() (func(context.Context) error, error) {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigilhq/vigil/adapters/ai/chain"
+	"github.com/vigilhq/vigil/adapters/ai/claude"
+	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/ai/openai"
+	"github.com/vigilhq/vigil/adapters/ai/pricing"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/domain/ai"
+)
+
+// newAIProvider builds the provider chain of VIGIL_AI_PROVIDERS: each provider in order,
+// with retries, circuit breakers, caching and the per-user budget, ending at the rules.
+func newAIProvider(cfg config.Config, spend chain.SpendStore, log zerolog.Logger, now func() time.Time) (ai.Provider, error) {
+	prices := pricing.Default()
+	if cfg.AIPrices != "" {
+		override, err := pricing.Parse(cfg.AIPrices)
+		if err != nil {
+			return nil, fmt.Errorf("AI_PRICES: %w", err)
+		}
+		prices = prices.Merge(override)
+	}
+	var named []chain.Named
+	for _, name := range cfg.AIProviders {
+		var (
+			p     ai.Provider
+			label string
+			err   error
+		)
+		switch name {
+		case "claude":
+			label = "Claude"
+			p, err = claude.New(claude.Config{APIKey: cfg.AnthropicAPIKey, BaseURL: cfg.AnthropicBaseURL, Model: cfg.AnthropicModel, Prices: prices}, now)
+		case "openai":
+			label = "OpenAI"
+			p, err = openai.New(openai.Config{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel, Prices: prices}, now)
+		case "fallback":
+			label, p = "rules", fallback.New(now)
+		default:
+			err = fmt.Errorf("unknown provider %q", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("AI provider %s: %w", name, err)
+		}
+		named = append(named, chain.Named{Name: name, Label: label, Provider: p})
+	}
+	if len(named) == 0 || named[len(named)-1].Name != "fallback" {
+		// The rules never fail for lack of a network, so they always end the chain.
+		named = append(named, chain.Named{Name: "fallback", Label: "rules", Provider: fallback.New(now)})
+	}
+	c, err := chain.New(named, chain.Config{MonthlyBudget: cfg.AIMonthlyBudget, Spend: spend,
+		Logger: log.With().Str("component", "ai").Logger(), Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("AI provider chain: %w", err)
+	}
+	return c, nil
+}
