@@ -41,7 +41,7 @@ type Config struct {
 	SchedulerBatch      int           // SCHEDULER_BATCH
 	MinInterval         time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures         int           // MONITOR_MAX_FAILURES: consecutive failures before status error
-	AllowPrivateSources bool          // SOURCE_ALLOW_PRIVATE: allow loopback/private source addresses
+	AllowPrivateSources bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
 	DemoSource          bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
 	StreamReplicas      int           // NATS_STREAM_REPLICAS
 	StreamMaxAge        time.Duration // NATS_STREAM_MAX_AGE
@@ -129,7 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
-	c.AllowPrivateSources = boolean("SOURCE_ALLOW_PRIVATE", dev)
+	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)
 	c.DemoSource = boolean("VIGIL_DEMO_SOURCE", dev)
 	c.StreamReplicas = num("NATS_STREAM_REPLICAS", 1, 1, 5)
 	c.StreamMaxAge = dur("NATS_STREAM_MAX_AGE", 7*24*time.Hour)

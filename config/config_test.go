@@ -28,17 +28,17 @@ func TestLoadDevDefaults(t *testing.T) {
 func TestLoadReportsEveryError(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(envOf(map[string]string{
-		"VIGIL_ENV":            "prod",
-		"LOG_LEVEL":            "loud",
-		"SCHEDULER_TICK":       "soon",
-		"NATS_URL":             "http://nats",
-		"DATABASE_MAX_CONNS":   "0",
-		"SOURCE_ALLOW_PRIVATE": "maybe",
+		"VIGIL_ENV":                   "prod",
+		"LOG_LEVEL":                   "loud",
+		"SCHEDULER_TICK":              "soon",
+		"NATS_URL":                    "http://nats",
+		"DATABASE_MAX_CONNS":          "0",
+		"VIGIL_ALLOW_PRIVATE_SOURCES": "maybe",
 	}))
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "SOURCE_ALLOW_PRIVATE",
+	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "VIGIL_ALLOW_PRIVATE_SOURCES",
 		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)

@@ -2,6 +2,10 @@
 // number of redirects, and protection against server-side request forgery (no loopback,
 // private, link-local or metadata addresses, checked on the resolved address of every
 // connection, redirects included) unless the operator allows private sources.
+//
+// It is also frugal: monitors sharing a URL within a few seconds (one scheduling tick) share
+// one fetch, concurrent fetches of a URL are coalesced, and a refetch is a conditional GET
+// (ETag / Last-Modified), so an unchanged source costs a 304.
 package source
 
 import (
@@ -29,6 +33,8 @@ const (
 	MaxBytesDefault     = 5 << 20
 	MaxRedirectsDefault = 5
 	UserAgentDefault    = "VigilBot/1.0 (+https://github.com/vigilhq/vigil)"
+	FreshDefault        = 5 * time.Second
+	CacheBytesDefault   = 64 << 20
 )
 
 // Config tunes a Fetcher.
@@ -38,6 +44,14 @@ type Config struct {
 	MaxRedirects int
 	AllowPrivate bool // allow loopback and private addresses (dev and tests)
 	UserAgent    string
+	// Fresh is how long a fetched document is served again without asking the origin, so
+	// monitors sharing a source in one scheduling tick fetch it once; negative disables.
+	Fresh time.Duration
+	// CacheBytes bounds the documents kept for sharing and conditional requests.
+	CacheBytes int64
+	// Allow decides which resolved addresses may be dialled when AllowPrivate is off;
+	// default Public. Tests use it to stand in for the public internet.
+	Allow func(netip.Addr) bool
 }
 
 // Fetcher fetches sources; it satisfies app.Fetcher.
@@ -45,11 +59,17 @@ type Fetcher struct {
 	client   *http.Client
 	maxBytes int64
 	agent    string
+	fresh    time.Duration
+	cache    *cache
+	flight   flight
 	now      func() time.Time
 }
 
 // ErrForbiddenAddress is wrapped by errors for sources resolving to a forbidden address.
 var ErrForbiddenAddress = errors.New("address not allowed")
+
+// errBadRedirect is wrapped by errors for redirects Vigil does not follow.
+var errBadRedirect = errors.New("redirect not followed")
 
 // New returns a Fetcher.
 func New(cfg Config, now func() time.Time) *Fetcher {
@@ -65,6 +85,15 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = UserAgentDefault
 	}
+	if cfg.Fresh == 0 {
+		cfg.Fresh = FreshDefault
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = CacheBytesDefault
+	}
+	if cfg.Allow == nil {
+		cfg.Allow = Public
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if !cfg.AllowPrivate {
 		dialer.Control = func(_, address string, _ syscall.RawConn) error {
@@ -72,7 +101,7 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 			if err != nil {
 				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
 			}
-			if !Public(ap.Addr()) {
+			if !cfg.Allow(ap.Addr()) {
 				return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
 			}
 			return nil
@@ -91,15 +120,15 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 		Timeout:   cfg.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= cfg.MaxRedirects {
-				return fmt.Errorf("more than %d redirects", cfg.MaxRedirects)
+				return fmt.Errorf("%w: more than %d redirects", errBadRedirect, cfg.MaxRedirects)
 			}
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to a %s URL", req.URL.Scheme)
+				return fmt.Errorf("%w: redirect to a %s URL", errBadRedirect, req.URL.Scheme)
 			}
 			return nil
 		},
 	}
-	return &Fetcher{client: client, maxBytes: cfg.MaxBytes, agent: cfg.UserAgent, now: now}
+	return &Fetcher{client: client, maxBytes: cfg.MaxBytes, agent: cfg.UserAgent, fresh: cfg.Fresh, cache: newCache(cfg.CacheBytes), now: now}
 }
 
 // Public reports whether addr is a public unicast address a source may live on.
@@ -135,25 +164,57 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (ai.Document, error)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source %q is not an http(s) URL.", rawURL)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	key := u.String()
+	if e, ok := f.cache.get(key); ok && f.fresh > 0 && f.now().Sub(e.checkedAt) < f.fresh {
+		return e.doc, nil
+	}
+	// Callers share one fetch; it runs to the client's timeout even if the first caller
+	// gives up, since others wait for it.
+	return f.flight.do(key, func() (ai.Document, error) {
+		return f.fetch(context.WithoutCancel(ctx), u)
+	})
+}
+
+func (f *Fetcher) fetch(ctx context.Context, u *url.URL) (ai.Document, error) {
+	key := u.String()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, key, nil)
 	if err != nil {
-		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source %q is not a valid URL.", rawURL)
+		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source %q is not a valid URL.", key)
 	}
 	req.Header.Set("User-Agent", f.agent)
-	req.Header.Set("Accept", "application/json, text/html;q=0.9, text/plain;q=0.8, */*;q=0.5")
+	req.Header.Set("Accept", "application/json, text/html;q=0.9, application/rss+xml;q=0.9, application/atom+xml;q=0.9, text/plain;q=0.8, */*;q=0.5")
+	prev, havePrev := f.cache.get(key)
+	if havePrev {
+		if prev.etag != "" {
+			req.Header.Set("If-None-Match", prev.etag)
+		}
+		if prev.lastModified != "" {
+			req.Header.Set("If-Modified-Since", prev.lastModified)
+		}
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenAddress) {
 			return ai.Document{}, &domain.Error{Code: domain.EINVALID, Message: "The source resolves to a private or local address, which is not allowed.", Err: err}
 		}
+		if errors.Is(err, errBadRedirect) {
+			return ai.Document{}, &domain.Error{Code: domain.EINVALID, Message: "The source redirects too often, or to something other than a web page.", Err: err}
+		}
 		return ai.Document{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("Could not reach %s.", u.Host), Err: err}
 	}
 	defer resp.Body.Close()
+	now := f.now().UTC()
 	switch {
+	case resp.StatusCode == http.StatusNotModified && havePrev:
+		prev.doc.FetchedAt, prev.checkedAt = now, now
+		f.cache.put(prev)
+		return prev.doc, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return ai.Document{}, domain.Errorf(domain.EUNAVAILABLE, "The source answered %s.", resp.Status)
 	case resp.StatusCode >= 400:
 		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source answered %s.", resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source answered %s, not a document.", resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
 	if err != nil {
@@ -164,5 +225,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (ai.Document, error)
 	}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	sum := sha256.Sum256(body)
-	return ai.Document{URL: resp.Request.URL.String(), ContentType: mediaType, Body: body, FetchedAt: f.now().UTC(), Hash: hex.EncodeToString(sum[:])}, nil
+	doc := ai.Document{URL: resp.Request.URL.String(), ContentType: mediaType, Body: body, FetchedAt: now, Hash: hex.EncodeToString(sum[:])}
+	if kind := kindOf(mediaType, body); kind == kindHTML || kind == kindFeed {
+		doc.Text = visibleText(body, kind)
+	}
+	f.cache.put(entry{url: key, doc: doc, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified"), checkedAt: now})
+	return doc, nil
 }

@@ -78,7 +78,7 @@ func TestEndToEnd(t *testing.T) {
 		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
 		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example",
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s",
-		"HTTP_ADDR=127.0.0.1:0", "VIGIL_DATA_DIR="+t.TempDir(), "SOURCE_ALLOW_PRIVATE=on",
+		"HTTP_ADDR=127.0.0.1:0", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
 	)
 	logs := map[string]*syncBuffer{}
 	var procs []*exec.Cmd

@@ -14,8 +14,11 @@ type Document struct {
 	URL         string
 	ContentType string // media type without parameters, e.g. application/json
 	Body        []byte
-	FetchedAt   time.Time
-	Hash        string // hex SHA-256 of Body
+	// Text is the document's visible text (HTML without markup, scripts and styles; feed
+	// entries), or empty when Body is already text or structured data such as JSON.
+	Text      string
+	FetchedAt time.Time
+	Hash      string // hex SHA-256 of Body
 }
 
 // Hints help classification: the source, when the user gave one.

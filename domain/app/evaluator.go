@@ -124,7 +124,7 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 	if err != nil {
 		return fmt.Errorf("extract facts: %w", err)
 	}
-	if why := monitor.Untrusted(facts, doc.Body, e.cfg.MinConfidence); why != "" {
+	if why := monitor.Untrusted(facts, e.cfg.MinConfidence, string(doc.Body), doc.Text); why != "" {
 		// An untrusted value is neither alerted on nor stored as history.
 		done.Status, done.State, done.Explanation = monitor.EvaluationAbstained, monitor.StateUnknown, why
 		done.Usage = usageOf(u1)

@@ -10,7 +10,8 @@ import (
 
 func TestUntrusted(t *testing.T) {
 	t.Parallel()
-	body := []byte("<p>Our price:\n   <b>$64.99</b> today</p>")
+	body := "<p>Our price:\n   <b>$64.99</b> today</p>"
+	text := "Our price: $64.99 today"
 	fact := func(conf float64, evidence string) []monitor.Fact {
 		f := monitor.NumberFact("price", 64.99, "USD", time.Now())
 		f.Confidence, f.Evidence = conf, evidence
@@ -25,9 +26,10 @@ func TestUntrusted(t *testing.T) {
 		{fact(0.9, ""), ""},
 		{fact(0.3, "$64.99"), "not sure enough"},
 		{fact(0.9, "price: $59.00"), "not in the source"},
+		{fact(0.9, "price: $64.99 today"), ""}, // only in the visible text
 	}
 	for _, tt := range tests {
-		got := monitor.Untrusted(tt.facts, body, monitor.MinConfidenceDefault)
+		got := monitor.Untrusted(tt.facts, monitor.MinConfidenceDefault, body, text)
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("Untrusted(%+v) = %q, want %q", tt.facts[0], got, tt.want)
 		}

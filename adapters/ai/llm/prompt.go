@@ -113,6 +113,7 @@ type documentInfo struct {
 	FetchedAt   time.Time `json:"fetched_at,omitzero"`
 	Characters  int       `json:"characters"`
 	Truncated   bool      `json:"truncated"`
+	VisibleText bool      `json:"visible_text"` // the page's text without markup, not its raw body
 }
 
 // ClassifyContent is the user message of classification.
@@ -166,14 +167,19 @@ func section(b *strings.Builder, tag string, v any) error {
 	return nil
 }
 
-// document writes the document sections, the body cut to maxChars characters. An empty
-// document writes nothing.
+// document writes the document sections: its visible text when the source has one (HTML,
+// feeds), else its body, cut to maxChars characters. An empty document writes nothing.
 func document(b *strings.Builder, doc ai.Document, maxChars int) error {
-	if len(doc.Body) == 0 {
+	content := doc.Text
+	if content == "" {
+		content = string(doc.Body)
+	}
+	if content == "" {
 		return nil
 	}
-	text, total, truncated := truncate(strings.ToValidUTF8(string(doc.Body), "\uFFFD"), maxChars)
-	info := documentInfo{URL: doc.URL, ContentType: doc.ContentType, FetchedAt: doc.FetchedAt, Characters: total, Truncated: truncated}
+	text, total, truncated := truncate(strings.ToValidUTF8(content, "\uFFFD"), maxChars)
+	info := documentInfo{URL: doc.URL, ContentType: doc.ContentType, FetchedAt: doc.FetchedAt, Characters: total, Truncated: truncated,
+		VisibleText: doc.Text != ""}
 	if err := section(b, "document_info", info); err != nil {
 		return err
 	}
