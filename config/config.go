@@ -55,6 +55,7 @@ type Config struct {
 	AIProviders      []string // VIGIL_AI_PROVIDERS: order; default every provider with a key, then fallback
 	AIPrices         string   // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
 	AIMonthlyBudget  float64  // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
+	MetricsAddr      string   // METRICS_ADDR: where roles without the API serve /metrics; empty: none
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -141,6 +142,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.OpenAIBaseURL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
 	c.OpenAIModel = env("OPENAI_MODEL", "gpt-4o-mini")
 	c.AIPrices = env("AI_PRICES", "")
+	c.MetricsAddr = env("METRICS_ADDR", "")
 	if raw := getenv("AI_MONTHLY_BUDGET_USD"); raw != "" {
 		b, err := strconv.ParseFloat(raw, 64)
 		if err != nil || b < 0 {

@@ -67,6 +67,12 @@ func (m Message) Decode(v any) error {
 	return nil
 }
 
+// Observer is told how each delivery ended: outcome is "ack", "retry" or "dead", d how
+// long the handler ran.
+type Observer interface {
+	ObserveMessage(stream, consumer, outcome string, d time.Duration)
+}
+
 // Handler processes one message. Its error decides the ack: nil acks, Retry redelivers after a
 // fixed delay, Permanent dead-letters and terminates, any other error redelivers with
 // exponential backoff. The context carries the message's traceparent (see Traceparent) and a
@@ -91,6 +97,8 @@ type RunConfig struct {
 	// DrainTimeout bounds how long in-flight handlers may run on after ctx is cancelled
 	// (default DrainTimeoutDefault).
 	DrainTimeout time.Duration
+	// Observer, when set, is told how each delivery ended (metrics).
+	Observer Observer
 }
 
 // Run consumes the durable consumer cfg.Consumer of cfg.Stream with h until ctx is cancelled,
@@ -235,11 +243,15 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		lc = lc.Str("event_id", env.ID).Str("event_type", env.Type)
 	}
 	log := lc.Logger()
+	start := time.Now()
 	if herr == nil {
 		// Handlers log through zerolog.Ctx(ctx), so their lines carry the event id too.
 		herr = r.call(log.WithContext(WithTraceparent(ctx, env.Traceparent)), msg, m)
 	}
-	r.settle(ctx, msg, m, herr, log)
+	outcome := r.settle(ctx, msg, m, herr, log)
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.ObserveMessage(r.cfg.Stream, r.cfg.Consumer, outcome, time.Since(start))
+	}
 }
 
 // call runs the handler, sending InProgress while it runs longer than a third of AckWait,
@@ -271,8 +283,9 @@ func (r *runner) call(ctx context.Context, msg jetstream.Msg, m Message) (err er
 	return r.h(ctx, m)
 }
 
-// settle acks, naks or dead-letters the delivery according to the handler's error.
-func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr error, log zerolog.Logger) {
+// settle acks, naks or dead-letters the delivery according to the handler's error and
+// returns which it did: "ack", "retry" or "dead".
+func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr error, log zerolog.Logger) string {
 	switch {
 	case herr == nil:
 		var err error
@@ -285,13 +298,16 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr 
 		}
 		if err != nil {
 			log.Warn().Err(err).Msg("ack failed; the message will be redelivered")
-			return
+			return "retry"
 		}
 		log.Debug().Msg("handled")
+		return "ack"
 	case IsPermanent(herr):
 		r.deadLetter(ctx, msg, m, DeadReasonPermanent, herr, log)
+		return "dead"
 	case r.maxDeliver > 0 && m.NumDelivered >= uint64(r.maxDeliver):
 		r.deadLetter(ctx, msg, m, DeadReasonMaxDeliver, herr, log)
+		return "dead"
 	default:
 		delay, ok := retryAfter(herr)
 		if !ok {
@@ -301,6 +317,7 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr 
 			log.Warn().Err(err).Msg("nak failed; the message will be redelivered after AckWait")
 		}
 		log.Warn().Err(herr).Dur("retry_in", delay).Msg("handler failed; will retry")
+		return "retry"
 	}
 }
 

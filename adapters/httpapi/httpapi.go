@@ -26,6 +26,7 @@ type Config struct {
 	Logger     zerolog.Logger
 	Checks     map[string]Checker // name -> check, all must pass for /readyz
 	DemoSource bool               // serve /demo/price.json and /demo/page.html
+	Metrics    http.Handler       // serves GET /metrics when set (Prometheus)
 	// UnsubscribeTokens and Unsubscriber serve /unsubscribe when both are set.
 	UnsubscribeTokens UnsubscribeVerifier
 	Unsubscriber      Unsubscriber
@@ -53,6 +54,9 @@ func New(cfg Config) *Server {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
 	if cfg.UnsubscribeTokens != nil && cfg.Unsubscriber != nil {
 		e.GET("/unsubscribe", s.unsubscribe)
 		e.POST("/unsubscribe", s.unsubscribe)

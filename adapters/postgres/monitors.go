@@ -40,11 +40,11 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) er
 	}
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO monitors (id, user_id, name, prompt, kind, spec, source_url, interval_seconds, timezone,
+			INSERT INTO monitors (id, user_id, name, prompt, kind, spec, source_url, interval_seconds, cron, timezone,
 			                      status, state, next_run_at, classified_by_provider, classified_by_model,
 			                      version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
-			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Timezone,
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, $17, $17)`,
+			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.NextRunAt, m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("insert monitor: %w", translate(err))
@@ -55,7 +55,7 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) er
 	})
 }
 
-const monitorColumns = `id, user_id, name, prompt, spec, coalesce(source_url, ''), interval_seconds, timezone,
+const monitorColumns = `id, user_id, name, prompt, spec, coalesce(source_url, ''), interval_seconds, coalesce(cron, ''), timezone,
 	status, state, state_changed_at, next_run_at, last_evaluated_at, last_evaluation_for,
 	consecutive_failures, coalesce(last_error, ''), coalesce(classified_by_provider, ''),
 	coalesce(classified_by_model, ''), version, created_at, updated_at`
@@ -77,7 +77,7 @@ func scanMonitor(row pgx.Row) (*monitor.Monitor, error) {
 		spec     []byte
 		interval int
 	)
-	err := row.Scan(&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Timezone,
+	err := row.Scan(&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
 		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
 		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
 		&m.Version, &m.CreatedAt, &m.UpdatedAt)
@@ -96,7 +96,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 	var claimed int
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, next_run_at, interval_seconds FROM monitors
+			SELECT id, next_run_at, interval_seconds, coalesce(cron, ''), timezone FROM monitors
 			WHERE status = 'active' AND next_run_at <= $1 AND ($3::uuid IS NULL OR id = $3::uuid)
 			ORDER BY next_run_at
 			LIMIT $2
@@ -107,7 +107,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
 			var d app.DueMonitor
 			var secs int
-			err := r.Scan(&d.ID, &d.Slot, &secs)
+			err := r.Scan(&d.ID, &d.Slot, &secs, &d.Cron, &d.Timezone)
 			d.Interval = time.Duration(secs) * time.Second
 			return d, err
 		})
@@ -125,7 +125,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 		nexts := make([]time.Time, len(due))
 		for i, d := range due {
 			ids[i], slots[i] = d.ID, d.Slot
-			nexts[i] = monitor.NextRun(d.ID, d.Interval, later(d.Slot, q.Now))
+			nexts[i] = monitor.NextRunOf(d.ID, d.Interval, d.Cron, d.Timezone, later(d.Slot, q.Now))
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot

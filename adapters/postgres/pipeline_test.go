@@ -236,3 +236,26 @@ func TestFireTriggers(t *testing.T) {
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notifications`))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
 }
+
+func TestClaimDueFollowsCron(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewMonitorStore(b.pool, "test")
+	m := monitor.New("0192f000-0000-7000-8000-0000000000c1", monitor.Draft{UserID: b.userID, Prompt: "price below 80",
+		SourceURL: "https://shop.example/item", Cron: "0 9 * * *", Timezone: "America/New_York"}, b.monitor.Spec, monitor.ClassifiedBy{}, time.Now())
+	require.NoError(t, store.CreateMonitor(ctx, m))
+	got, err := store.FindMonitorByID(ctx, m.ID)
+	require.NoError(t, err)
+	require.Equal(t, "0 9 * * *", got.Cron)
+	require.Equal(t, 24*time.Hour, got.Interval)
+
+	now := time.Now().Add(time.Second)
+	_, err = store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 1, MonitorID: m.ID}, func(context.Context, []app.DueMonitor) error { return nil })
+	require.NoError(t, err)
+	var next time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT next_run_at FROM monitors WHERE id = $1`, m.ID).Scan(&next))
+	ny, _ := time.LoadLocation("America/New_York")
+	require.Equal(t, 9, next.In(ny).Hour(), "next run at 09:00 New York time, got %s", next.In(ny))
+	require.True(t, next.After(now) && next.Before(now.Add(25*time.Hour)))
+}

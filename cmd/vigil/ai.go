@@ -17,7 +17,7 @@ import (
 
 // newAIProvider builds the provider chain of VIGIL_AI_PROVIDERS: each provider in order,
 // with retries, circuit breakers, caching and the per-user budget, ending at the rules.
-func newAIProvider(cfg config.Config, spend chain.SpendStore, log zerolog.Logger, now func() time.Time) (ai.Provider, error) {
+func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Observer, log zerolog.Logger, now func() time.Time) (ai.Provider, error) {
 	prices := pricing.Default()
 	if cfg.AIPrices != "" {
 		override, err := pricing.Parse(cfg.AIPrices)
@@ -54,7 +54,7 @@ func newAIProvider(cfg config.Config, spend chain.SpendStore, log zerolog.Logger
 		// The rules never fail for lack of a network, so they always end the chain.
 		named = append(named, chain.Named{Name: "fallback", Label: "rules", Provider: fallback.New(now)})
 	}
-	c, err := chain.New(named, chain.Config{MonthlyBudget: cfg.AIMonthlyBudget, Spend: spend,
+	c, err := chain.New(named, chain.Config{MonthlyBudget: cfg.AIMonthlyBudget, Spend: spend, Observer: observer,
 		Logger: log.With().Str("component", "ai").Logger(), Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("AI provider chain: %w", err)

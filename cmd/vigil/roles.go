@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/metrics"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/source"
@@ -64,10 +65,11 @@ type Main struct {
 	log   zerolog.Logger
 	now   func() time.Time
 
-	ns   *server.Server
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	pool *pgxpool.Pool
+	ns      *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	pool    *pgxpool.Pool
+	metrics *metrics.Registry
 
 	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
 	HTTPAddr chan string
@@ -76,7 +78,7 @@ type Main struct {
 // NewMain returns a Main for the roles, logging to w.
 func NewMain(cfg config.Config, name string, roles []string, w io.Writer) *Main {
 	return &Main{cfg: cfg, name: name, roles: roles, log: newLogger(cfg, w).With().Str("role", name).Logger(),
-		now: time.Now, HTTPAddr: make(chan string, 1)}
+		now: time.Now, metrics: metrics.New(), HTTPAddr: make(chan string, 1)}
 }
 
 func newLogger(cfg config.Config, w io.Writer) zerolog.Logger {
@@ -170,6 +172,15 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		start(role, fn)
 	}
+	if m.cfg.MetricsAddr != "" && !m.has(roleAPI) {
+		fn, err := m.metricsServer()
+		if err != nil {
+			cancelAll()
+			wg.Wait()
+			return err
+		}
+		start("metrics", fn)
+	}
 	m.log.Info().Strs("roles", m.roles).Msg("vigil started")
 	<-ctx.Done()
 	wg.Wait()
@@ -257,6 +268,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Logger:            m.log,
 		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
 		DemoSource:        m.cfg.DemoSource,
+		Metrics:           m.metrics.Handler(),
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
@@ -285,7 +297,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 func (m *Main) consume(stream, consumer string, doubleAck bool, h streams.Handler) func(context.Context) error {
 	return func(ctx context.Context) error {
 		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, DoubleAck: doubleAck,
-			Logger: m.log.With().Str("consumer", consumer).Logger()})
+			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
 	}
 }
 
@@ -328,7 +340,7 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, error) {
 	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
 	evaluations := postgres.NewEvaluationStore(m.pool, "vigil/"+m.name)
-	provider, err := newAIProvider(m.cfg, evaluations, m.log, m.now)
+	provider, err := newAIProvider(m.cfg, evaluations, m.metrics, m.log, m.now)
 	if err != nil {
 		return nil, err
 	}
@@ -486,4 +498,27 @@ func devSecret(path string) ([]byte, error) {
 		return key, nil
 	}
 	return nil, fmt.Errorf("dev secret %s: still incomplete after waiting", path)
+}
+
+// metricsServer serves /metrics on METRICS_ADDR for roles that run without the API.
+func (m *Main) metricsServer() (func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", m.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", m.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hs.Shutdown(shutCtx) //nolint:errcheck // best effort on the way out
+		}()
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, nil
 }

@@ -13,6 +13,8 @@ type DueMonitor struct {
 	ID       string
 	Slot     time.Time // the run's scheduled_for: the monitor's next_run_at when claimed
 	Interval time.Duration
+	Cron     string // when set, the next run follows it in Timezone
+	Timezone string
 }
 
 // DueQuery selects monitors to claim.
@@ -26,7 +28,7 @@ type DueQuery struct {
 type DueStore interface {
 	// ClaimDue locks up to q.Limit active monitors due at q.Now, skipping rows other
 	// schedulers hold, and calls dispatch with them. When dispatch succeeds it advances each
-	// monitor's next_run_at past q.Now (monitor.NextRun) and commits; when it fails nothing
+	// monitor's next_run_at past q.Now (monitor.NextRunOf) and commits; when it fails nothing
 	// changes, so the next tick retries the same slots. Returns how many were claimed.
 	ClaimDue(ctx context.Context, q DueQuery, dispatch func(context.Context, []DueMonitor) error) (int, error)
 }

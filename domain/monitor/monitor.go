@@ -59,6 +59,7 @@ type Monitor struct {
 	Spec                Spec
 	SourceURL           string
 	Interval            time.Duration
+	Cron                string // when set, runs follow it in Timezone; Interval is its shortest gap
 	Timezone            string
 	Status              Status
 	State               State
@@ -87,6 +88,7 @@ type Draft struct {
 	Prompt    string
 	SourceURL string
 	Interval  time.Duration
+	Cron      string // alternative to Interval: a five-field cron expression in Timezone
 	Timezone  string
 }
 
@@ -100,7 +102,16 @@ func (d Draft) Validate(minInterval time.Duration) error {
 	if utf8.RuneCountInString(d.Name) > NameMaxLen {
 		fields["name"] = fmt.Sprintf("must be at most %d characters", NameMaxLen)
 	}
-	if d.Interval < minInterval || d.Interval > MaxInterval {
+	switch {
+	case d.Cron != "" && d.Interval != 0:
+		fields["cron"] = "give either an interval or a cron expression, not both"
+	case d.Cron != "":
+		if _, gap, err := ParseCron(d.Cron); err != nil {
+			fields["cron"] = "must be a five-field cron expression such as \"*/15 * * * *\" or @hourly"
+		} else if gap < minInterval {
+			fields["cron"] = fmt.Sprintf("runs more often than every %s", minInterval)
+		}
+	case d.Interval < minInterval || d.Interval > MaxInterval:
 		fields["interval"] = fmt.Sprintf("must be between %s and 30 days", minInterval)
 	}
 	if d.SourceURL != "" {
@@ -140,9 +151,15 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 	if tz == "" {
 		tz = "UTC"
 	}
+	interval := d.Interval
+	if d.Cron != "" {
+		if _, gap, err := ParseCron(d.Cron); err == nil {
+			interval = gap
+		}
+	}
 	return &Monitor{
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
-		SourceURL: d.SourceURL, Interval: d.Interval, Timezone: tz,
+		SourceURL: d.SourceURL, Interval: interval, Cron: d.Cron, Timezone: tz,
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}

@@ -103,3 +103,34 @@ func TestDraftValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCronSchedule(t *testing.T) {
+	t.Parallel()
+	_, gap, err := monitor.ParseCron("*/15 * * * *")
+	if err != nil || gap != 15*time.Minute {
+		t.Fatalf("ParseCron = %v, %v", gap, err)
+	}
+	if _, _, err := monitor.ParseCron("every day"); err == nil {
+		t.Fatal("bad cron accepted")
+	}
+	d := monitor.Draft{UserID: "u", Prompt: "price below 80", Cron: "0 9 * * 1-5", Timezone: "Europe/Paris"}
+	if err := d.Validate(time.Minute); err != nil {
+		t.Fatalf("weekday cron rejected: %v", err)
+	}
+	m := monitor.New("m", d, monitor.Spec{}, monitor.ClassifiedBy{}, time.Now())
+	// Friday 2026-11-27 10:00 Paris is after 09:00, so the next run is Monday 09:00 Paris (08:00 UTC).
+	next := m.NextRunAfter(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC); !next.Equal(want) {
+		t.Fatalf("next run = %s, want %s", next, want)
+	}
+	for _, bad := range []monitor.Draft{
+		{UserID: "u", Prompt: "price below 80", Cron: "* * * * *"},                            // every minute, below a 5m minimum
+		{UserID: "u", Prompt: "price below 80", Cron: "@hourly", Interval: time.Hour},         // both
+		{UserID: "u", Prompt: "price below 80", Cron: "61 * * * *", Timezone: "Europe/Paris"}, // invalid
+	} {
+		var de *domain.Error
+		if err := bad.Validate(5 * time.Minute); !errors.As(err, &de) || de.Fields["cron"] == "" {
+			t.Errorf("Validate(%+v) = %v, want a cron field error", bad, err)
+		}
+	}
+}

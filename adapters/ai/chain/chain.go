@@ -73,8 +73,56 @@ type Config struct {
 	Spend SpendStore
 	// Logger receives one line per provider call.
 	Logger zerolog.Logger
+	// Observer is told about the same calls as the Logger, for metrics; nil for none.
+	Observer Observer
 	// Now is the wall clock, used for calendar months and the spend cache. Defaults to time.Now.
 	Now func() time.Time
+}
+
+// Observer is told about every provider attempt the chain makes (including cache hits).
+type Observer interface {
+	// ObserveAICall records one call. It runs on the caller's goroutine and must be quick.
+	ObserveAICall(c Call)
+}
+
+// Outcomes of a Call. The same words appear as "outcome" in the chain's logs.
+const (
+	// OutcomeOK is an attempt that answered.
+	OutcomeOK = "ok"
+	// OutcomeCached is an answer served from the cache: no provider was called.
+	OutcomeCached = "cached"
+	// OutcomeRetryableError is a failed attempt the provider said may be retried (overloaded,
+	// rate limited, a server error), whether or not the chain retried it.
+	OutcomeRetryableError = "retryable_error"
+	// OutcomeError is any other failed attempt.
+	OutcomeError = "error"
+	// OutcomeInvalid is a provider saying the input cannot be handled (EINVALID).
+	OutcomeInvalid = "invalid"
+	// OutcomeBreakerOpen is an attempt the provider's open circuit breaker refused: no
+	// provider was called.
+	OutcomeBreakerOpen = "breaker_open"
+	// OutcomeTimeout is an attempt cut short by the chain's per-provider timeout.
+	OutcomeTimeout = "timeout"
+	// OutcomeCanceled is an attempt abandoned because its caller gave up, which says
+	// nothing about the provider.
+	OutcomeCanceled = "canceled"
+)
+
+// Call is one provider attempt, cache hit or breaker refusal, as logged. It holds no prompt,
+// document or key.
+type Call struct {
+	// Provider is the Named.Name of the provider; Model the model it used or last used.
+	Provider, Model string
+	// Operation is "classify", "extract" or "evaluate".
+	Operation string
+	// Outcome is one of the Outcome... constants.
+	Outcome string
+	// Latency is how long the provider took; zero when it was not called.
+	Latency time.Duration
+	// InputTokens, OutputTokens and Cost (USD) are what the provider reported for this
+	// attempt, failed attempts included; zero when it was not called.
+	InputTokens, OutputTokens int
+	Cost                      float64
 }
 
 // Chain is an ai.Provider that asks several providers in order. See the package comment.
@@ -82,6 +130,7 @@ type Chain struct {
 	members  []*member
 	cfg      Config
 	log      zerolog.Logger
+	observer Observer
 	now      func() time.Time
 	timeouts [opCount]timeout.Timeout[any]
 	limits   [opCount]time.Duration
@@ -122,6 +171,7 @@ func New(providers []Named, cfg Config) (*Chain, error) {
 	c := &Chain{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		observer:   cfg.Observer,
 		now:        cfg.Now,
 		classified: newLRU[monitor.Spec](cfg.CacheSize),
 		extracted:  newLRU[[]monitor.Fact](cfg.CacheSize),

@@ -106,7 +106,8 @@ func TestRetryThenSuccess(t *testing.T) {
 	require.Equal(t, "claude", u.Provider)
 	require.Empty(t, u.Notes)
 	require.InDelta(t, 0.02, u.Cost, 1e-9, "the failed attempt is paid for too")
-	require.Contains(t, b.logs.String(), `"outcome":"retry"`)
+	require.Contains(t, b.logs.String(), `"outcome":"retryable_error","attempt":1`)
+	require.Contains(t, b.logs.String(), `"retry":true`)
 }
 
 func TestRetriesExhaustedThenFailover(t *testing.T) {

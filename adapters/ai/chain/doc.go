@@ -32,7 +32,9 @@
 // Usage.Cost of an answer includes what the failed attempts of the same call were billed
 // (a provider may bill malformed output), so budgets see every dollar. Every attempt is logged
 // at info level with provider, model, operation, latency, tokens, cost and outcome; prompts
-// are cut to 60 characters, documents and keys are never logged.
+// are cut to 60 characters, documents and keys are never logged. Cache hits and attempts an
+// open breaker refused are logged at debug level. Config.Observer is told about each of these
+// from the same place, with the same outcome, so metrics count what the logs show.
 //
 // With a monthly budget, a user who has spent it is served by the last provider only (the
 // rule-based fallback) until the month ends; cached answers of other providers are still

@@ -13,6 +13,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/failsafe-go/failsafe-go/timeout"
+	"github.com/rs/zerolog"
 
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
@@ -138,8 +139,7 @@ func runChain[T any](ctx context.Context, c *Chain, o operation[T], spent bool, 
 		last := i == len(c.members)-1
 		if o.content != "" {
 			if v, u, ok := o.cache.get(cacheKey(m.Name, m.model(o.op), o.content)); ok {
-				c.log.Debug().Str("provider", m.Name).Str("model", u.Model).Str("operation", o.op.String()).
-					Msg("ai answer served from cache")
+				c.record(ctx, m, o.op, o.excerpt, 0, 0, ai.Usage{Model: u.Model}, OutcomeCached, false, nil)
 				v = o.clone(v)
 				if o.reuse != nil {
 					v = o.reuse(v)
@@ -299,27 +299,28 @@ func attempts[T any](ctx context.Context, c *Chain, m *member, o operation[T]) (
 			}
 			if err == nil {
 				val, got = v, u
-				c.logCall(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, "ok", nil)
+				c.record(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, OutcomeOK, false, nil)
 				return nil
 			}
 			outcome := outcomeOf(ctx, actx, err)
-			if ae, ok := ai.AsError(err); ok && ae.Retryable && ctx.Err() == nil && actx.Err() == nil &&
-				exec.Attempts() <= c.cfg.MaxRetries {
+			if outcome == OutcomeRetryableError && exec.Attempts() <= c.cfg.MaxRetries {
+				ae, _ := ai.AsError(err)
 				wait = c.backoff(exec.Attempts(), ae.RetryAfter)
 				// Waiting longer than the time left on this provider only delays the next one.
 				if left := time.Until(deadline); ae.RetryAfter < left && wait < left {
-					c.logCall(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, "retry", err)
+					c.record(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, outcome, true, err)
 					return &retryIn{err: err}
 				}
 			}
-			c.logCall(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, outcome, err)
+			c.record(ctx, m, o.op, o.excerpt, exec.Attempts(), latency, u, outcome, false, err)
 			return err
 		})
 	if r, ok := err.(*retryIn); ok {
 		err = r.err
 	}
 	if errors.Is(err, circuitbreaker.ErrOpen) {
-		c.log.Debug().Str("provider", m.Name).Str("operation", o.op.String()).Msg("ai provider skipped: circuit breaker open")
+		// The breaker refused the attempt (the first, or a retry after a failure opened it).
+		c.record(ctx, m, o.op, o.excerpt, 0, 0, ai.Usage{Model: m.model(o.op)}, OutcomeBreakerOpen, false, nil)
 	}
 	got.Cost = paid
 	if err != nil {
@@ -368,32 +369,70 @@ func (c *Chain) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return min(d, c.cfg.BackoffMax)
 }
 
-// outcomeOf names a failed attempt in logs.
+// outcomeOf names a failed attempt in logs and metrics. Only an attempt named
+// OutcomeRetryableError is retried.
 func outcomeOf(ctx, attemptCtx context.Context, err error) string {
 	switch {
 	case ctx.Err() != nil:
-		return "canceled"
+		return OutcomeCanceled
 	case attemptCtx.Err() != nil:
-		return "timeout"
+		return OutcomeTimeout
+	case isInvalid(err):
+		return OutcomeInvalid
 	}
-	if _, ok := ai.AsError(err); ok {
-		return "provider_error"
+	if ae, ok := ai.AsError(err); ok && ae.Retryable {
+		return OutcomeRetryableError
 	}
-	return domain.ErrorCode(err)
+	return OutcomeError
 }
 
-// logCall logs one provider attempt: never the prompt in full, documents or keys.
-func (c *Chain) logCall(ctx context.Context, m *member, o op, prompt string, attempt int, latency time.Duration, u ai.Usage, outcome string, err error) {
-	ev := c.log.Info().
-		Str("provider", m.Name).
+// record logs one provider attempt, a cache hit or a breaker refusal and tells the observer,
+// so that logs and metrics count the same calls. It never logs the prompt in full, documents
+// or keys. Attempts that reached the provider are logged at info level, the others at debug;
+// retry says the chain will try the provider again.
+func (c *Chain) record(ctx context.Context, m *member, o op, prompt string, attempt int, latency time.Duration, u ai.Usage, outcome string, retry bool, err error) {
+	c.logCall(ctx, m, o, prompt, attempt, latency, u, outcome, retry, err)
+	if c.observer != nil {
+		c.observer.ObserveAICall(Call{
+			Provider:     m.Name,
+			Model:        u.Model,
+			Operation:    o.String(),
+			Outcome:      outcome,
+			Latency:      latency,
+			InputTokens:  u.InputTokens,
+			OutputTokens: u.OutputTokens,
+			Cost:         u.Cost,
+		})
+	}
+}
+
+// logCall writes record's log line.
+func (c *Chain) logCall(ctx context.Context, m *member, o op, prompt string, attempt int, latency time.Duration, u ai.Usage, outcome string, retry bool, err error) {
+	level, msg := zerolog.InfoLevel, "ai provider call"
+	switch outcome {
+	case OutcomeCached:
+		level, msg = zerolog.DebugLevel, "ai answer served from cache"
+	case OutcomeBreakerOpen:
+		level, msg = zerolog.DebugLevel, "ai provider skipped: circuit breaker open"
+	}
+	ev := c.log.WithLevel(level)
+	if ev == nil {
+		return
+	}
+	ev = ev.Str("provider", m.Name).
 		Str("model", u.Model).
 		Str("operation", o.String()).
-		Int("attempt", attempt).
-		Int64("latency_ms", latency.Milliseconds()).
-		Int("input_tokens", u.InputTokens).
-		Int("output_tokens", u.OutputTokens).
-		Float64("cost", u.Cost).
 		Str("outcome", outcome)
+	if attempt > 0 {
+		ev = ev.Int("attempt", attempt).
+			Int64("latency_ms", latency.Milliseconds()).
+			Int("input_tokens", u.InputTokens).
+			Int("output_tokens", u.OutputTokens).
+			Float64("cost", u.Cost)
+	}
+	if retry {
+		ev = ev.Bool("retry", true)
+	}
 	if prompt != "" {
 		ev = ev.Str("prompt", prompt)
 	}
@@ -406,7 +445,7 @@ func (c *Chain) logCall(ctx context.Context, m *member, o op, prompt string, att
 	if err != nil {
 		ev = ev.Str("error", truncate(err.Error(), 200))
 	}
-	ev.Msg("ai provider call")
+	ev.Msg(msg)
 }
 
 // excerpt is the part of a prompt that may be logged.
