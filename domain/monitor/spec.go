@@ -20,8 +20,11 @@ type Spec struct {
 	Condition   string      `json:"condition,omitempty"` // for current_state: an expression over facts
 	Change      *ChangeRule `json:"change,omitempty"`    // for historical_change
 	NeedsSource bool        `json:"needs_source"`
-	Confidence  float64     `json:"confidence"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	// SuggestedInterval is how often the monitor is worth checking, as a Go duration ("1h");
+	// the default interval when the user gives none.
+	SuggestedInterval string   `json:"suggested_interval,omitempty"`
+	Confidence        float64  `json:"confidence"`
+	Warnings          []string `json:"warnings,omitempty"`
 }
 
 // FactSpec names one fact to extract from the source.

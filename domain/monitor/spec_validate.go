@@ -45,6 +45,11 @@ func (s Spec) Validate() error {
 	case KindHistoricalChange:
 		validateChange(s.Change, names, fields)
 	}
+	if s.SuggestedInterval != "" {
+		if d, err := time.ParseDuration(s.SuggestedInterval); err != nil || d <= 0 || d > MaxInterval {
+			fields["suggested_interval"] = "must be a positive Go duration of at most 30 days, such as 15m or 1h"
+		}
+	}
 	if !(s.Confidence >= 0 && s.Confidence <= 1) { // also rejects NaN
 		fields["confidence"] = "must be between 0 and 1"
 	}

@@ -3,6 +3,7 @@ package fallback
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +51,30 @@ func usage(start, end time.Time) ai.Usage {
 func (p *Provider) Classify(_ context.Context, prompt string, _ ai.Hints) (monitor.Spec, ai.Usage, error) {
 	start := p.now()
 	spec, err := classify(prompt)
+	if err == nil {
+		spec.SuggestedInterval = suggestInterval(prompt, spec)
+	}
 	return spec, usage(start, p.now()), err
+}
+
+// fastMarkets are words of prompts about values that move by the minute.
+var fastMarkets = []string{"btc", "bitcoin", "eth", "ethereum", "crypto", "coin", "stock price", "share price", "exchange rate"}
+
+// suggestInterval proposes how often to check: every 5 minutes for fast markets, a
+// twenty-fourth of a change rule's window (between 5 minutes and an hour), else hourly.
+func suggestInterval(prompt string, spec monitor.Spec) string {
+	lower := strings.ToLower(prompt)
+	for _, w := range fastMarkets {
+		if strings.Contains(lower, w) {
+			return "5m0s"
+		}
+	}
+	if spec.Change != nil {
+		if w, err := spec.Change.WindowOf(); err == nil && w > 0 {
+			return min(max(w/24, 5*time.Minute), time.Hour).String()
+		}
+	}
+	return "1h0m0s"
 }
 
 func (p *Provider) Extract(_ context.Context, spec monitor.Spec, doc ai.Document) ([]monitor.Fact, ai.Usage, error) {

@@ -92,3 +92,23 @@ func TestExtractAndEvaluate(t *testing.T) {
 		t.Fatalf("no facts: %+v %v", v, err)
 	}
 }
+
+func TestSuggestedInterval(t *testing.T) {
+	t.Parallel()
+	p := fallback.New(time.Now)
+	for prompt, want := range map[string]string{
+		"Tell me when the price drops below $80":  "1h0m0s",
+		"alert me when BTC rises 5% in 24 hours":  "5m0s",
+		"followers increase by 1.5k over a week":  "1h0m0s",
+		"temperature rises by 3 within 2 hours":   "5m0s",
+		"the price increases 10% within 12 hours": "30m0s",
+	} {
+		spec, _, err := p.Classify(context.Background(), prompt, ai.Hints{})
+		if err != nil {
+			t.Fatalf("Classify(%q): %v", prompt, err)
+		}
+		if spec.SuggestedInterval != want || spec.Validate() != nil {
+			t.Errorf("Classify(%q).SuggestedInterval = %q, want %q (valid: %v)", prompt, spec.SuggestedInterval, want, spec.Validate())
+		}
+	}
+}

@@ -72,6 +72,7 @@ change (historical_change only, otherwise null): fact is one of your facts (a nu
 Also set:
 - summary: one short sentence a user understands, such as "Price drops below $80".
 - needs_source: true when the facts must be read from a specific page or API; false when public knowledge a web search finds is enough.
+- suggested_interval: how often checking is worthwhile, as a Go duration (5m for crypto and other fast markets, 1h for shop prices and availability, 24h for pages that change daily or slower), or null.
 - confidence: from 0 to 1, how sure you are that the spec captures what the user meant.
 - warnings: short notes for the user about assumptions or ambiguity ("Assumed the price is in US dollars."); empty when there are none.
 - rejection: null, unless the request cannot be monitored: it is not about something observable on the web (write a poem), needs data Vigil cannot read (a private inbox), asks for advice or predictions, or is harmful. Then give one or two sentences saying why and how to rephrase it, and fill the other fields minimally.`

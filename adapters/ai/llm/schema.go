@@ -62,15 +62,16 @@ func SpecSchema() map[string]any {
 		"window":    nullable("string", "Comparison window as a Go duration (30m, 24h, 168h); null to compare with the previous run."),
 	})
 	return object(map[string]any{
-		"rejection":    nullable("string", "Null, unless the request cannot be monitored: then one or two sentences saying why and how to rephrase it."),
-		"kind":         enum("current_state: a condition on the latest facts; historical_change: a change of a fact over time, compared by Vigil.", "current_state", "historical_change"),
-		"summary":      typed("string", "One short sentence describing the monitor."),
-		"facts":        map[string]any{"type": "array", "items": fact, "description": "The facts to extract on every run, 1 to 5."},
-		"condition":    nullable("string", "current_state only: CEL expression over fact names that is true when the user should be alerted, e.g. price < 80.0; otherwise null."),
-		"change":       map[string]any{"anyOf": []any{change, map[string]any{"type": "null"}}, "description": "historical_change only: the change rule; otherwise null."},
-		"needs_source": typed("boolean", "True when the facts must be read from a specific page or API."),
-		"confidence":   typed("number", "From 0 to 1."),
-		"warnings":     map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "Short notes for the user about assumptions; empty when none."},
+		"rejection":          nullable("string", "Null, unless the request cannot be monitored: then one or two sentences saying why and how to rephrase it."),
+		"kind":               enum("current_state: a condition on the latest facts; historical_change: a change of a fact over time, compared by Vigil.", "current_state", "historical_change"),
+		"summary":            typed("string", "One short sentence describing the monitor."),
+		"facts":              map[string]any{"type": "array", "items": fact, "description": "The facts to extract on every run, 1 to 5."},
+		"condition":          nullable("string", "current_state only: CEL expression over fact names that is true when the user should be alerted, e.g. price < 80.0; otherwise null."),
+		"change":             map[string]any{"anyOf": []any{change, map[string]any{"type": "null"}}, "description": "historical_change only: the change rule; otherwise null."},
+		"needs_source":       typed("boolean", "True when the facts must be read from a specific page or API."),
+		"suggested_interval": nullable("string", "How often the monitor is worth checking, as a Go duration: 5m for fast markets such as crypto, 1h for shop prices and stock, 24h for slow pages; null when unsure."),
+		"confidence":         typed("number", "From 0 to 1."),
+		"warnings":           map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "Short notes for the user about assumptions; empty when none."},
 	})
 }
 
