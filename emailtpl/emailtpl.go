@@ -60,3 +60,13 @@ func (r *Renderer) render(name string, data any) (html, text string, err error) 
 	}
 	return hb.String(), tb.String(), nil
 }
+
+// layout is what the frame shared by every HTML email shows (templates/layout.html).
+type layout struct {
+	Title          string
+	Preheader      string
+	ButtonLabel    string
+	ButtonURL      string
+	FooterNote     string
+	UnsubscribeURL string
+}

@@ -186,3 +186,32 @@ func TestStateChanged_Invalid(t *testing.T) {
 	_, err = r.StateChanged(d)
 	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
+
+func TestMonitorFailing(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	email, err := r.MonitorFailing(emailtpl.MonitorFailing{
+		RecipientName: "Ann", MonitorName: "Price <script>alert(1)</script>", Prompt: "price below 80",
+		Failures: 5, LastError: "The source answered 502 Bad Gateway.", FailedAt: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
+		Timezone: "Europe/Paris", MonitorURL: "https://vigil.example/api/monitors/m1", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{email.HTML, email.Text} {
+		for _, want := range []string{"checks are failing", "The last 5 checks failed", "502 Bad Gateway", "price below 80", "https://vigil.example/api/monitors/m1", "unsubscribe?token=t"} {
+			if !strings.Contains(part, want) {
+				t.Errorf("email lacks %q", want)
+			}
+		}
+	}
+	if strings.Contains(email.HTML, "<script>") || !strings.Contains(email.HTML, "&lt;script&gt;") {
+		t.Error("monitor name not escaped in HTML")
+	}
+	if !strings.Contains(email.HTML, "max-width:600px") || !strings.HasPrefix(email.Subject, "Price <script>") {
+		t.Errorf("layout or subject wrong: %q", email.Subject)
+	}
+	if _, err := r.MonitorFailing(emailtpl.MonitorFailing{}); err == nil {
+		t.Fatal("empty data accepted")
+	}
+}

@@ -52,6 +52,7 @@ type StateChanged struct {
 // stateChangedView is what the state_changed templates see: every value already worded and
 // formatted, so the templates hold layout only.
 type stateChangedView struct {
+	Layout         layout
 	Preheader      string
 	Greeting       string
 	MonitorName    string
@@ -121,6 +122,11 @@ func (r *Renderer) StateChanged(d StateChanged) (Email, error) {
 	}
 	if v.Explanation != "" {
 		v.Preheader = v.Explanation
+	}
+	v.Layout = layout{
+		Title: d.MonitorName + ": " + headline, Preheader: v.Preheader,
+		ButtonLabel: "View monitor", ButtonURL: d.MonitorURL, UnsubscribeURL: d.UnsubscribeURL,
+		FooterNote: "You receive this email because you subscribed to changes of \u201c" + d.MonitorName + "\u201d.",
 	}
 
 	html, text, err := r.render("state_changed", v)

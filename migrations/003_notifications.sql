@@ -38,6 +38,8 @@ CREATE TABLE notifications (
   trigger_id          uuid REFERENCES triggers (id) ON DELETE SET NULL,
   action_id           uuid REFERENCES actions (id) ON DELETE SET NULL,
   evaluation_id       uuid REFERENCES evaluations (id) ON DELETE CASCADE,
+  -- kind: a trigger firing on a state change, or the owner told that a monitor keeps failing.
+  kind                text NOT NULL DEFAULT 'state_changed' CHECK (kind IN ('state_changed', 'monitor_failing')),
   channel             text NOT NULL DEFAULT 'email' CHECK (channel IN ('email', 'webhook')),
   recipient           text NOT NULL,
   from_state          text NOT NULL CHECK (from_state IN ('unknown', 'active', 'inactive')),
@@ -54,6 +56,8 @@ CREATE TABLE notifications (
   -- A trigger fires at most once per evaluation, however often StateChanged is redelivered.
   CONSTRAINT notifications_trigger_evaluation_key UNIQUE (trigger_id, evaluation_id)
 );
+-- One "monitor is failing" email per evaluation that put the monitor in error.
+CREATE UNIQUE INDEX notifications_failing_evaluation_key ON notifications (evaluation_id) WHERE kind = 'monitor_failing';
 CREATE INDEX notifications_monitor_idx ON notifications (monitor_id, created_at DESC);
 CREATE INDEX notifications_evaluation_idx ON notifications (evaluation_id);
 CREATE INDEX notifications_action_idx ON notifications (action_id);

@@ -94,6 +94,11 @@ func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.Evaluat
 		if err != nil {
 			return fmt.Errorf("apply evaluation to monitor: %w", translate(err))
 		}
+		if out.Status == monitor.StatusError && snap.Status != monitor.StatusError {
+			if err := s.notifyFailing(ctx, tx, ev.MonitorID, userID, rec.EvaluationID, snap.State, ev.FinishedAt); err != nil {
+				return err
+			}
+		}
 		if !out.Changed {
 			return nil
 		}
@@ -211,4 +216,24 @@ func (s *EvaluationStore) MonthlySpend(ctx context.Context, userID string, month
 		return 0, fmt.Errorf("monthly spend of %s: %w", userID, translate(err))
 	}
 	return spent, nil
+}
+
+// notifyFailing tells the owner that a monitor was put in error: a notification to the
+// user's own address, sent by the mailer like any other.
+func (s *EvaluationStore) notifyFailing(ctx context.Context, tx pgx.Tx, monitorID, userID, evaluationID string, state monitor.State, at time.Time) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new notification id: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO notifications (id, user_id, monitor_id, evaluation_id, kind, recipient, from_state, to_state)
+		SELECT $1, $2, $3, $4, 'monitor_failing', u.email, $5, $5 FROM users u WHERE u.id = $2
+		ON CONFLICT (evaluation_id) WHERE kind = 'monitor_failing' DO NOTHING`, id, userID, monitorID, evaluationID, state)
+	if err != nil {
+		return fmt.Errorf("insert failing notification: %w", translate(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	return streams.AppendOutbox(ctx, tx, s.source, event.NotificationRequested{NotificationID: id.String(), UserID: userID, MonitorID: monitorID, At: at})
 }

@@ -108,3 +108,28 @@ func TestMailerRespectsUnsubscribe(t *testing.T) {
 	require.NoError(t, postgres.NewUserStore(mb.pool).Unsubscribe(ctx, mb.userID, "team@example.com"))
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM email_suppressions WHERE email = 'team@example.com' AND reason = 'unsubscribe'`))
 }
+
+// TestMonitorFailingTellsTheOwner puts a monitor in error with failed evaluations and checks
+// that its owner gets one "checks are failing" email with the last error.
+func TestMonitorFailingTellsTheOwner(t *testing.T) {
+	t.Parallel()
+	mb, _ := setupMailer(t)
+	ctx := context.Background()
+	store := postgres.NewEvaluationStore(mb.pool, "test")
+	t0 := time.Now().UTC().Add(time.Hour)
+	for i := 0; i < 4; i++ { // the fourth failure finds the monitor already in error
+		_, err := store.RecordEvaluation(ctx, completed(mb.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
+		require.NoError(t, err)
+	}
+	var id string
+	require.NoError(t, mb.pool.QueryRow(ctx, `SELECT id FROM notifications WHERE kind = 'monitor_failing' AND monitor_id = $1`, mb.monitor.ID).Scan(&id))
+	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM outbox WHERE type = $1 AND event_id = $2`, event.TypeNotificationRequested, "notification:"+id))
+
+	require.NoError(t, mb.mailer.Deliver(ctx, id))
+	msgs := mb.smtp.Messages()
+	require.Len(t, msgs, 1)
+	require.Contains(t, msgs[0].Subject, "checks are failing")
+	require.Contains(t, msgs[0].Text, "The last 4 checks failed") // the count when the email is sent
+	require.Contains(t, msgs[0].Text, "502 Bad Gateway")
+	require.Equal(t, []string{"ann@example.com"}, msgs[0].To)
+}

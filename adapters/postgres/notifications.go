@@ -45,7 +45,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			keys           []string
 		)
 		err := tx.QueryRow(ctx, `
-			SELECT n.status, n.updated_at, n.attempts, n.user_id, n.recipient, n.monitor_id, n.evaluation_id,
+			SELECT n.status, n.updated_at, n.attempts, n.kind, m.consecutive_failures, coalesce(e.error, ''),
+			       n.user_id, n.recipient, n.monitor_id, n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
 			       m.name, m.prompt, e.explanation, e.finished_at, e.started_at,
 			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
@@ -56,7 +57,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			LEFT JOIN evaluations e ON e.id = n.evaluation_id
 			WHERE n.id = $1
 			FOR UPDATE OF n`, id).
-			Scan(&status, &updatedAt, &d.Attempt, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
+			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
 				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList)
 		if err != nil {

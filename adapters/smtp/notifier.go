@@ -36,16 +36,8 @@ func NewNotifier(renderer *emailtpl.Renderer, sender *Sender, baseURL string, si
 // notification, so a re-send after a crash is recognisable as the same message.
 func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 	unsubscribe := n.baseURL + "/unsubscribe?token=" + url.QueryEscape(n.signer.Sign(d.UserID, d.Recipient))
-	facts := make([]emailtpl.FactLine, 0, len(d.Facts))
-	for _, f := range d.Facts {
-		facts = append(facts, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
-	}
-	email, err := n.renderer.StateChanged(emailtpl.StateChanged{
-		RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt,
-		From: string(d.From), To: string(d.To), Explanation: d.Explanation, Facts: facts,
-		ChangedAt: d.ChangedAt, Timezone: d.Timezone,
-		MonitorURL: n.baseURL + "/api/monitors/" + url.PathEscape(d.MonitorID), UnsubscribeURL: unsubscribe,
-	})
+	monitorURL := n.baseURL + "/api/monitors/" + url.PathEscape(d.MonitorID)
+	email, err := n.render(d, monitorURL, unsubscribe)
 	if err != nil {
 		return fmt.Errorf("render notification %s: %w", d.NotificationID, err)
 	}
@@ -56,6 +48,25 @@ func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 			"List-Unsubscribe":      "<" + unsubscribe + ">",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 		},
+	})
+}
+
+// render renders the email of the delivery's kind.
+func (n *Notifier) render(d app.Delivery, monitorURL, unsubscribe string) (emailtpl.Email, error) {
+	if d.Kind == app.KindMonitorFailing {
+		return n.renderer.MonitorFailing(emailtpl.MonitorFailing{
+			RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt, Failures: d.Failures,
+			LastError: d.LastError, FailedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
+		})
+	}
+	facts := make([]emailtpl.FactLine, 0, len(d.Facts))
+	for _, f := range d.Facts {
+		facts = append(facts, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
+	}
+	return n.renderer.StateChanged(emailtpl.StateChanged{
+		RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt,
+		From: string(d.From), To: string(d.To), Explanation: d.Explanation, Facts: facts,
+		ChangedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
 	})
 }
 

@@ -10,9 +10,16 @@ import (
 	"github.com/vigilhq/vigil/domain/monitor"
 )
 
+// Kinds of notification.
+const (
+	KindStateChanged   = "state_changed"   // a trigger fired on a state change
+	KindMonitorFailing = "monitor_failing" // the owner is told a monitor was put in error
+)
+
 // Delivery is everything one notification email needs.
 type Delivery struct {
 	NotificationID string
+	Kind           string // KindStateChanged or KindMonitorFailing
 	UserID         string
 	Recipient      string
 	RecipientName  string
@@ -25,6 +32,8 @@ type Delivery struct {
 	Facts          []monitor.Fact
 	ChangedAt      time.Time
 	Attempt        int
+	Failures       int    // monitor_failing: consecutive failed checks
+	LastError      string // monitor_failing: the last failure
 }
 
 // Claim outcomes.
