@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -46,16 +47,17 @@ type Config struct {
 	StreamReplicas      int           // NATS_STREAM_REPLICAS
 	StreamMaxAge        time.Duration // NATS_STREAM_MAX_AGE
 
-	AnthropicAPIKey  string   // ANTHROPIC_API_KEY
-	AnthropicBaseURL string   // ANTHROPIC_BASE_URL
-	AnthropicModel   string   // ANTHROPIC_MODEL
-	OpenAIAPIKey     string   // OPENAI_API_KEY
-	OpenAIBaseURL    string   // OPENAI_BASE_URL (any OpenAI-compatible server: Ollama, vLLM, llama.cpp)
-	OpenAIModel      string   // OPENAI_MODEL
-	AIProviders      []string // VIGIL_AI_PROVIDERS: order; default every provider with a key, then fallback
-	AIPrices         string   // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
-	AIMonthlyBudget  float64  // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
-	MetricsAddr      string   // METRICS_ADDR: where roles without the API serve /metrics; empty: none
+	AnthropicAPIKey  string         // ANTHROPIC_API_KEY
+	AnthropicBaseURL string         // ANTHROPIC_BASE_URL
+	AnthropicModel   string         // ANTHROPIC_MODEL
+	OpenAIAPIKey     string         // OPENAI_API_KEY
+	OpenAIBaseURL    string         // OPENAI_BASE_URL (any OpenAI-compatible server: Ollama, vLLM, llama.cpp)
+	OpenAIModel      string         // OPENAI_MODEL
+	AIProviders      []string       // VIGIL_AI_PROVIDERS: order; default every provider with a key, then fallback
+	AIPrices         string         // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
+	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
+	MetricsAddr      string         // METRICS_ADDR: where roles without the API serve /metrics; empty: none
+	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -143,6 +145,16 @@ func Load(getenv func(string) string) (Config, error) {
 	c.OpenAIModel = env("OPENAI_MODEL", "gpt-4o-mini")
 	c.AIPrices = env("AI_PRICES", "")
 	c.MetricsAddr = env("METRICS_ADDR", "")
+	if raw := getenv("VIGIL_TRUSTED_PROXIES"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(part))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("VIGIL_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", strings.TrimSpace(part)))
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	if raw := getenv("AI_MONTHLY_BUDGET_USD"); raw != "" {
 		b, err := strconv.ParseFloat(raw, 64)
 		if err != nil || b < 0 {

@@ -6,7 +6,9 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +29,10 @@ type Config struct {
 	Checks     map[string]Checker // name -> check, all must pass for /readyz
 	DemoSource bool               // serve /demo/price.json and /demo/page.html
 	Metrics    http.Handler       // serves GET /metrics when set (Prometheus)
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed; with none, the
+	// client address is the connection's, so a client cannot forge its IP for rate limits
+	// and audit records.
+	TrustedProxies []netip.Prefix
 	// UnsubscribeTokens and Unsubscriber serve /unsubscribe when both are set.
 	UnsubscribeTokens UnsubscribeVerifier
 	Unsubscriber      Unsubscriber
@@ -48,6 +54,14 @@ func New(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg}
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, p := range cfg.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(prefixNet(p)))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
@@ -66,6 +80,11 @@ func New(cfg Config) *Server {
 		e.GET("/demo/page.html", s.demoPage)
 	}
 	return s
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	p = p.Masked()
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // Handler returns the server's http.Handler.
@@ -184,7 +203,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Response().Status >= 500 {
 			level = zerolog.WarnLevel
 		}
-		s.log(c).WithLevel(level).Str("method", req.Method).Str("path", req.URL.Path).
+		s.log(c).WithLevel(level).Str("method", req.Method).Str("ip", c.RealIP()).Str("path", req.URL.Path).
 			Int("status", c.Response().Status).Dur("latency", time.Since(start)).Msg("request")
 		return nil
 	}

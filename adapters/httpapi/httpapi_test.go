@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,3 +130,33 @@ func TestMetricsRoute(t *testing.T) {
 		t.Fatalf("/metrics without a registry = %d", rec.Code)
 	}
 }
+
+func TestClientIPIsNotForgeable(t *testing.T) {
+	t.Parallel()
+	var seen string
+	probe := func(s *httpapi.Server) string {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		req.RemoteAddr = "10.1.2.3:4567"
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		s.Handler().ServeHTTP(rec, req)
+		return seen
+	}
+	logger := zerolog.New(writerFunc(func(p []byte) (int, error) {
+		if i := strings.Index(string(p), `"ip":"`); i >= 0 {
+			seen = strings.SplitN(string(p)[i+6:], `"`, 2)[0]
+		}
+		return len(p), nil
+	})).Level(zerolog.DebugLevel)
+	if ip := probe(httpapi.New(httpapi.Config{Logger: logger})); ip != "10.1.2.3" {
+		t.Fatalf("without trusted proxies the client IP is %q, want the connection's 10.1.2.3", ip)
+	}
+	trusted := httpapi.New(httpapi.Config{Logger: logger, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if ip := probe(trusted); ip != "203.0.113.9" {
+		t.Fatalf("behind a trusted proxy the client IP is %q, want 203.0.113.9", ip)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

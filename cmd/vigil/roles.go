@@ -269,6 +269,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
+		TrustedProxies:    m.cfg.TrustedProxies,
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
