@@ -70,17 +70,19 @@ func (s *MonitorStore) FindMonitorByID(ctx context.Context, id string) (*monitor
 	return m, nil
 }
 
-// scanMonitor rebuilds a monitor from a row of monitorColumns.
-func scanMonitor(row pgx.Row) (*monitor.Monitor, error) {
+// scanMonitor rebuilds a monitor from a row of monitorColumns, followed by any extra
+// columns scanned into extra.
+func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 	var (
 		m        monitor.Monitor
 		spec     []byte
 		interval int
 	)
-	err := row.Scan(&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
+	dest := append([]any{&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
 		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
 		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
-		&m.Version, &m.CreatedAt, &m.UpdatedAt)
+		&m.Version, &m.CreatedAt, &m.UpdatedAt}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -42,16 +41,26 @@ func NewMonitors(store MonitorStore, classifier Classifier, now func() time.Time
 // Create validates the draft, classifies its prompt and stores the monitor, due at once.
 // A prompt that cannot be monitored is an EINVALID error saying what was not understood.
 func (s *Monitors) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
+	return s.create(ctx, d, false)
+}
+
+// create is Create; suggested says the interval is a default that the classification's
+// suggested interval may replace.
+func (s *Monitors) create(ctx context.Context, d monitor.Draft, suggested bool) (*monitor.Monitor, error) {
 	if err := d.Validate(s.minInterval); err != nil {
 		return nil, err
 	}
-	spec, usage, err := s.classifier.Classify(ctx, d.Prompt, ai.Hints{SourceURL: d.SourceURL})
+	spec, usage, err := s.classifier.Classify(ai.WithUser(ctx, d.UserID), d.Prompt, ai.Hints{SourceURL: d.SourceURL})
 	if err != nil {
 		return nil, fmt.Errorf("classify prompt: %w", err)
 	}
 	if spec.NeedsSource && d.SourceURL == "" {
-		return nil, &domain.Error{Code: domain.EINVALID, Message: "This prompt needs a source to watch.",
-			Fields: map[string]string{"source_url": "is required for this prompt"}}
+		return nil, needsSource()
+	}
+	if suggested && d.Cron == "" {
+		if iv, err := time.ParseDuration(spec.SuggestedInterval); err == nil && iv > 0 {
+			d.Interval = min(max(iv, s.minInterval), monitor.MaxInterval)
+		}
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -1,0 +1,360 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/domain/trigger"
+	"github.com/vigilhq/vigil/streams"
+)
+
+var _ app.MonitorRepository = (*MonitorStore)(nil)
+
+// notFound is the answer for a monitor that does not exist or is not the caller's.
+func notFound() error { return domain.Errorf(domain.ENOTFOUND, "Monitor not found.") }
+
+// validID reports whether id can be a monitor id; anything else is simply not found.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil
+}
+
+// CountMonitors implements app.MonitorRepository.
+func (s *MonitorStore) CountMonitors(ctx context.Context, userID string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM monitors WHERE user_id = $1`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count monitors: %w", translate(err))
+	}
+	return n, nil
+}
+
+// GetMonitor implements app.MonitorRepository.
+func (s *MonitorStore) GetMonitor(ctx context.Context, userID, id string) (*monitor.Monitor, error) {
+	if !validID(id) {
+		return nil, notFound()
+	}
+	m, err := scanMonitor(s.pool.QueryRow(ctx, `SELECT `+monitorColumns+` FROM monitors WHERE id = $1 AND user_id = $2`, id, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get monitor %s: %w", id, translate(err))
+	}
+	return m, nil
+}
+
+// MonitorDetail implements app.MonitorRepository.
+func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (app.MonitorDetail, error) {
+	m, err := s.GetMonitor(ctx, userID, id)
+	if err != nil {
+		return app.MonitorDetail{}, err
+	}
+	d := app.MonitorDetail{Monitor: m}
+	rows, err := s.pool.Query(ctx, `SELECT `+evaluationColumns+` FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1`, id)
+	if err != nil {
+		return d, fmt.Errorf("last evaluation: %w", translate(err))
+	}
+	last, err := pgx.CollectRows(rows, scanEvaluation)
+	if err != nil {
+		return d, fmt.Errorf("last evaluation: %w", translate(err))
+	}
+	if len(last) == 1 {
+		d.LastEvaluation = &last[0]
+	}
+	// The newest value of each fact of the spec: one index probe per key.
+	rows, err = s.pool.Query(ctx, `
+		SELECT f.key, f.value_number, f.value_text, f.value_bool, f.unit, f.observed_at
+		FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL (
+		  SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+		  WHERE monitor_id = $1 AND key = k.key ORDER BY observed_at DESC LIMIT 1) f
+		ORDER BY f.key`, id, factKeys(m.Spec))
+	if err != nil {
+		return d, fmt.Errorf("latest facts: %w", translate(err))
+	}
+	if d.LatestFacts, err = pgx.CollectRows(rows, scanFact); err != nil {
+		return d, fmt.Errorf("latest facts: %w", translate(err))
+	}
+	rows, err = s.pool.Query(ctx, `
+		SELECT id, action_id, condition, frequency, cooldown_seconds, enabled, fired_count, last_fired_at
+		FROM triggers WHERE monitor_id = $1 ORDER BY created_at`, id)
+	if err != nil {
+		return d, fmt.Errorf("triggers: %w", translate(err))
+	}
+	d.Triggers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (trigger.Trigger, error) {
+		t := trigger.Trigger{MonitorID: id}
+		var cooldown int
+		err := r.Scan(&t.ID, &t.ActionID, &t.Condition, &t.Frequency, &cooldown, &t.Enabled, &t.FiredCount, &t.LastFiredAt)
+		t.Cooldown = time.Duration(cooldown) * time.Second
+		return t, err
+	})
+	if err != nil {
+		return d, fmt.Errorf("triggers: %w", translate(err))
+	}
+	return d, nil
+}
+
+// sortExpr maps a sort name to its SQL expression and how a cursor value is typed.
+var sortExpr = map[string]struct{ expr, cast string }{
+	app.SortCreatedAt:       {"m.created_at", "timestamptz"},
+	app.SortName:            {"lower(m.name)", "text"},
+	app.SortLastEvaluatedAt: {"coalesce(m.last_evaluated_at, '-infinity')", "timestamptz"},
+	app.SortStateChangedAt:  {"coalesce(m.state_changed_at, '-infinity')", "timestamptz"},
+}
+
+// ListMonitors implements app.MonitorRepository with keyset pagination on (sort value, id).
+func (s *MonitorStore) ListMonitors(ctx context.Context, q app.MonitorQuery) (app.MonitorPage, error) {
+	sort, ok := sortExpr[q.Sort]
+	if !ok {
+		sort = sortExpr[app.SortCreatedAt]
+	}
+	limit := min(max(q.Limit, 1), 100)
+	where := []string{"m.user_id = $1"}
+	args := []any{q.UserID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.Status != "" {
+		add("m.status = $?", q.Status)
+	}
+	if q.Kind != "" {
+		add("m.kind = $?", q.Kind)
+	}
+	if q.State != "" {
+		add("m.state = $?", q.State)
+	}
+	if q.Text != "" {
+		add(`(m.name ILIKE $? ESCAPE '\' OR m.prompt ILIKE $? ESCAPE '\')`, "%"+likeEscaper.Replace(q.Text)+"%")
+	}
+	dir, cmp := "ASC", ">"
+	if q.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	if q.After != nil {
+		args = append(args, q.After.Value, q.After.ID)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(%s, m.id) %s ($%d::%s, $%d::uuid)", sort.expr, cmp, n-1, sort.cast, n))
+	}
+	sql := fmt.Sprintf(`SELECT %s, (%s)::text AS sort_key FROM monitors m WHERE %s ORDER BY %s %s, m.id %s LIMIT %d`,
+		monitorColumns, sort.expr, strings.Join(where, " AND "), sort.expr, dir, dir, limit+1)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return app.MonitorPage{}, fmt.Errorf("list monitors: %w", translate(err))
+	}
+	type row struct {
+		m   *monitor.Monitor
+		key string
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var key string
+		m, err := scanMonitor(r, &key)
+		return row{m, key}, err
+	})
+	if err != nil {
+		return app.MonitorPage{}, fmt.Errorf("list monitors: %w", translate(err))
+	}
+	var page app.MonitorPage
+	for i, r := range list {
+		if i == limit {
+			last := list[limit-1]
+			page.Next = &app.MonitorCursor{Value: last.key, ID: last.m.ID}
+			break
+		}
+		page.Monitors = append(page.Monitors, r.m)
+	}
+	return page, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// UpdateMonitor implements app.MonitorRepository.
+func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64) error {
+	spec, err := json.Marshal(m.Spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE monitors SET name = $3, prompt = $4, kind = $5, spec = $6, source_url = NULLIF($7, ''),
+			       interval_seconds = $8, cron = NULLIF($9, ''), timezone = $10, status = $11, state = $12,
+			       state_changed_at = $13, next_run_at = $14, consecutive_failures = $15, last_error = NULLIF($16, ''),
+			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20
+			WHERE id = $1 AND user_id = $2 AND version = $21`,
+			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
+			m.Status, m.State, m.StateChangedAt, m.NextRunAt, m.ConsecutiveFailures, m.LastError,
+			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion)
+		if err != nil {
+			return fmt.Errorf("update monitor: %w", translate(err))
+		}
+		if tag.RowsAffected() == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, m.ID, m.UserID).Scan(&exists); err != nil {
+				return fmt.Errorf("update monitor: %w", translate(err))
+			}
+			if !exists {
+				return notFound()
+			}
+			return domain.Errorf(domain.ECONFLICT, "The monitor was changed meanwhile.")
+		}
+		return streams.AppendOutbox(ctx, tx, s.source, event.MonitorUpdated{MonitorChange: event.MonitorChange{
+			ID: fmt.Sprintf("monitor-updated:%s:%d", m.ID, m.Version), MonitorID: m.ID, UserID: m.UserID, Version: m.Version, At: m.UpdatedAt}})
+	})
+}
+
+// DeleteMonitor implements app.MonitorRepository. Evaluations, facts, triggers and
+// notifications go with the row (foreign keys cascade).
+func (s *MonitorStore) DeleteMonitor(ctx context.Context, userID, id string, now time.Time) error {
+	if !validID(id) {
+		return notFound()
+	}
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var version int64
+		err := tx.QueryRow(ctx, `DELETE FROM monitors WHERE id = $1 AND user_id = $2 RETURNING version`, id, userID).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound()
+		}
+		if err != nil {
+			return fmt.Errorf("delete monitor: %w", translate(err))
+		}
+		return streams.AppendOutbox(ctx, tx, s.source, event.MonitorDeleted{MonitorChange: event.MonitorChange{
+			ID: "monitor-deleted:" + id, MonitorID: id, UserID: userID, Version: version, At: now}})
+	})
+}
+
+// RequestEvaluation implements app.MonitorRepository.
+func (s *MonitorStore) RequestEvaluation(ctx context.Context, userID, id string, now time.Time) error {
+	if !validID(id) {
+		return notFound()
+	}
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, id, userID).Scan(&exists); err != nil {
+			return fmt.Errorf("find monitor: %w", translate(err))
+		}
+		if !exists {
+			return notFound()
+		}
+		return streams.AppendOutbox(ctx, tx, s.source, event.EvaluationDue{MonitorID: id, ScheduledFor: now, At: now})
+	})
+}
+
+const evaluationColumns = `id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
+	coalesce(provider, ''), coalesce(model, ''), input_tokens, output_tokens, cost::float8, latency_ms, coalesce(error, ''), facts_reused`
+
+func scanEvaluation(r pgx.CollectableRow) (app.EvaluationRecord, error) {
+	var e app.EvaluationRecord
+	err := r.Scan(&e.ID, &e.ScheduledFor, &e.StartedAt, &e.FinishedAt, &e.Status, &e.State, &e.PreviousState, &e.Changed,
+		&e.Explanation, &e.Provider, &e.Model, &e.InputTokens, &e.OutputTokens, &e.Cost, &e.LatencyMS, &e.Error, &e.FactsReused)
+	return e, err
+}
+
+func scanFact(r pgx.CollectableRow) (monitor.Fact, error) {
+	f := monitor.Fact{Confidence: 1}
+	err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
+	return f, err
+}
+
+func factKeys(spec monitor.Spec) []string {
+	keys := make([]string, len(spec.Facts))
+	for i, f := range spec.Facts {
+		keys[i] = f.Name
+	}
+	return keys
+}
+
+// History implements app.MonitorRepository: a page of evaluations newest first, then their
+// facts in one query, one index range per evaluation.
+func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.EvaluationRecord, *app.HistoryCursor, error) {
+	limit := min(max(q.Limit, 1), 100)
+	where := []string{"monitor_id = $1"}
+	args := []any{q.MonitorID}
+	if q.From != nil {
+		args = append(args, *q.From)
+		where = append(where, fmt.Sprintf("scheduled_for >= $%d", len(args)))
+	}
+	if q.To != nil {
+		args = append(args, *q.To)
+		where = append(where, fmt.Sprintf("scheduled_for < $%d", len(args)))
+	}
+	if q.ChangedOnly {
+		where = append(where, "changed")
+	}
+	if q.Before != nil {
+		args = append(args, q.Before.ScheduledFor, q.Before.ID)
+		where = append(where, fmt.Sprintf("(scheduled_for, id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
+	}
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM evaluations WHERE %s ORDER BY scheduled_for DESC, id DESC LIMIT %d`,
+		evaluationColumns, strings.Join(where, " AND "), limit+1), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("history: %w", translate(err))
+	}
+	evals, err := pgx.CollectRows(rows, scanEvaluation)
+	if err != nil {
+		return nil, nil, fmt.Errorf("history: %w", translate(err))
+	}
+	var next *app.HistoryCursor
+	if len(evals) > limit {
+		evals = evals[:limit]
+		last := evals[limit-1]
+		next = &app.HistoryCursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
+	}
+	if err := s.attachFacts(ctx, q.MonitorID, evals); err != nil {
+		return nil, nil, err
+	}
+	return evals, next, nil
+}
+
+// attachFacts loads the facts of the evaluations: each evaluation's facts were observed
+// while it ran, so each is one index range of facts_monitor_key_time_idx.
+func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals []app.EvaluationRecord) error {
+	var ids []string
+	var from, to []time.Time
+	for _, e := range evals {
+		if e.StartedAt == nil || e.FinishedAt == nil || e.Status != monitor.EvaluationSucceeded && e.Status != monitor.EvaluationAbstained {
+			continue
+		}
+		ids, from, to = append(ids, e.ID), append(from, *e.StartedAt), append(to, *e.FinishedAt)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.id::text, f.key, f.value_number, f.value_text, f.value_bool, f.unit, f.observed_at
+		FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS e(id, started, finished)
+		CROSS JOIN LATERAL (
+		  SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+		  WHERE monitor_id = $1
+		    AND key = ANY (ARRAY(SELECT f->>'name' FROM monitors m, jsonb_array_elements(m.spec->'facts') f WHERE m.id = $1))
+		    AND observed_at BETWEEN e.started AND e.finished AND evaluation_id = e.id) f
+		ORDER BY f.key`, monitorID, ids, from, to)
+	if err != nil {
+		return fmt.Errorf("history facts: %w", translate(err))
+	}
+	byEval := map[string][]monitor.Fact{}
+	var id string
+	var f monitor.Fact
+	_, err = pgx.ForEachRow(rows, []any{&id, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt}, func() error {
+		f.Confidence = 1
+		byEval[id] = append(byEval[id], f)
+		f = monitor.Fact{}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("history facts: %w", translate(err))
+	}
+	for i := range evals {
+		evals[i].Facts = byEval[evals[i].ID]
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/ai"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/domain/trigger"
+)
+
+// Monitor list sorting.
+const (
+	SortCreatedAt       = "created_at"
+	SortName            = "name"
+	SortLastEvaluatedAt = "last_evaluated_at"
+	SortStateChangedAt  = "state_changed_at"
+)
+
+// MonitorQuery selects a page of one user's monitors.
+type MonitorQuery struct {
+	UserID string
+	Status monitor.Status
+	Kind   monitor.Kind
+	State  monitor.State
+	Text   string // matches name or prompt
+	Sort   string // one of the Sort constants
+	Desc   bool
+	Limit  int
+	After  *MonitorCursor // the last row of the previous page
+}
+
+// MonitorCursor is the position after which a page starts: the sort value and the id of
+// the last row shown (keyset pagination, stable while rows are inserted).
+type MonitorCursor struct {
+	Value string // the sort column's value, as text; "" for NULL
+	ID    string
+}
+
+// MonitorPage is one page of monitors.
+type MonitorPage struct {
+	Monitors []*monitor.Monitor
+	Next     *MonitorCursor // nil on the last page
+}
+
+// EvaluationRecord is one evaluation as history shows it.
+type EvaluationRecord struct {
+	ID            string
+	ScheduledFor  time.Time
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+	Status        monitor.EvaluationStatus
+	State         monitor.State
+	PreviousState *monitor.State
+	Changed       bool
+	Explanation   string
+	Provider      string
+	Model         string
+	InputTokens   int
+	OutputTokens  int
+	Cost          float64
+	LatencyMS     int
+	Error         string
+	FactsReused   bool
+	Facts         []monitor.Fact
+}
+
+// MonitorDetail is a monitor with what users look at first.
+type MonitorDetail struct {
+	Monitor        *monitor.Monitor
+	LastEvaluation *EvaluationRecord
+	LatestFacts    []monitor.Fact
+	Triggers       []trigger.Trigger
+}
+
+// HistoryQuery selects a page of a monitor's evaluations, newest first.
+type HistoryQuery struct {
+	UserID, MonitorID string
+	From, To          *time.Time // scheduled_for range, To exclusive
+	ChangedOnly       bool
+	Limit             int
+	Before            *HistoryCursor
+}
+
+// HistoryCursor is the last evaluation of the previous page.
+type HistoryCursor struct {
+	ScheduledFor time.Time
+	ID           string
+}
+
+// MonitorRepository is what the monitor API needs from storage. Every method is scoped
+// to the user: another user's monitor is ENOTFOUND, never EFORBIDDEN.
+type MonitorRepository interface {
+	MonitorStore
+	// CountMonitors returns how many monitors the user has.
+	CountMonitors(ctx context.Context, userID string) (int, error)
+	// GetMonitor returns the user's monitor or ENOTFOUND.
+	GetMonitor(ctx context.Context, userID, id string) (*monitor.Monitor, error)
+	// MonitorDetail returns the user's monitor with its last evaluation, latest facts and
+	// triggers, or ENOTFOUND.
+	MonitorDetail(ctx context.Context, userID, id string) (MonitorDetail, error)
+	// ListMonitors returns a page of the user's monitors.
+	ListMonitors(ctx context.Context, q MonitorQuery) (MonitorPage, error)
+	// UpdateMonitor stores m if its stored version is still expectedVersion (ECONFLICT
+	// otherwise) and, in the same transaction, the MonitorUpdated event.
+	UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64) error
+	// DeleteMonitor deletes the user's monitor with its history and, in the same
+	// transaction, writes MonitorDeleted. ENOTFOUND when it is not the user's.
+	DeleteMonitor(ctx context.Context, userID, id string, now time.Time) error
+	// History returns a page of evaluations and the cursor of the next page, nil when none.
+	History(ctx context.Context, q HistoryQuery) ([]EvaluationRecord, *HistoryCursor, error)
+	// RequestEvaluation schedules an evaluation of the user's monitor in the slot now,
+	// through the outbox. ENOTFOUND when it is not the user's.
+	RequestEvaluation(ctx context.Context, userID, id string, now time.Time) error
+}
+
+// MonitorService is the monitor API's use cases.
+type MonitorService struct {
+	repo       MonitorRepository
+	classifier Classifier
+	fetcher    Fetcher
+	provider   ai.Provider
+	now        func() time.Time
+	cfg        MonitorConfig
+}
+
+// MonitorConfig holds the limits of the monitor API.
+type MonitorConfig struct {
+	MinInterval   time.Duration
+	Quota         int // monitors per user
+	MinConfidence float64
+}
+
+// NewMonitorService returns the monitor use cases. provider does validation's dry runs
+// (the same chain the evaluator uses); classifier is usually the same provider.
+func NewMonitorService(repo MonitorRepository, classifier Classifier, fetcher Fetcher, provider ai.Provider, now func() time.Time, cfg MonitorConfig) *MonitorService {
+	if cfg.MinConfidence <= 0 {
+		cfg.MinConfidence = monitor.MinConfidenceDefault
+	}
+	return &MonitorService{repo: repo, classifier: classifier, fetcher: fetcher, provider: provider, now: now, cfg: cfg}
+}
+
+// Create validates, classifies and stores a new monitor, due at once. When the draft has
+// neither interval nor cron, the classification's suggested interval is used (at least
+// the minimum), else an hour.
+func (s *MonitorService) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
+	if d.Interval == 0 && d.Cron == "" {
+		d.Interval = time.Hour // replaced by the suggestion below when there is one
+	}
+	if err := d.Validate(s.cfg.MinInterval); err != nil {
+		return nil, err
+	}
+	if s.cfg.Quota > 0 {
+		n, err := s.repo.CountMonitors(ctx, d.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("count monitors: %w", err)
+		}
+		if n >= s.cfg.Quota {
+			return nil, domain.Errorf(domain.ECONFLICT, "You have reached your limit of %d monitors; delete one first.", s.cfg.Quota)
+		}
+	}
+	return NewMonitors(s.repo, s.classifier, s.now, s.cfg.MinInterval).create(ctx, d, true)
+}
+
+// Get returns the user's monitor with its details.
+func (s *MonitorService) Get(ctx context.Context, userID, id string) (MonitorDetail, error) {
+	return s.repo.MonitorDetail(ctx, userID, id)
+}
+
+// List returns a page of the user's monitors.
+func (s *MonitorService) List(ctx context.Context, q MonitorQuery) (MonitorPage, error) {
+	return s.repo.ListMonitors(ctx, q)
+}
+
+// Update edits the user's monitor. expectedVersion, when not 0, must be the stored version
+// (a stale one is ECONFLICT, 412 over HTTP). A changed prompt or source is classified again.
+func (s *MonitorService) Update(ctx context.Context, userID, id string, c monitor.Changes, expectedVersion int64) (*monitor.Monitor, error) {
+	m, err := s.repo.GetMonitor(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	if expectedVersion != 0 && expectedVersion != m.Version {
+		return nil, versionConflict(m.Version)
+	}
+	d := m.Draft(c)
+	if err := d.Validate(s.cfg.MinInterval); err != nil {
+		return nil, err
+	}
+	var spec *monitor.Spec
+	var by monitor.ClassifiedBy
+	if m.NeedsClassification(c) {
+		sp, usage, err := s.classifier.Classify(ai.WithUser(ctx, userID), d.Prompt, ai.Hints{SourceURL: d.SourceURL})
+		if err != nil {
+			return nil, fmt.Errorf("classify prompt: %w", err)
+		}
+		if sp.NeedsSource && d.SourceURL == "" {
+			return nil, needsSource()
+		}
+		spec, by = &sp, monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}
+	}
+	stored := m.Version
+	if err := m.Edit(d, c, spec, by, s.now().UTC()); err != nil {
+		return nil, err
+	}
+	if err := s.repo.UpdateMonitor(ctx, m, stored); err != nil {
+		if errors.Is(err, domain.ErrConflict) {
+			return nil, versionConflict(stored)
+		}
+		return nil, fmt.Errorf("store monitor: %w", err)
+	}
+	return m, nil
+}
+
+// Delete deletes the user's monitor and everything recorded about it.
+func (s *MonitorService) Delete(ctx context.Context, userID, id string) error {
+	return s.repo.DeleteMonitor(ctx, userID, id, s.now().UTC())
+}
+
+// History returns a page of the monitor's evaluations.
+func (s *MonitorService) History(ctx context.Context, q HistoryQuery) ([]EvaluationRecord, *HistoryCursor, error) {
+	if _, err := s.repo.GetMonitor(ctx, q.UserID, q.MonitorID); err != nil {
+		return nil, nil, err
+	}
+	return s.repo.History(ctx, q)
+}
+
+// EvaluateNow schedules an evaluation of the user's monitor at once.
+func (s *MonitorService) EvaluateNow(ctx context.Context, userID, id string) error {
+	return s.repo.RequestEvaluation(ctx, userID, id, s.now().UTC())
+}
+
+// Validation is what a monitor would do, found without changing anything.
+type Validation struct {
+	Spec         monitor.Spec
+	ClassifiedBy monitor.ClassifiedBy
+	Facts        []monitor.Fact
+	Verdict      *monitor.Verdict
+	Warnings     []string
+}
+
+// Validate classifies a proposed prompt and, when the source is reachable, runs one dry
+// evaluation. It changes nothing and emits nothing. For an existing monitor (id set) the
+// proposal defaults to its current prompt and source.
+func (s *MonitorService) Validate(ctx context.Context, userID, id, prompt, sourceURL string) (Validation, error) {
+	if id != "" {
+		m, err := s.repo.GetMonitor(ctx, userID, id)
+		if err != nil {
+			return Validation{}, err
+		}
+		if prompt == "" {
+			prompt = m.Prompt
+		}
+		if sourceURL == "" {
+			sourceURL = m.SourceURL
+		}
+	}
+	d := monitor.Draft{UserID: userID, Prompt: prompt, SourceURL: sourceURL, Interval: monitor.MaxInterval}
+	if err := d.Validate(0); err != nil {
+		return Validation{}, err
+	}
+	ctx = ai.WithUser(ctx, userID)
+	spec, usage, err := s.classifier.Classify(ctx, prompt, ai.Hints{SourceURL: sourceURL})
+	if err != nil {
+		return Validation{}, fmt.Errorf("classify prompt: %w", err)
+	}
+	v := Validation{Spec: spec, ClassifiedBy: monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}, Warnings: append([]string(nil), spec.Warnings...)}
+	if sourceURL == "" {
+		if spec.NeedsSource {
+			v.Warnings = append(v.Warnings, "This prompt needs a source_url to watch.")
+		}
+		return v, nil
+	}
+	doc, err := s.fetcher.Fetch(ctx, sourceURL)
+	if err != nil {
+		v.Warnings = append(v.Warnings, "The source could not be read: "+domain.ErrorMessage(err))
+		return v, nil
+	}
+	facts, _, err := s.provider.Extract(ctx, spec, doc)
+	if err != nil {
+		v.Warnings = append(v.Warnings, domain.ErrorMessage(err))
+		return v, nil
+	}
+	v.Facts = facts
+	if why := monitor.Untrusted(facts, s.cfg.MinConfidence, string(doc.Body), doc.Text); why != "" {
+		v.Warnings = append(v.Warnings, why)
+	}
+	if spec.Kind == monitor.KindHistoricalChange {
+		v.Warnings = append(v.Warnings, "Changes are judged from the history Vigil collects once the monitor runs.")
+		return v, nil
+	}
+	verdict, _, err := s.provider.Evaluate(ctx, spec, facts, doc)
+	if err != nil {
+		v.Warnings = append(v.Warnings, domain.ErrorMessage(err))
+		return v, nil
+	}
+	v.Verdict = &verdict
+	return v, nil
+}
+
+func versionConflict(current int64) error {
+	return &domain.Error{Code: domain.ECONFLICT, Message: fmt.Sprintf("The monitor was changed meanwhile (it is at version %d); reload it and try again.", current),
+		Err: errStaleVersion}
+}
+
+// errStaleVersion marks a conflict caused by a stale If-Match version (412 over HTTP).
+var errStaleVersion = errors.New("stale version")
+
+// IsStaleVersion reports whether err is an optimistic-concurrency conflict.
+func IsStaleVersion(err error) bool { return errors.Is(err, errStaleVersion) }
+
+func needsSource() error {
+	return &domain.Error{Code: domain.EINVALID, Message: "This prompt needs a source to watch.",
+		Fields: map[string]string{"source_url": "is required for this prompt"}}
+}

@@ -1,0 +1,95 @@
+package monitor
+
+import (
+	"strings"
+	"time"
+
+	"github.com/vigilhq/vigil/domain"
+)
+
+// Changes are the fields a user edits; nil leaves a field as it is.
+type Changes struct {
+	Name      *string
+	Prompt    *string
+	SourceURL *string
+	Interval  *time.Duration
+	Cron      *string
+	Timezone  *string
+	Status    *Status
+}
+
+// Draft returns the monitor's settings with the changes applied, for validation and, when
+// the prompt or source changed, classification.
+func (m *Monitor) Draft(c Changes) Draft {
+	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron, Timezone: m.Timezone}
+	if m.Cron != "" {
+		d.Interval = 0 // derived from the cron expression
+	}
+	if c.Name != nil {
+		d.Name = *c.Name
+	}
+	if c.Prompt != nil {
+		d.Prompt = *c.Prompt
+	}
+	if c.SourceURL != nil {
+		d.SourceURL = *c.SourceURL
+	}
+	if c.Cron != nil {
+		d.Cron = *c.Cron
+		if d.Cron != "" && c.Interval == nil {
+			d.Interval = 0
+		}
+	}
+	if c.Interval != nil {
+		d.Interval = *c.Interval
+		if c.Cron == nil {
+			d.Cron = "" // an interval replaces a cron schedule
+		}
+	}
+	if c.Timezone != nil {
+		d.Timezone = *c.Timezone
+	}
+	return d
+}
+
+// NeedsClassification reports whether the changes alter what is watched, so the prompt must
+// be classified again.
+func (m *Monitor) NeedsClassification(c Changes) bool {
+	return (c.Prompt != nil && strings.TrimSpace(*c.Prompt) != m.Prompt) || (c.SourceURL != nil && *c.SourceURL != m.SourceURL)
+}
+
+// Edit applies validated changes; spec and by are the new classification when
+// NeedsClassification said so, else nil. What is watched changing resets the state to
+// unknown; a changed schedule or a resumed monitor runs at once. Users may set the status
+// to active or paused only.
+func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time.Time) error {
+	if c.Status != nil && *c.Status != StatusActive && *c.Status != StatusPaused {
+		return &domain.Error{Code: domain.EINVALID, Message: "The monitor has invalid fields.",
+			Fields: map[string]string{"status": "must be active or paused"}}
+	}
+	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
+	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone
+	m.Name, m.Prompt, m.SourceURL = fresh.Name, fresh.Prompt, fresh.SourceURL
+	m.Interval, m.Cron, m.Timezone = fresh.Interval, fresh.Cron, fresh.Timezone
+	if spec != nil {
+		if c.Name == nil && m.Name == m.Spec.Summary && spec.Summary != "" {
+			m.Name = spec.Summary // a name taken from the old summary follows the new one
+		}
+		m.Spec, m.ClassifiedBy = *spec, by
+		m.State, m.StateChangedAt = StateUnknown, &now
+		runNow = true
+	}
+	if c.Status != nil && *c.Status != m.Status {
+		if *c.Status == StatusActive {
+			m.ConsecutiveFailures, m.LastError = 0, ""
+			runNow = true
+		}
+		m.Status = *c.Status
+	}
+	if runNow {
+		m.NextRunAt = now
+	}
+	m.Version++
+	m.UpdatedAt = now
+	return nil
+}
