@@ -49,7 +49,10 @@ func TestMonitorAPIIsolation(t *testing.T) {
 	a := setupAPI(t, 0)
 	ctx := context.Background()
 	mine := a.monitor
-	notFound := func(err error) { t.Helper(); require.True(t, errors.Is(err, domain.ErrNotFound), "want not found, got %v", err) }
+	notFound := func(err error) {
+		t.Helper()
+		require.True(t, errors.Is(err, domain.ErrNotFound), "want not found, got %v", err)
+	}
 
 	_, err := a.svc.Get(ctx, a.other, mine.ID)
 	notFound(err)
