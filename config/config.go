@@ -58,6 +58,13 @@ type Config struct {
 	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
 	MetricsAddr      string         // METRICS_ADDR: where roles without the API serve /metrics; empty: none
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+
+	// --- accounts (issue 3) ---
+	Beta           bool   // VIGIL_BETA: on limits register and login to the beta allowlist (default off)
+	JWTPrivateKeys string // VIGIL_JWT_PRIVATE_KEYS: Ed25519 private keys (PEM, or base64 separated by commas); the first signs, all verify. Dev without it: a key generated once in VIGIL_DATA_DIR
+	JWTIssuer      string // VIGIL_JWT_ISSUER: "iss" of access tokens; default PUBLIC_BASE_URL
+	BcryptCost     int    // BCRYPT_COST: 10-16, default 12
+	// --- end accounts ---
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -186,6 +193,16 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: must be an http(s) URL", kv.key))
 		}
 	}
+
+	// --- accounts (issue 3) ---
+	c.Beta = boolean("VIGIL_BETA", false)
+	c.JWTPrivateKeys = env("VIGIL_JWT_PRIVATE_KEYS", "")
+	c.JWTIssuer = env("VIGIL_JWT_ISSUER", c.PublicBaseURL)
+	c.BcryptCost = num("BCRYPT_COST", 12, 10, 16)
+	if c.JWTPrivateKeys == "" && !dev {
+		errs = append(errs, fmt.Errorf("VIGIL_JWT_PRIVATE_KEYS: required when VIGIL_ENV=prod (Ed25519 private keys, PEM or base64; the first signs)"))
+	}
+	// --- end accounts ---
 
 	required := map[string]string{"DATABASE_URL": c.DatabaseURL, "SMTP_URL": c.SMTPURL, "MAIL_FROM": c.MailFrom,
 		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey}

@@ -39,7 +39,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 		t.Fatal("invalid configuration accepted")
 	}
 	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "VIGIL_ALLOW_PRIVATE_SOURCES",
-		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
+		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY", "VIGIL_JWT_PRIVATE_KEYS"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)
 		}
@@ -52,6 +52,7 @@ func TestLoadProd(t *testing.T) {
 		"VIGIL_ENV": "prod", "DATABASE_URL": "postgres://db/vigil", "SMTP_URL": "smtps://relay:465",
 		"MAIL_FROM": "alerts@vigil.example", "PUBLIC_BASE_URL": "https://vigil.example",
 		"VIGIL_SECRET_KEY": strings.Repeat("s", 40), "NATS_URL": "nats://nats:4222",
+		"VIGIL_JWT_PRIVATE_KEYS": "MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF",
 	}))
 	if err != nil {
 		t.Fatalf("valid prod config rejected: %v", err)
@@ -80,5 +81,34 @@ func TestLoadAIProviders(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s: %v", key, err)
 		}
+	}
+}
+
+func TestLoadAccountSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil {
+		t.Fatalf("dev defaults rejected: %v", err)
+	}
+	if c.Beta || c.BcryptCost != 12 || c.JWTPrivateKeys != "" || c.JWTIssuer != c.PublicBaseURL || c.JWTIssuer == "" {
+		t.Fatalf("account defaults: beta %v cost %d keys %q issuer %q", c.Beta, c.BcryptCost, c.JWTPrivateKeys, c.JWTIssuer)
+	}
+	c, err = config.Load(envOf(map[string]string{"VIGIL_BETA": "on", "BCRYPT_COST": "14",
+		"VIGIL_JWT_ISSUER": "https://auth.vigil.example", "VIGIL_JWT_PRIVATE_KEYS": " k1,k2 "}))
+	if err != nil {
+		t.Fatalf("valid account settings rejected: %v", err)
+	}
+	if !c.Beta || c.BcryptCost != 14 || c.JWTIssuer != "https://auth.vigil.example" || c.JWTPrivateKeys != "k1,k2" {
+		t.Fatalf("account settings: %+v", c)
+	}
+	for key, bad := range map[string]string{"VIGIL_BETA": "perhaps", "BCRYPT_COST": "9"} {
+		_, err := config.Load(envOf(map[string]string{key: bad}))
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s=%s: error %v does not name the setting", key, bad, err)
+		}
+	}
+	_, err = config.Load(envOf(map[string]string{"BCRYPT_COST": "17"}))
+	if err == nil || !strings.Contains(err.Error(), "BCRYPT_COST") {
+		t.Errorf("BCRYPT_COST=17 accepted: %v", err)
 	}
 }

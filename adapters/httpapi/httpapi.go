@@ -37,6 +37,15 @@ type Config struct {
 	UnsubscribeTokens UnsubscribeVerifier
 	Unsubscriber      Unsubscriber
 	Now               func() time.Time
+
+	// --- accounts (issue 3): /api/auth/*, /api/me*, /.well-known/jwks.json ---
+	// Accounts and AccessTokens serve the account routes when both are set. AccessTokens
+	// also backs the authenticated middleware of every /api route. APIKeys resolves
+	// "Bearer vgl_…" API keys; nil rejects them.
+	Accounts     Accounts
+	AccessTokens AccessTokens
+	APIKeys      APIKeyResolver
+	// --- end accounts ---
 }
 
 // Server is the HTTP API.
@@ -75,6 +84,11 @@ func New(cfg Config) *Server {
 		e.GET("/unsubscribe", s.unsubscribe)
 		e.POST("/unsubscribe", s.unsubscribe)
 	}
+	// --- accounts (issue 3) ---
+	if cfg.Accounts != nil && cfg.AccessTokens != nil {
+		s.registerAccountRoutes(e)
+	}
+	// --- end accounts ---
 	if cfg.DemoSource {
 		e.GET("/demo/price.json", s.demoPrice)
 		e.GET("/demo/page.html", s.demoPage)

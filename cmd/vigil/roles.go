@@ -264,6 +264,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	accounts, accessTokens, err := m.accounts() // accounts (issue 3)
+	if err != nil {
+		return nil, err
+	}
 	srv := httpapi.New(httpapi.Config{
 		Logger:            m.log,
 		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
@@ -273,6 +277,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
+		Accounts:          accounts,     // accounts (issue 3)
+		AccessTokens:      accessTokens, // accounts (issue 3)
 	})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
