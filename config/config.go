@@ -57,6 +57,7 @@ type Config struct {
 	AIPrices         string         // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
 	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
 	MetricsAddr      string         // METRICS_ADDR: where roles without the API serve /metrics; empty: none
+	MonitorQuota     int            // MONITOR_QUOTA: monitors per user
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 
 	// --- accounts (issue 3) ---
@@ -152,6 +153,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.OpenAIModel = env("OPENAI_MODEL", "gpt-4o-mini")
 	c.AIPrices = env("AI_PRICES", "")
 	c.MetricsAddr = env("METRICS_ADDR", "")
+	c.MonitorQuota = num("MONITOR_QUOTA", 100, 1, 1000000)
 	if raw := getenv("VIGIL_TRUSTED_PROXIES"); raw != "" {
 		for _, part := range strings.Split(raw, ",") {
 			p, err := netip.ParsePrefix(strings.TrimSpace(part))

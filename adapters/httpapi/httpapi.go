@@ -46,6 +46,15 @@ type Config struct {
 	AccessTokens AccessTokens
 	APIKeys      APIKeyResolver
 	// --- end accounts ---
+
+	// --- monitors (issue 5): /api/monitors* ---
+	// Monitors serves the monitor routes (with AccessTokens for authentication).
+	// PromptExamples are shown with a 422 for a prompt that cannot be monitored.
+	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
+	Monitors       Monitors
+	PromptExamples []string
+	EvaluateLimit  echo.MiddlewareFunc
+	// --- end monitors ---
 }
 
 // Server is the HTTP API.
@@ -89,6 +98,11 @@ func New(cfg Config) *Server {
 		s.registerAccountRoutes(e)
 	}
 	// --- end accounts ---
+	// --- monitors (issue 5) ---
+	if cfg.Monitors != nil && cfg.AccessTokens != nil {
+		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
+	}
+	// --- end monitors ---
 	if cfg.DemoSource {
 		e.GET("/demo/price.json", s.demoPrice)
 		e.GET("/demo/page.html", s.demoPage)
@@ -139,6 +153,8 @@ type Problem struct {
 	Code     string            `json:"code"`
 	Instance string            `json:"instance,omitempty"`
 	Errors   map[string]string `json:"errors,omitempty"`
+	// Examples are prompts that work, given when a prompt could not be understood.
+	Examples []string `json:"examples,omitempty"`
 }
 
 var statusOf = map[string]int{
@@ -163,6 +179,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &de):
 		p.Code, p.Detail, p.Errors = de.Code, de.Message, de.Fields
+		if de.Code == domain.EINVALID && de.Fields["prompt"] != "" {
+			p.Examples = s.cfg.PromptExamples
+		}
 		p.Status = statusOf[de.Code]
 		if p.Status == 0 {
 			p.Status = http.StatusInternalServerError

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/metrics"
 	"github.com/vigilhq/vigil/adapters/postgres"
@@ -268,6 +269,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	monitors, err := m.monitorService() // monitors (issue 5)
+	if err != nil {
+		return nil, err
+	}
 	srv := httpapi.New(httpapi.Config{
 		Logger:            m.log,
 		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
@@ -277,8 +282,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
-		Accounts:          accounts,     // accounts (issue 3)
-		AccessTokens:      accessTokens, // accounts (issue 3)
+		Accounts:          accounts,          // accounts (issue 3)
+		AccessTokens:      accessTokens,      // accounts (issue 3)
+		Monitors:          monitors,          // monitors (issue 5)
+		PromptExamples:    fallback.Examples, // monitors (issue 5)
 	})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
@@ -528,4 +535,16 @@ func (m *Main) metricsServer() (func(context.Context) error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// monitorService builds the monitor API's use cases on the same AI chain as the evaluator.
+func (m *Main) monitorService() (*app.MonitorService, error) {
+	evaluations := postgres.NewEvaluationStore(m.pool, "vigil/"+m.name)
+	provider, err := newAIProvider(m.cfg, evaluations, m.metrics, m.log, m.now)
+	if err != nil {
+		return nil, err
+	}
+	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, fetcher, provider, m.now,
+		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota}), nil
 }
