@@ -84,6 +84,10 @@ func New(cfg Config) *Server {
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 
+	if err := s.registerDocRoutes(e); err != nil {
+		// The document is embedded and tested; a broken one is a programming error.
+		panic(err)
+	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -113,6 +117,18 @@ func New(cfg Config) *Server {
 func prefixNet(p netip.Prefix) *net.IPNet {
 	p = p.Masked()
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// Routes lists the routes the server serves, as "METHOD /path/:param".
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.echo.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue // Echo's own 404 routes of groups
+		}
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
 }
 
 // Handler returns the server's http.Handler.

@@ -1,0 +1,314 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/ai/aitest"
+	"github.com/vigilhq/vigil/adapters/ai/chain"
+	"github.com/vigilhq/vigil/adapters/ai/claude"
+	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/password"
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+	"github.com/vigilhq/vigil/adapters/source"
+	"github.com/vigilhq/vigil/adapters/tokens"
+	"github.com/vigilhq/vigil/domain/account"
+	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+)
+
+// monitorsBundle is the real stack behind /api/monitors: Postgres stores, accounts with
+// JWTs, and the AI chain with Claude (a fake server speaking its wire format, backed by the
+// rules) failing over to the rules.
+type monitorsBundle struct {
+	pool      *pgxpool.Pool
+	h         http.Handler
+	claude    *aitest.FakeServer
+	source    *httptest.Server
+	ann, bob  string // access tokens
+	annUserID string
+}
+
+func setupMonitorsAPI(t *testing.T) *monitorsBundle {
+	t.Helper()
+	b, cfg := newStack(t)
+	b.h = httpapi.New(cfg).Handler()
+	for _, u := range []struct {
+		email string
+		token *string
+	}{{"ann@example.com", &b.ann}, {"bob@example.com", &b.bob}} {
+		rec := b.do(t, http.MethodPost, "/api/auth/register", fmt.Sprintf(`{"email":%q,"password":%q,"name":"N"}`, u.email, goodPassword), "", nil)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		resp := decode[httpapi.TokenResponse](t, rec)
+		*u.token = resp.AccessToken
+		if u.email == "ann@example.com" {
+			b.annUserID = resp.User.ID
+		}
+	}
+	return b
+}
+
+// fullServer is the server with every optional route enabled, for the OpenAPI tests.
+func fullServer(t *testing.T) *httpapi.Server {
+	t.Helper()
+	_, cfg := newStack(t)
+	cfg.DemoSource = true
+	cfg.Metrics = http.NotFoundHandler()
+	cfg.UnsubscribeTokens, cfg.Unsubscriber = fakeTokens{}, &recordingUnsubscriber{}
+	return httpapi.New(cfg)
+}
+
+// newStack builds the real dependencies of the API on a fresh database.
+func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
+	t.Helper()
+	pool := pgtest.New(t)
+	hasher, err := password.New(password.CostMin)
+	require.NoError(t, err)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	keys, err := tokens.NewKeySet([]ed25519.PrivateKey{key}, tokens.JWTConfig{Issuer: "https://vigil.test", Now: time.Now})
+	require.NoError(t, err)
+	accounts, err := account.NewService(account.Deps{
+		Users: postgres.NewAccountStore(pool, "vigil/test"), Sessions: postgres.NewSessionStore(pool),
+		Audit: postgres.NewAuditStore(pool), Allowlist: postgres.NewAllowlistStore(pool),
+		Hasher: hasher, Tokens: keys, Clock: clockFunc(time.Now),
+	}, account.Config{})
+	require.NoError(t, err)
+
+	b := &monitorsBundle{pool: pool, claude: aitest.NewClaudeServer(t, fallback.New(time.Now))}
+	cp, err := claude.New(claude.Config{APIKey: "sk-ant-test", BaseURL: b.claude.URL()}, time.Now)
+	require.NoError(t, err)
+	ai, err := chain.New([]chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}},
+		chain.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
+		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50})
+	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples}
+
+	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"price": 64.5}`)
+	}))
+	t.Cleanup(b.source.Close)
+	return b, cfg
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+func (b *monitorsBundle) do(t *testing.T, method, path, body, token string, header map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	var req *http.Request
+	if body == "" {
+		req = httptest.NewRequest(method, path, nil)
+	} else {
+		req = httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	checkResponseAgainstSpec(t, req, rec)
+	return rec
+}
+
+func (b *monitorsBundle) create(t *testing.T, token, body string) httpapi.MonitorJSON {
+	t.Helper()
+	rec := b.do(t, http.MethodPost, "/api/monitors", body, token, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	return decode[httpapi.MonitorJSON](t, rec)
+}
+
+func (b *monitorsBundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func TestCreateMonitorClassifiesInTheRequest(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	rec := b.do(t, http.MethodPost, "/api/monitors", fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q,"interval":"15m"}`, b.source.URL), b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	m := decode[httpapi.MonitorJSON](t, rec)
+	require.Equal(t, "/api/monitors/"+m.ID, rec.Header().Get("Location"))
+	require.Equal(t, `"1"`, rec.Header().Get("ETag"))
+	require.Equal(t, "claude", m.ClassifiedBy.Provider)
+	require.Equal(t, "current_state", m.Kind)
+	require.Contains(t, m.Spec.Condition, "price")
+	require.Equal(t, "unknown", m.State)
+	require.Equal(t, "active", m.Status)
+	require.Equal(t, "15m", m.Interval)
+	require.WithinDuration(t, time.Now(), m.NextRunAt, time.Minute, "evaluated at once")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1 AND subject = $2`, event.TypeMonitorCreated, "vigil.monitors."+m.ID+".created"))
+
+	// Claude down: the rules classify instead, and say so.
+	b.claude.FailNext(10, 529, nil, aitest.ClaudeErrorBody(529, "Overloaded"))
+	m = b.create(t, b.ann, fmt.Sprintf(`{"prompt":"price above 100","source_url":%q}`, b.source.URL))
+	require.Equal(t, "fallback", m.ClassifiedBy.Provider)
+	require.Contains(t, strings.Join(m.Spec.Warnings, " "), "Claude is unavailable")
+	require.Equal(t, "1h", m.Interval, "the suggested interval when none is given")
+
+	// A prompt nobody can monitor: 422 naming what was not understood, with examples.
+	rec = b.do(t, http.MethodPost, "/api/monitors", `{"prompt":"Write me a poem about the sea"}`, b.ann, nil)
+	p := requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+	require.NotEmpty(t, p.Errors["prompt"])
+	require.Equal(t, fallback.Examples, p.Examples)
+}
+
+func TestCreateMonitorValidation(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	long := strings.Repeat("x", 2001)
+	for body, field := range map[string]string{
+		`{"prompt":"hi"}`:                  "prompt",
+		fmt.Sprintf(`{"prompt":%q}`, long): "prompt",
+		`{"prompt":"price below 80","name":"` + strings.Repeat("n", 201) + `"}`: "name",
+		`{"prompt":"price below 80","interval":"10s"}`:                          "interval",
+		`{"prompt":"price below 80","interval":"31d"}`:                          "interval",
+		`{"prompt":"price below 80","interval":"soon"}`:                         "interval",
+		`{"prompt":"price below 80","cron":"every day"}`:                        "cron",
+		`{"prompt":"price below 80","timezone":"Mars/Olympus"}`:                 "timezone",
+		`{"prompt":"price below 80","source_url":"ftp://x.example"}`:            "source_url",
+		`{"prompt":"price below 80","status":"paused"}`:                         "status",
+		`{"name":"no prompt"}`:                                                  "prompt",
+	} {
+		rec := b.do(t, http.MethodPost, "/api/monitors", body, b.ann, nil)
+		p := requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+		require.NotEmpty(t, p.Errors[field], "%s: errors %v", body, p.Errors)
+	}
+	rec := b.do(t, http.MethodPost, "/api/monitors", `{"prompt":"price below 80","colour":"red"}`, b.ann, nil)
+	p := requireProblem(t, rec, http.StatusBadRequest, "invalid")
+	require.Contains(t, p.Detail, "colour")
+	rec = b.do(t, http.MethodPost, "/api/monitors", `{"prompt":"price below 80"}`, "", nil)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitors`))
+}
+
+func TestMonitorLifecycleOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	m := b.create(t, b.ann, fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","name":"Widget","source_url":%q}`, b.source.URL))
+	path := "/api/monitors/" + m.ID
+
+	rec := b.do(t, http.MethodGet, path, "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	detail := decode[httpapi.MonitorDetailJSON](t, rec)
+	require.Equal(t, "Widget", detail.Name)
+	require.Nil(t, detail.LastEvaluation)
+	etag := rec.Header().Get("ETag")
+
+	// PUT with the current ETag, then a stale one.
+	rec = b.do(t, http.MethodPut, path, fmt.Sprintf(`{"prompt":"price below 70","name":"Widget","source_url":%q,"interval":"30m"}`, b.source.URL), b.ann,
+		map[string]string{"If-Match": etag})
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	updated := decode[httpapi.MonitorJSON](t, rec)
+	require.Equal(t, "price < 70", updated.Spec.Condition)
+	require.Equal(t, `"2"`, rec.Header().Get("ETag"))
+	rec = b.do(t, http.MethodPatch, path, `{"name":"late"}`, b.ann, map[string]string{"If-Match": etag})
+	requireProblem(t, rec, http.StatusPreconditionFailed, "invalid")
+	rec = b.do(t, http.MethodPatch, path, `{"status":"paused"}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "paused", decode[httpapi.MonitorJSON](t, rec).Status)
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeMonitorUpdated))
+
+	// List, filtered and paginated.
+	for i := 0; i < 3; i++ {
+		b.create(t, b.ann, fmt.Sprintf(`{"prompt":"price above %d","source_url":%q}`, 100+i, b.source.URL))
+	}
+	rec = b.do(t, http.MethodGet, "/api/monitors?status=paused", "", b.ann, nil)
+	require.Len(t, decode[httpapi.MonitorListJSON](t, rec).Monitors, 1)
+	seen := 0
+	next := ""
+	for {
+		q := url.Values{"limit": {"2"}, "sort": {"name"}}
+		if next != "" {
+			q.Set("cursor", next)
+		}
+		rec = b.do(t, http.MethodGet, "/api/monitors?"+q.Encode(), "", b.ann, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		page := decode[httpapi.MonitorListJSON](t, rec)
+		seen += len(page.Monitors)
+		if page.NextCursor == nil {
+			break
+		}
+		next = *page.NextCursor
+	}
+	require.Equal(t, 4, seen)
+	rec = b.do(t, http.MethodGet, "/api/monitors?sort=-name&cursor="+next, "", b.ann, nil)
+	requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid") // a cursor of another sort
+	rec = b.do(t, http.MethodGet, "/api/monitors?limit=500", "", b.ann, nil)
+	requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+
+	// Validate (changes nothing), evaluate now, history.
+	before := b.count(t, `SELECT count(*) FROM outbox`)
+	rec = b.do(t, http.MethodPost, path+"/validate", `{"prompt":"price below 60"}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v := decode[httpapi.ValidationJSON](t, rec)
+	require.Equal(t, "inactive", v.Verdict.State)
+	require.Equal(t, 64.5, v.Facts[0].Value)
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate", fmt.Sprintf(`{"prompt":"price below 80","source_url":%q}`, b.source.URL), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, "active", decode[httpapi.ValidationJSON](t, rec).Verdict.State)
+	require.Equal(t, before, b.count(t, `SELECT count(*) FROM outbox`))
+	rec = b.do(t, http.MethodPost, path+"/evaluate", "", b.ann, nil)
+	require.Equal(t, http.StatusAccepted, rec.Code)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeEvaluationDue))
+	rec = b.do(t, http.MethodGet, path+"/history?changed=true&limit=10", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Empty(t, decode[httpapi.HistoryJSON](t, rec).Evaluations)
+	rec = b.do(t, http.MethodGet, path+"/history?from=yesterday", "", b.ann, nil)
+	requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+
+	// Delete: 204, then gone.
+	rec = b.do(t, http.MethodDelete, path, "", b.ann, nil)
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeMonitorDeleted))
+	rec = b.do(t, http.MethodGet, path, "", b.ann, nil)
+	requireProblem(t, rec, http.StatusNotFound, "not_found")
+}
+
+// TestMonitorIsolation checks every route with another user's monitor: always 404.
+func TestMonitorIsolation(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	m := b.create(t, b.ann, fmt.Sprintf(`{"prompt":"price below 80","source_url":%q}`, b.source.URL))
+	path := "/api/monitors/" + m.ID
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodGet, path, ""},
+		{http.MethodPut, path, `{"prompt":"price below 1"}`},
+		{http.MethodPatch, path, `{"status":"paused"}`},
+		{http.MethodDelete, path, ""},
+		{http.MethodPost, path + "/validate", `{}`},
+		{http.MethodGet, path + "/history", ""},
+		{http.MethodPost, path + "/evaluate", ""},
+	} {
+		rec := b.do(t, r.method, r.path, r.body, b.bob, nil)
+		requireProblem(t, rec, http.StatusNotFound, "not_found")
+	}
+	rec := b.do(t, http.MethodGet, "/api/monitors", "", b.bob, nil)
+	require.Empty(t, decode[httpapi.MonitorListJSON](t, rec).Monitors)
+	rec = b.do(t, http.MethodGet, path, "", b.ann, nil)
+	require.Equal(t, "active", decode[httpapi.MonitorDetailJSON](t, rec).Status, "bob changed nothing")
+}
