@@ -35,6 +35,8 @@ Roles (run until interrupted):
 Tasks:
   migrate up | down [N] | to VERSION | status
   seed        create the admin user and demo monitors (idempotent)
+  bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
+              measure the monitor API's latency percentiles
 
 Settings come from environment variables; see .env.example and README.md.
 `
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runMigrate(ctx, cfg, rest, stdout)
 	case "seed":
 		err = runSeed(ctx, cfg, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, cfg, rest, stdout)
 	default:
 		roles, ok := rolesOf[cmd]
 		if !ok {

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/config"
+)
+
+// benchTarget is one operation's latency goal at the 95th percentile (issue 5).
+type benchTarget struct {
+	name string
+	p95  time.Duration
+}
+
+// runBench implements `vigil bench api`: it creates a scratch database next to
+// DATABASE_URL's, loads monitors and evaluations, starts the API in this process with the
+// rule-based provider, and measures each monitor operation over real HTTP on loopback.
+func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "api" {
+		return errors.New("usage: vigil bench api [-monitors N] [-evaluations N] [-requests N] [-keep]")
+	}
+	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
+	monitors := fs.Int("monitors", 10000, "monitors in the database")
+	evaluations := fs.Int("evaluations", 1000000, "evaluations in the database")
+	requests := fs.Int("requests", 500, "requests per operation")
+	keep := fs.Bool("keep", false, "keep the scratch database")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	fmt.Fprintf(out, "scratch database ready; loading %d monitors and %d evaluations…\n", *monitors, *evaluations)
+
+	cfg.DatabaseURL = dbURL
+	cfg.NATSURL = ""
+	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = fmt.Sprintf("%s/bench-%d", strings.TrimRight(cfg.DataDir, "/"), time.Now().UnixNano())
+	cfg.AIProviders = []string{"fallback"}
+	cfg.MonitorQuota = 1 << 30
+	cfg.LogLevel = "warn"
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	mig, err := postgres.NewMigrator(ctx, conn)
+	if err == nil {
+		err = mig.Up(ctx)
+	}
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+
+	m := NewMain(cfg, "bench", []string{roleNATS, roleAPI}, io.Discard)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	defer func() { stop(); <-done; m.Close() }()
+	var addr string
+	select {
+	case addr = <-m.HTTPAddr:
+	case err := <-done:
+		return fmt.Errorf("start api: %w", err)
+	}
+	base := "http://" + addr
+	client := &http.Client{Timeout: 30 * time.Second}
+
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := call(client, http.MethodPost, base+"/api/auth/register", "", `{"email":"bench@vigil.localhost","password":"bench password 2026","name":"Bench"}`, http.StatusCreated, &tok); err != nil {
+		return err
+	}
+	loadStart := time.Now()
+	ids, err := loadBenchData(ctx, m, tok.User.ID, *monitors, *evaluations)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loaded in %s; the bench user owns %d monitors; %d requests per operation\n",
+		time.Since(loadStart).Round(time.Second), len(ids), *requests)
+
+	results := map[string][]time.Duration{}
+	measure := func(name string, fn func(i int) error) error {
+		for i := 0; i < *requests; i++ {
+			start := time.Now()
+			if err := fn(i); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			results[name] = append(results[name], time.Since(start))
+		}
+		return nil
+	}
+	auth := tok.AccessToken
+	pick := func(i int) string { return ids[i%len(ids)] }
+	steps := []struct {
+		name string
+		fn   func(i int) error
+	}{
+		{"list", func(i int) error {
+			sorts := []string{"-created_at", "name", "-last_evaluated_at"}
+			return call(client, http.MethodGet, base+"/api/monitors?limit=20&sort="+url.QueryEscape(sorts[i%3]), auth, "", http.StatusOK, nil)
+		}},
+		{"get", func(i int) error {
+			return call(client, http.MethodGet, base+"/api/monitors/"+pick(i), auth, "", http.StatusOK, nil)
+		}},
+		{"history", func(i int) error {
+			return call(client, http.MethodGet, base+"/api/monitors/"+pick(i)+"/history?limit=50", auth, "", http.StatusOK, nil)
+		}},
+		{"update", func(i int) error {
+			return call(client, http.MethodPatch, base+"/api/monitors/"+pick(i), auth, fmt.Sprintf(`{"name":"renamed %d"}`, i), http.StatusOK, nil)
+		}},
+		{"create", func(i int) error {
+			return call(client, http.MethodPost, base+"/api/monitors", auth,
+				fmt.Sprintf(`{"prompt":"Tell me when the price drops below $%d","source_url":"https://shop.example/item/%d"}`, 50+i%50, i), http.StatusCreated, nil)
+		}},
+		{"delete", func(i int) error {
+			return call(client, http.MethodDelete, base+"/api/monitors/"+pick(i), auth, "", http.StatusNoContent, nil)
+		}},
+	}
+	for _, s := range steps {
+		if err := measure(s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	targets := []benchTarget{{"list", 25 * time.Millisecond}, {"get", 25 * time.Millisecond}, {"history", 25 * time.Millisecond},
+		{"update", 25 * time.Millisecond}, {"delete", 25 * time.Millisecond}, {"create", 50 * time.Millisecond}}
+	fmt.Fprintf(out, "%-8s %9s %9s %9s %9s  %s\n", "op", "p50", "p95", "p99", "max", "target p95")
+	for _, tg := range targets {
+		d := results[tg.name]
+		slices.Sort(d)
+		p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+		verdict := "ok"
+		if p(0.95) > tg.p95 {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(out, "%-8s %9s %9s %9s %9s  < %s %s\n", tg.name, p(0.5).Round(10*time.Microsecond), p(0.95).Round(10*time.Microsecond),
+			p(0.99).Round(10*time.Microsecond), d[len(d)-1].Round(10*time.Microsecond), tg.p95, verdict)
+	}
+	return nil
+}
+
+// call makes one request and checks its status; out, when set, receives the JSON body.
+func call(client *http.Client, method, url, token, body string, want int, out any) error {
+	req, err := http.NewRequest(method, url, bytes.NewBufferString(body))
+	if err != nil {
+		return err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %s", method, url, resp.StatusCode, want, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// loadBenchData gives the bench user 1% of the monitors (at least 100) and spreads the
+// rest over other users, with the evaluations spread over every monitor, in set-based SQL.
+// It returns the bench user's monitor ids.
+func loadBenchData(ctx context.Context, m *Main, userID string, monitors, evaluations int) ([]string, error) {
+	mine := max(100, monitors/100)
+	perMonitor := max(1, evaluations/monitors)
+	stmts := []string{
+		`INSERT INTO users (email, name) SELECT 'user' || i || '@bench.example', 'User ' || i FROM generate_series(1, 99) AS i`,
+		fmt.Sprintf(`INSERT INTO monitors (user_id, name, prompt, kind, spec, source_url, interval_seconds, next_run_at, created_at)
+			SELECT CASE WHEN i <= %d THEN '%s'::uuid ELSE (SELECT id FROM users WHERE email = 'user' || (1 + i %% 99) || '@bench.example') END,
+			       'Monitor ' || i, 'Tell me when the price drops below $80', 'current_state',
+			       '{"kind":"current_state","summary":"price below 80","facts":[{"name":"price","type":"number"}],"condition":"price < 80","needs_source":true,"confidence":1}',
+			       'https://shop.example/item/' || i, 3600, now() + interval '1 day', now() - (i || ' seconds')::interval
+			FROM generate_series(1, %d) AS i`, mine, userID, monitors),
+		fmt.Sprintf(`INSERT INTO evaluations (monitor_id, scheduled_for, started_at, finished_at, status, state, explanation, provider, model, latency_ms)
+			SELECT m.id, now() - (j || ' hours')::interval, now() - (j || ' hours')::interval, now() - (j || ' hours')::interval + interval '1 second',
+			       'succeeded', CASE WHEN j %% 7 = 0 THEN 'active' ELSE 'inactive' END, 'The price is 90.', 'fallback', 'rules-v1', 12
+			FROM monitors m CROSS JOIN generate_series(1, %d) AS j`, perMonitor),
+		`ANALYZE`,
+	}
+	for _, s := range stmts {
+		if _, err := m.pool.Exec(ctx, s); err != nil {
+			return nil, fmt.Errorf("load bench data: %w", err)
+		}
+	}
+	rows, err := m.pool.Query(ctx, `SELECT id::text FROM monitors WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// scratchDatabase creates an empty database on DATABASE_URL's server and returns its URL
+// and a function that drops it (unless keep).
+func scratchDatabase(ctx context.Context, dbURL string, keep bool) (string, func(), error) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	name := fmt.Sprintf("vigil_bench_%d", time.Now().Unix())
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	u.Path = "/" + name
+	drop := func() {
+		if keep {
+			return
+		}
+		c, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") //nolint:errcheck // best effort
+	}
+	return u.String(), drop, nil
+}
