@@ -15,13 +15,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/adapters/ai/llm"
 	"github.com/vigilhq/vigil/adapters/ai/pricing"
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -349,7 +347,7 @@ func (p *Provider) statusError(resp *http.Response, body []byte) error {
 	detail := p.redact(cmp.Or(e.Error.Message, http.StatusText(resp.StatusCode)))
 	cause := fmt.Errorf("%s: %s", cmp.Or(e.Error.Type, "error"), detail)
 	status := resp.StatusCode
-	after := retryAfter(resp.Header.Get("retry-after"), p.now())
+	after := llm.RetryAfter(resp.Header.Get("retry-after"), p.now())
 	switch {
 	case status == http.StatusTooManyRequests:
 		return p.fail(status, true, after, "Claude's rate limit was reached", cause)
@@ -364,50 +362,15 @@ func (p *Provider) statusError(resp *http.Response, body []byte) error {
 	}
 }
 
-// redact bounds an API message and removes the API key, should a server ever echo it.
-func (p *Provider) redact(s string) string {
-	s = strings.ReplaceAll(s, p.cfg.APIKey, "[redacted]")
-	if r := []rune(s); len(r) > maxErrorMessageLen {
-		s = string(r[:maxErrorMessageLen]) + "…"
-	}
-	return s
-}
+// redact bounds a server message and removes the API key, should a server ever echo it.
+func (p *Provider) redact(s string) string { return llm.Redact(s, p.cfg.APIKey, maxErrorMessageLen) }
 
-// answerError passes on a definite answer (*domain.Error) and turns anything else into a
-// malformed-output error.
-func (p *Provider) answerError(err error) error {
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return de
-	}
-	return p.malformed(err)
-}
+// answerError passes on a definite answer and turns anything else into a malformed-output error.
+func (p *Provider) answerError(err error) error { return llm.AnswerError(Name, "Claude", err) }
 
-func (p *Provider) malformed(err error) *ai.Error {
-	return p.fail(0, true, 0, "Claude returned an answer Vigil could not use", err)
-}
+func (p *Provider) malformed(err error) *ai.Error { return llm.Malformed(Name, "Claude", err) }
 
-// fail builds the provider error. It wraps an EUNAVAILABLE *domain.Error, as the port
-// promises, so code that only knows domain codes sees "unavailable".
+// fail builds the provider error (llm.Fail).
 func (p *Provider) fail(status int, retryable bool, after time.Duration, msg string, cause error) *ai.Error {
-	return &ai.Error{Provider: Name, Retryable: retryable, RetryAfter: after, StatusCode: status, Message: msg,
-		Err: &domain.Error{Code: domain.EUNAVAILABLE, Message: msg + ".", Err: cause}}
-}
-
-// retryAfter reads a Retry-After header: delay seconds or an HTTP date. 0 when absent or invalid.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return llm.Fail(Name, status, retryable, after, msg, cause)
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/vigilhq/vigil/adapters/ai/llm"
 	"github.com/vigilhq/vigil/adapters/ai/pricing"
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -358,7 +357,7 @@ func rateLimitDelay(h http.Header, now time.Time) time.Duration {
 	if ms, err := strconv.ParseFloat(strings.TrimSpace(h.Get("retry-after-ms")), 64); err == nil && ms > 0 {
 		return time.Duration(ms * float64(time.Millisecond))
 	}
-	if d := retryAfter(h.Get("retry-after"), now); d > 0 {
+	if d := llm.RetryAfter(h.Get("retry-after"), now); d > 0 {
 		return d
 	}
 	var exhausted, latest time.Duration
@@ -383,52 +382,15 @@ func resetDuration(v string) time.Duration {
 	return 0
 }
 
-// retryAfter reads a Retry-After header: delay seconds or an HTTP date. 0 when absent or invalid.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
 // redact bounds a server message and removes the API key, should a server ever echo it.
-func (p *Provider) redact(s string) string {
-	if p.cfg.APIKey != "" {
-		s = strings.ReplaceAll(s, p.cfg.APIKey, "[redacted]")
-	}
-	if r := []rune(s); len(r) > maxErrorMessageLen {
-		s = string(r[:maxErrorMessageLen]) + "…"
-	}
-	return s
-}
+func (p *Provider) redact(s string) string { return llm.Redact(s, p.cfg.APIKey, maxErrorMessageLen) }
 
-// answerError passes on a definite answer (*domain.Error) and turns anything else into a
-// malformed-output error.
-func (p *Provider) answerError(err error) error {
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return de
-	}
-	return p.malformed(err)
-}
+// answerError passes on a definite answer and turns anything else into a malformed-output error.
+func (p *Provider) answerError(err error) error { return llm.AnswerError(p.cfg.Name, p.label, err) }
 
-func (p *Provider) malformed(err error) *ai.Error {
-	return p.fail(0, true, 0, p.label+" returned an answer Vigil could not use", err)
-}
+func (p *Provider) malformed(err error) *ai.Error { return llm.Malformed(p.cfg.Name, p.label, err) }
 
-// fail builds the provider error. It wraps an EUNAVAILABLE *domain.Error, as the port
-// promises, so code that only knows domain codes sees "unavailable".
+// fail builds the provider error (llm.Fail).
 func (p *Provider) fail(status int, retryable bool, after time.Duration, msg string, cause error) *ai.Error {
-	return &ai.Error{Provider: p.cfg.Name, Retryable: retryable, RetryAfter: after, StatusCode: status, Message: msg,
-		Err: &domain.Error{Code: domain.EUNAVAILABLE, Message: msg + ".", Err: cause}}
+	return llm.Fail(p.cfg.Name, status, retryable, after, msg, cause)
 }
