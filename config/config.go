@@ -66,6 +66,15 @@ type Config struct {
 	JWTIssuer      string // VIGIL_JWT_ISSUER: "iss" of access tokens; default PUBLIC_BASE_URL
 	BcryptCost     int    // BCRYPT_COST: 10-16, default 12
 	// --- end accounts ---
+
+	// google sign-in (issue 3): enabled when GoogleClientID and GoogleClientSecret are set.
+	GoogleClientID     string // GOOGLE_CLIENT_ID
+	GoogleClientSecret string // GOOGLE_CLIENT_SECRET
+	GoogleRedirectURL  string // GOOGLE_REDIRECT_URL: default PUBLIC_BASE_URL + /api/auth/google/callback
+	GoogleIssuer       string // GOOGLE_ISSUER: default Google's; with the URLs below, points sign-in at another OIDC provider
+	GoogleAuthURL      string // GOOGLE_AUTH_URL
+	GoogleTokenURL     string // GOOGLE_TOKEN_URL
+	GoogleJWKSURL      string // GOOGLE_JWKS_URL
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -206,6 +215,24 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// --- end accounts ---
 
+	// google sign-in (issue 3)
+	c.GoogleClientID = env("GOOGLE_CLIENT_ID", "")
+	c.GoogleClientSecret = env("GOOGLE_CLIENT_SECRET", "")
+	c.GoogleRedirectURL = env("GOOGLE_REDIRECT_URL", strings.TrimRight(c.PublicBaseURL, "/")+"/api/auth/google/callback")
+	c.GoogleIssuer = env("GOOGLE_ISSUER", "")
+	c.GoogleAuthURL = env("GOOGLE_AUTH_URL", "")
+	c.GoogleTokenURL = env("GOOGLE_TOKEN_URL", "")
+	c.GoogleJWKSURL = env("GOOGLE_JWKS_URL", "")
+	if (c.GoogleClientID == "") != (c.GoogleClientSecret == "") {
+		errs = append(errs, fmt.Errorf("GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable Google sign-in, or neither"))
+	}
+	for _, kv := range []struct{ key, val string }{{"GOOGLE_REDIRECT_URL", c.GoogleRedirectURL}, {"GOOGLE_ISSUER", c.GoogleIssuer},
+		{"GOOGLE_AUTH_URL", c.GoogleAuthURL}, {"GOOGLE_TOKEN_URL", c.GoogleTokenURL}, {"GOOGLE_JWKS_URL", c.GoogleJWKSURL}} {
+		if kv.val != "" && c.GoogleEnabled() && !hasScheme(kv.val, "http", "https") {
+			errs = append(errs, fmt.Errorf("%s: must be an http(s) URL", kv.key))
+		}
+	}
+
 	required := map[string]string{"DATABASE_URL": c.DatabaseURL, "SMTP_URL": c.SMTPURL, "MAIL_FROM": c.MailFrom,
 		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey}
 	for _, key := range []string{"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
@@ -252,6 +279,9 @@ func Load(getenv func(string) string) (Config, error) {
 
 // Dev reports whether Vigil runs in development mode.
 func (c Config) Dev() bool { return c.Env == EnvDev }
+
+// GoogleEnabled reports whether Google sign-in is configured (google sign-in, issue 3).
+func (c Config) GoogleEnabled() bool { return c.GoogleClientID != "" && c.GoogleClientSecret != "" }
 
 func hasScheme(raw string, schemes ...string) bool {
 	u, err := url.Parse(raw)

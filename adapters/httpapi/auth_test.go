@@ -85,6 +85,12 @@ type authBundle struct {
 type authOpts struct {
 	beta    bool
 	apiKeys httpapi.APIKeyResolver
+	// wire adds to the server's config before it is built (api keys, admin, rate limits:
+	// issue 3); it gets the bundle's pool and clock.
+	wire func(cfg *httpapi.Config, pool *pgxpool.Pool, clock *fakeClock)
+	// deps adds to the account service's ports before it is built (password reset, google
+	// sign-in: issue 3).
+	deps func(d *account.Deps, pool *pgxpool.Pool)
 }
 
 func setupAuth(t *testing.T, opts authOpts) *authBundle {
@@ -104,15 +110,23 @@ func setupAuthOn(t *testing.T, pool *pgxpool.Pool, opts authOpts) *authBundle {
 	require.NoError(t, err)
 	keys, err := tokens.NewKeySet([]ed25519.PrivateKey{key}, tokens.JWTConfig{Issuer: "https://vigil.test", Now: clock.Now})
 	require.NoError(t, err)
-	svc, err := account.NewService(account.Deps{
+	deps := account.Deps{
 		Users: postgres.NewAccountStore(pool, "vigil/test"), Sessions: postgres.NewSessionStore(pool),
 		Audit: postgres.NewAuditStore(pool), Allowlist: postgres.NewAllowlistStore(pool),
 		Hasher: hasher, Tokens: keys, Clock: clock,
-	}, account.Config{Beta: opts.beta})
+	}
+	if opts.deps != nil { // password reset, google sign-in (issue 3)
+		opts.deps(&deps, pool)
+	}
+	svc, err := account.NewService(deps, account.Config{Beta: opts.beta})
 	require.NoError(t, err)
 	logs := &syncBuffer{}
-	srv := httpapi.New(httpapi.Config{Logger: zerolog.New(logs).Level(zerolog.DebugLevel), Accounts: svc,
-		AccessTokens: keys, APIKeys: opts.apiKeys})
+	cfg := httpapi.Config{Logger: zerolog.New(logs).Level(zerolog.DebugLevel), Accounts: svc,
+		AccessTokens: keys, APIKeys: opts.apiKeys}
+	if opts.wire != nil {
+		opts.wire(&cfg, pool, clock)
+	}
+	srv := httpapi.New(cfg)
 	return &authBundle{pool: pool, h: srv.Handler(), clock: clock, hasher: hasher, keys: keys, logs: logs}
 }
 

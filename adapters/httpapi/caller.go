@@ -103,6 +103,9 @@ func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
 			caller = Caller{UserID: claims.UserID, Role: claims.Role, SessionID: claims.SessionID}
 		}
 		c.Set(callerKey, caller)
+		if s.apiLimit != nil { // rate limits (issue 3)
+			return s.apiLimit(next)(c)
+		}
 		return next(c)
 	}
 }

@@ -55,12 +55,28 @@ type Config struct {
 	PromptExamples []string
 	EvaluateLimit  echo.MiddlewareFunc
 	// --- end monitors ---
+
+	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
+	APIKeyManager APIKeyManager
+	// admin (issue 3): Admin serves /api/admin/* (administrators only) when set.
+	Admin Admin
+	// rate limits (issue 3): Limits enforces the request limits (see Limits); nil: none.
+	Limits *Limits
+
+	// password reset (issue 3): PasswordResets serves /api/auth/password/{forgot,reset} when set.
+	PasswordResets PasswordResets
+	// google sign-in (issue 3): Google and GoogleAccounts serve /api/auth/google/{login,callback}
+	// when both are set (only when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are).
+	Google         GoogleSignIn
+	GoogleAccounts GoogleAccounts
 }
 
 // Server is the HTTP API.
 type Server struct {
 	echo *echo.Echo
 	cfg  Config
+
+	apiLimit echo.MiddlewareFunc // rate limits (issue 3): per caller, applied by authenticated
 }
 
 // New builds the server and its routes.
@@ -107,6 +123,18 @@ func New(cfg Config) *Server {
 		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
 	}
 	// --- end monitors ---
+	// api keys (issue 3)
+	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {
+		s.registerAPIKeyRoutes(e)
+	}
+	// admin (issue 3)
+	if cfg.Admin != nil && cfg.AccessTokens != nil {
+		s.registerAdminRoutes(e)
+	}
+	// rate limits (issue 3)
+	if cfg.Limits != nil {
+		s.useLimits(e)
+	}
 	if cfg.DemoSource {
 		e.GET("/demo/price.json", s.demoPrice)
 		e.GET("/demo/page.html", s.demoPage)

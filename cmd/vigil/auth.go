@@ -31,6 +31,10 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("BCRYPT_COST: %w", err)
 	}
+	resetMail, err := m.resetMailer() // password reset (issue 3)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := account.NewService(account.Deps{
 		Users:     postgres.NewAccountStore(m.pool, "vigil/"+m.name),
 		Sessions:  postgres.NewSessionStore(m.pool),
@@ -39,6 +43,10 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 		Hasher:    hasher,
 		Tokens:    keySet,
 		Clock:     account.ClockFunc(m.now),
+
+		ResetTokens: postgres.NewResetTokenStore(m.pool),               // password reset (issue 3)
+		ResetMailer: resetMail,                                         // password reset (issue 3)
+		Google:      postgres.NewAccountStore(m.pool, "vigil/"+m.name), // google sign-in (issue 3)
 	}, account.Config{Beta: m.cfg.Beta})
 	if err != nil {
 		return nil, nil, err

@@ -72,6 +72,8 @@ type Main struct {
 	pool    *pgxpool.Pool
 	metrics *metrics.Registry
 
+	resetMail *smtp.ResetMailer // password reset (issue 3): built by resetMailer, drained on shutdown
+
 	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
 	HTTPAddr chan string
 }
@@ -269,10 +271,23 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	googleSignIn, err := m.googleSignIn() // google sign-in (issue 3)
+	if err != nil {
+		return nil, err
+	}
 	monitors, err := m.monitorService() // monitors (issue 5)
 	if err != nil {
 		return nil, err
 	}
+	apiKeys, err := m.apiKeys() // api keys (issue 3)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := m.admin() // admin (issue 3)
+	if err != nil {
+		return nil, err
+	}
+	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
 	srv := httpapi.New(httpapi.Config{
 		Logger:            m.log,
 		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
@@ -286,6 +301,18 @@ func (m *Main) api() (func(context.Context) error, error) {
 		AccessTokens:      accessTokens,      // accounts (issue 3)
 		Monitors:          monitors,          // monitors (issue 5)
 		PromptExamples:    fallback.Examples, // monitors (issue 5)
+
+		// password reset, google sign-in (issue 3)
+		PasswordResets: accounts,
+		Google:         googleSignIn,
+		GoogleAccounts: accounts,
+
+		// api keys, admin, rate limits (issue 3)
+		APIKeys:       httpapi.NewAPIKeyResolver(apiKeys),
+		APIKeyManager: apiKeys,
+		Admin:         admin,
+		Limits:        limits,
+		EvaluateLimit: evaluateLimit,
 	})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
@@ -294,6 +321,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 	m.HTTPAddr <- ln.Addr().String()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return func(ctx context.Context) error {
+		stopCleanup := m.cleanRateLimits(ctx, limits.Limiter) // rate limits (issue 3)
+		defer stopCleanup()
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		m.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
@@ -304,6 +333,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		}
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		defer m.waitResetMail(shutCtx) // password reset (issue 3): after the server stopped
 		return hs.Shutdown(shutCtx)
 	}, nil
 }

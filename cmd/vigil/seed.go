@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/password"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain/app"
@@ -44,17 +43,23 @@ func runSeed(ctx context.Context, cfg config.Config, out, _ io.Writer) error {
 	defer pool.Close()
 	store := postgres.NewSeedStore(pool)
 
-	password := randomPassword()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	// The API's own hasher and cost, so the admin's hash has the same form as everyone's
+	// (pre-hashed, never truncated at bcrypt's 72 bytes).
+	hasher, err := password.New(cfg.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("BCRYPT_COST: %w", err)
+	}
+	adminPassword := randomPassword()
+	hash, err := hasher.Hash(adminPassword)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	adminID, created, err := store.EnsureUser(ctx, seedAdminEmail, "Vigil Admin", "admin", string(hash))
+	adminID, created, err := store.EnsureUser(ctx, seedAdminEmail, "Vigil Admin", "admin", hash)
 	if err != nil {
 		return err
 	}
 	if created {
-		fmt.Fprintf(out, "created admin user %s with password %s (shown once; it is stored hashed)\n", seedAdminEmail, password)
+		fmt.Fprintf(out, "created admin user %s with password %s (shown once; it is stored hashed)\n", seedAdminEmail, adminPassword)
 	} else {
 		fmt.Fprintf(out, "admin user %s exists\n", seedAdminEmail)
 	}

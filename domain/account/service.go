@@ -97,6 +97,12 @@ type Deps struct {
 	Hasher    PasswordHasher
 	Tokens    AccessTokens
 	Clock     Clock
+
+	// password reset (issue 3): optional; ForgotPassword and ResetPassword need them.
+	ResetTokens ResetTokenStore
+	ResetMailer ResetMailer
+	// google sign-in (issue 3): optional; LoginWithGoogle needs it.
+	Google GoogleIdentityStore
 }
 
 // Config tunes the Service.

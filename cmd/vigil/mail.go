@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigilhq/vigil/adapters/smtp"
+	"github.com/vigilhq/vigil/emailtpl"
+)
+
+// resetMailer returns the API role's sender of password reset emails (password reset,
+// issue 3), built once: it delivers in the background, links to PUBLIC_BASE_URL and is
+// drained by waitResetMail when the API shuts down.
+func (m *Main) resetMailer() (*smtp.ResetMailer, error) {
+	if m.resetMail != nil {
+		return m.resetMail, nil
+	}
+	renderer, err := emailtpl.New()
+	if err != nil {
+		return nil, err
+	}
+	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	if err != nil {
+		return nil, err
+	}
+	rm, err := smtp.NewResetMailer(renderer, sender, smtp.ResetMailerConfig{BaseURL: m.cfg.PublicBaseURL,
+		Logger: m.log.With().Str("component", "password_reset_mail").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("PUBLIC_BASE_URL: %w", err)
+	}
+	m.resetMail = rm
+	return rm, nil
+}
+
+// waitResetMail lets reset emails still being delivered finish, until ctx ends. It runs
+// after the HTTP server stopped, so no new ones start.
+func (m *Main) waitResetMail(ctx context.Context) {
+	if m.resetMail == nil {
+		return
+	}
+	if err := m.resetMail.Wait(ctx); err != nil {
+		m.log.Warn().Err(err).Msg("password reset emails still in flight at shutdown")
+	}
+}
