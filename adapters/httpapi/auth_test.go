@@ -148,6 +148,7 @@ func (b *authBundle) do(t *testing.T, method, path, body, token string) *httptes
 	}
 	rec := httptest.NewRecorder()
 	b.h.ServeHTTP(rec, req)
+	checkResponseAgainstSpec(t, req, rec)
 	return rec
 }
 

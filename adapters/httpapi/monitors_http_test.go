@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/ai/chain"
 	"github.com/vigilhq/vigil/adapters/ai/claude"
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/google"
 	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/password"
 	"github.com/vigilhq/vigil/adapters/postgres"
@@ -69,6 +70,10 @@ func fullServer(t *testing.T) *httpapi.Server {
 	cfg.DemoSource = true
 	cfg.Metrics = http.NotFoundHandler()
 	cfg.UnsubscribeTokens, cfg.Unsubscriber = fakeTokens{}, &recordingUnsubscriber{}
+	// Routes only: these are never called here (their own tests exercise them).
+	cfg.APIKeyManager, cfg.Admin = (*account.APIKeyService)(nil), (*account.AdminService)(nil)
+	cfg.PasswordResets, cfg.GoogleAccounts = (*account.Service)(nil), (*account.Service)(nil)
+	cfg.Google = (*google.Client)(nil)
 	return httpapi.New(cfg)
 }
 

@@ -55,7 +55,7 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) er
 	})
 }
 
-const monitorColumns = `id, user_id, name, prompt, spec, coalesce(source_url, ''), interval_seconds, coalesce(cron, ''), timezone,
+const monitorColumns = `id, user_id, name, prompt, kind, spec, coalesce(source_url, ''), interval_seconds, coalesce(cron, ''), timezone,
 	status, state, state_changed_at, next_run_at, last_evaluated_at, last_evaluation_for,
 	consecutive_failures, coalesce(last_error, ''), coalesce(classified_by_provider, ''),
 	coalesce(classified_by_model, ''), version, created_at, updated_at`
@@ -75,10 +75,11 @@ func (s *MonitorStore) FindMonitorByID(ctx context.Context, id string) (*monitor
 func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 	var (
 		m        monitor.Monitor
+		kind     monitor.Kind
 		spec     []byte
 		interval int
 	)
-	dest := append([]any{&m.ID, &m.UserID, &m.Name, &m.Prompt, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
+	dest := append([]any{&m.ID, &m.UserID, &m.Name, &m.Prompt, &kind, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
 		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
 		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
 		&m.Version, &m.CreatedAt, &m.UpdatedAt}, extra...)
@@ -89,6 +90,7 @@ func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 	if err := json.Unmarshal(spec, &m.Spec); err != nil {
 		return nil, fmt.Errorf("decode spec of monitor %s: %w", m.ID, err)
 	}
+	m.Spec.Kind = kind // the column is authoritative (and checked)
 	m.Interval = time.Duration(interval) * time.Second
 	return &m, nil
 }
