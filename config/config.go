@@ -58,6 +58,7 @@ type Config struct {
 	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
 	MetricsAddr      string         // METRICS_ADDR: where roles without the API serve /metrics; empty: none
 	MonitorQuota     int            // MONITOR_QUOTA: monitors per user
+	RateLimits       bool           // VIGIL_RATE_LIMITS: enforce the API's request limits (default on)
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 
 	// --- accounts (issue 3) ---
@@ -163,6 +164,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.AIPrices = env("AI_PRICES", "")
 	c.MetricsAddr = env("METRICS_ADDR", "")
 	c.MonitorQuota = num("MONITOR_QUOTA", 100, 1, 1000000)
+	c.RateLimits = boolean("VIGIL_RATE_LIMITS", true)
 	if raw := getenv("VIGIL_TRUSTED_PROXIES"); raw != "" {
 		for _, part := range strings.Split(raw, ",") {
 			p, err := netip.ParsePrefix(strings.TrimSpace(part))

@@ -19,7 +19,12 @@ const rateLimitCleanupEvery = 5 * time.Minute
 // of ratelimit.Defaults (documented there and on httpapi.Limits), and the per-caller
 // limit of POST /api/monitors/:id/evaluate. The limiter uses the database's clock, so
 // every API process agrees on when a window ends.
+// With VIGIL_RATE_LIMITS=off (benchmarks, or a deployment limiting at its proxy) there are
+// none.
 func (m *Main) rateLimits() (*httpapi.Limits, echo.MiddlewareFunc) {
+	if !m.cfg.RateLimits {
+		return nil, nil
+	}
 	limits := &httpapi.Limits{Limiter: ratelimit.New(m.pool, nil), Rules: ratelimit.Defaults()}
 	return limits, limits.PerCaller(limits.Rules.EvaluateNow, m.log)
 }

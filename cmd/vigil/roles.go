@@ -321,8 +321,9 @@ func (m *Main) api() (func(context.Context) error, error) {
 	m.HTTPAddr <- ln.Addr().String()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return func(ctx context.Context) error {
-		stopCleanup := m.cleanRateLimits(ctx, limits.Limiter) // rate limits (issue 3)
-		defer stopCleanup()
+		if limits != nil { // rate limits (issue 3)
+			defer m.cleanRateLimits(ctx, limits.Limiter)()
+		}
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		m.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")

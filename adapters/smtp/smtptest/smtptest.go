@@ -74,12 +74,15 @@ func Start(t testing.TB) *Server {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			t.Errorf("smtptest: serve: %v", err)
 		}
 	}()
 	t.Cleanup(func() {
 		_ = s.srv.Close()
+		// Close the listener too: a server closed before Serve registered it would otherwise
+		// wait for connections forever.
+		_ = ln.Close()
 		<-done
 	})
 	return s
