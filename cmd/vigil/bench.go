@@ -115,6 +115,7 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	}
 	auth := tok.AccessToken
 	pick := func(i int) string { return ids[i%len(ids)] }
+	var created []string // create makes the monitors delete then removes
 	steps := []struct {
 		name string
 		fn   func(i int) error
@@ -133,11 +134,16 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 			return call(client, http.MethodPatch, base+"/api/monitors/"+pick(i), auth, fmt.Sprintf(`{"name":"renamed %d"}`, i), http.StatusOK, nil)
 		}},
 		{"create", func(i int) error {
-			return call(client, http.MethodPost, base+"/api/monitors", auth,
-				fmt.Sprintf(`{"prompt":"Tell me when the price drops below $%d","source_url":"https://shop.example/item/%d"}`, 50+i%50, i), http.StatusCreated, nil)
+			var m struct {
+				ID string `json:"id"`
+			}
+			err := call(client, http.MethodPost, base+"/api/monitors", auth,
+				fmt.Sprintf(`{"prompt":"Tell me when the price drops below $%d","source_url":"https://shop.example/item/%d"}`, 50+i%50, i), http.StatusCreated, &m)
+			created = append(created, m.ID)
+			return err
 		}},
 		{"delete", func(i int) error {
-			return call(client, http.MethodDelete, base+"/api/monitors/"+pick(i), auth, "", http.StatusNoContent, nil)
+			return call(client, http.MethodDelete, base+"/api/monitors/"+created[i], auth, "", http.StatusNoContent, nil)
 		}},
 	}
 	for _, s := range steps {
