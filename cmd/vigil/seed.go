@@ -30,7 +30,7 @@ type demoMonitor struct {
 var demoMonitors = []demoMonitor{
 	{"Demo: price drops below $80", "Tell me when the price drops below $80", "/demo/price.json", "state_change"},
 	{"Demo: price rises above $95", "Alert me when the price rises above $95", "/demo/price.json", "becomes_active"},
-	{"Demo: page price under $75", "Tell me when the price on the demo page is under $75", "/demo/page.html", "state_change"},
+	{"Demo: page price under $75", "Tell me when the gadget price is under $75", "/demo/page.html", "state_change"},
 }
 
 // runSeed implements `vigil seed`: the admin user, an email action, three demo monitors on
