@@ -173,6 +173,14 @@ func TestMonitorAPIUpdateDeleteAndHistory(t *testing.T) {
 	require.Len(t, detail.LatestFacts, 1)
 	require.Equal(t, 95.0, *detail.LatestFacts[0].Number)
 
+	// The user's interval stands; without one, the classification's suggestion is used.
+	given, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "price below 80", SourceURL: "https://x.example", Interval: 15 * time.Minute})
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Minute, given.Interval)
+	suggested, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "alert me when BTC rises 5% in 24 hours", SourceURL: "https://x.example"})
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Minute, suggested.Interval)
+
 	// Quota of 2: the bundle's monitor plus one more.
 	a.create(t, a.userID, "second", "price below 80")
 	_, err = a.svc.Create(ctx, monitor.Draft{UserID: a.userID, Prompt: "price below 80", SourceURL: "https://x.example"})

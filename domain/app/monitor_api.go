@@ -147,8 +147,9 @@ func NewMonitorService(repo MonitorRepository, classifier Classifier, fetcher Fe
 // neither interval nor cron, the classification's suggested interval is used (at least
 // the minimum), else an hour.
 func (s *MonitorService) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
-	if d.Interval == 0 && d.Cron == "" {
-		d.Interval = time.Hour // replaced by the suggestion below when there is one
+	suggested := d.Interval == 0 && d.Cron == ""
+	if suggested {
+		d.Interval = time.Hour // replaced by the classification's suggestion when there is one
 	}
 	if err := d.Validate(s.cfg.MinInterval); err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func (s *MonitorService) Create(ctx context.Context, d monitor.Draft) (*monitor.
 			return nil, domain.Errorf(domain.ECONFLICT, "You have reached your limit of %d monitors; delete one first.", s.cfg.Quota)
 		}
 	}
-	return NewMonitors(s.repo, s.classifier, s.now, s.cfg.MinInterval).create(ctx, d, true)
+	return NewMonitors(s.repo, s.classifier, s.now, s.cfg.MinInterval).create(ctx, d, suggested)
 }
 
 // Get returns the user's monitor with its details.
