@@ -294,6 +294,12 @@ func (s *AuditStore) RecordAudit(ctx context.Context, e account.AuditEvent) erro
 // ListAuditByActor implements account.AuditLog with keyset pagination on
 // (created_at, id), newest first; the cursor is opaque to callers.
 func (s *AuditStore) ListAuditByActor(ctx context.Context, actorID string, limit int, cursor string) (account.AuditPage, error) {
+	return s.page(ctx, "actor_user_id = $1", actorID, limit, cursor)
+}
+
+// page lists audit events matching where (whose one parameter is $1, bound to arg) with
+// keyset pagination on (created_at, id), newest first.
+func (s *AuditStore) page(ctx context.Context, where string, arg any, limit int, cursor string) (account.AuditPage, error) {
 	var (
 		afterAt *time.Time
 		afterID *string
@@ -310,9 +316,9 @@ func (s *AuditStore) ListAuditByActor(ctx context.Context, actorID string, limit
 		SELECT id, coalesce(actor_user_id::text, ''), action, coalesce(target_type, ''), coalesce(target_id, ''),
 		       coalesce(host(ip), ''), coalesce(user_agent, ''), outcome, metadata, created_at
 		FROM audit_log
-		WHERE actor_user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+		WHERE `+where+` AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
 		ORDER BY created_at DESC, id DESC
-		LIMIT $4`, actorID, afterAt, afterID, limit+1)
+		LIMIT $4`, arg, afterAt, afterID, limit+1)
 	if err != nil {
 		return account.AuditPage{}, fmt.Errorf("list audit events: %w", translate(err))
 	}

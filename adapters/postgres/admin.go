@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/account"
 )
 
@@ -70,48 +67,5 @@ func (s *AllowlistStore) RemoveAllowlistEntry(ctx context.Context, id string) (*
 // ListAudit implements account.AuditSearcher with keyset pagination on (created_at, id),
 // newest first, over every actor; it uses the index on created_at.
 func (s *AuditStore) ListAudit(ctx context.Context, f account.AuditFilter) (account.AuditPage, error) {
-	var (
-		afterAt *time.Time
-		afterID *string
-	)
-	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return account.AuditPage{}, &domain.Error{Code: domain.EINVALID, Message: "The cursor is not valid.",
-				Fields: map[string]string{"cursor": "is not a cursor this API returned"}, Err: err}
-		}
-		afterAt, afterID = &at, &id
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, coalesce(actor_user_id::text, ''), action, coalesce(target_type, ''), coalesce(target_id, ''),
-		       coalesce(host(ip), ''), coalesce(user_agent, ''), outcome, metadata, created_at
-		FROM audit_log
-		WHERE ($1 = '' OR action = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
-		ORDER BY created_at DESC, id DESC
-		LIMIT $4`, f.Action, afterAt, afterID, f.Limit+1)
-	if err != nil {
-		return account.AuditPage{}, fmt.Errorf("list audit events: %w", translate(err))
-	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (account.AuditEvent, error) {
-		var e account.AuditEvent
-		var meta []byte
-		if err := r.Scan(&e.ID, &e.ActorID, &e.Action, &e.TargetType, &e.TargetID, &e.IP, &e.UserAgent, &e.Outcome,
-			&meta, &e.CreatedAt); err != nil {
-			return e, err
-		}
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
-			return e, fmt.Errorf("decode audit metadata: %w", err)
-		}
-		return e, nil
-	})
-	if err != nil {
-		return account.AuditPage{}, fmt.Errorf("list audit events: %w", translate(err))
-	}
-	page := account.AuditPage{Events: events}
-	if len(events) > f.Limit {
-		page.Events = events[:f.Limit]
-		last := page.Events[f.Limit-1]
-		page.NextCursor = encodeCursor(last.CreatedAt, last.ID)
-	}
-	return page, nil
+	return s.page(ctx, "($1 = '' OR action = $1)", f.Action, f.Limit, f.Cursor)
 }
