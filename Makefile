@@ -22,7 +22,7 @@ export VIGIL_TEST_DATABASE_URL="$$url"; \
 echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
 endef
 
-.PHONY: help build run test bench lint migrate up down clean
+.PHONY: help build run test bench bench-api lint migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -41,6 +41,9 @@ test: ## Run the tests (race detector, real PostgreSQL); PKGS=./domain/... TESTF
 bench: ## Run the benchmarks (real PostgreSQL); PKGS=... BENCHFLAGS='-benchtime 5s'
 	@$(test_db); \
 	go test -run '^$$' -bench . -benchmem -timeout 45m $(BENCHFLAGS) $(PKGS)
+
+bench-api: build ## Monitor API latency on 10,000 monitors and 1,000,000 evaluations (vigil bench api)
+	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench api
 
 lint: ## gofmt, go vet, domain/ purity (and shellcheck .ci/ if installed)
 	@out="$$(gofmt -l .)"; \
