@@ -55,7 +55,7 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	cfg.DataDir = fmt.Sprintf("%s/bench-%d", strings.TrimRight(cfg.DataDir, "/"), time.Now().UnixNano())
 	cfg.AIProviders = []string{"fallback"}
 	cfg.MonitorQuota = 1 << 30
-	cfg.RateLimits = false // one client making thousands of requests is the point here
+	cfg.RateLimits = false                  // one client making thousands of requests is the point here
 	cfg.StatementTimeout = 10 * time.Minute // the bulk load, on a busy machine
 	cfg.LogLevel = "warn"
 
