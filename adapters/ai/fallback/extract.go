@@ -205,18 +205,7 @@ func (s *source) byRegex(fs monitor.FactSpec, expr string) (found, bool, error) 
 // number finds a numeric fact.
 func (s *source) number(fs monitor.FactSpec, sel string) (found, bool) {
 	if s.kind == kindJSON {
-		if v, evidence, conf, ok := s.jsonValue(fs, sel); ok {
-			if n, ok := jsonNumber(v); ok {
-				return numberFound(n, evidence, conf), true
-			}
-		}
-		if sel != "" && (strings.HasPrefix(sel, "/") || isPath(sel)) {
-			return found{}, false
-		}
-		return s.jsonByName(fs, sel, func(v any) bool { _, ok := jsonNumber(v); return ok }, func(v any, path string, conf float64) found {
-			n, _ := jsonNumber(v)
-			return numberFound(n, path, conf)
-		})
+		return s.jsonFact(fs, sel, numberConv)
 	}
 	if s.kind == kindHTML && isCSS(sel) {
 		text, ok := s.css(sel)
@@ -248,8 +237,9 @@ func (s *source) jsonValue(_ monitor.FactSpec, sel string) (any, string, float64
 // jsonByName finds the best field named like the fact: an exact name first, then a
 // synonym, then a name containing the fact's; shallower before deeper; among equals, the
 // first in document order with object keys sorted, so the answer never depends on map
-// iteration. The evidence is the field's JSON pointer.
-func (s *source) jsonByName(fs monitor.FactSpec, sel string, accept func(any) bool, build func(any, string, float64) found) (found, bool) {
+// iteration. The evidence is the field's JSON pointer. conv turns a field's value into
+// the fact, false for a value of another type.
+func (s *source) jsonByName(fs monitor.FactSpec, sel string, conv jsonConv) (found, bool) {
 	names := keywords(fs, sel)
 	best := struct {
 		rank, depth int
@@ -268,7 +258,7 @@ func (s *source) jsonByName(fs monitor.FactSpec, sel string, accept func(any) bo
 			sort.Strings(keys)
 			for _, k := range keys {
 				child, p := node[k], path+"/"+escapePointer(k)
-				if r, ok := nameRank(k, names); ok && accept(child) && (!best.ok || r < best.rank || r == best.rank && depth < best.depth) {
+				if r, ok := nameRank(k, names); ok && accepts(conv, child) && (!best.ok || r < best.rank || r == best.rank && depth < best.depth) {
 					best.rank, best.depth, best.path, best.value, best.ok = r, depth, p, child, true
 				}
 				walk(child, p, depth+1)
@@ -287,7 +277,45 @@ func (s *source) jsonByName(fs monitor.FactSpec, sel string, accept func(any) bo
 	if best.rank > 0 {
 		conf = confidencePhrase
 	}
-	return build(best.value, best.path, conf), true
+	return conv(best.value, best.path, conf)
+}
+
+// jsonConv turns a JSON value found at evidence into a fact; false when the value has
+// another type than the fact.
+type jsonConv func(v any, evidence string, conf float64) (found, bool)
+
+func accepts(conv jsonConv, v any) bool {
+	_, ok := conv(v, "", 0)
+	return ok
+}
+
+// jsonFact finds a fact in a JSON document: at the selector when there is one, else (unless
+// the selector is a pointer or path that missed) the best field named like the fact.
+func (s *source) jsonFact(fs monitor.FactSpec, sel string, conv jsonConv) (found, bool) {
+	if v, evidence, conf, ok := s.jsonValue(fs, sel); ok {
+		if f, ok := conv(v, evidence, conf); ok {
+			return f, true
+		}
+	}
+	if sel != "" && (strings.HasPrefix(sel, "/") || isPath(sel)) {
+		return found{}, false
+	}
+	return s.jsonByName(fs, sel, conv)
+}
+
+func numberConv(v any, evidence string, conf float64) (found, bool) {
+	n, ok := jsonNumber(v)
+	return numberFound(n, evidence, conf), ok
+}
+
+func textConv(v any, evidence string, conf float64) (found, bool) {
+	t, ok := jsonText(v)
+	return textFound(t, evidence, conf), ok
+}
+
+func boolConv(v any, evidence string, conf float64) (found, bool) {
+	b, ok := v.(bool)
+	return boolFound(b, evidence, conf), ok
 }
 
 // nameRank ranks a JSON key against the fact's names: 0 the first name exactly, 1 another
@@ -497,18 +525,7 @@ func cutFold(raw, needle string) (string, bool) {
 // text finds a text fact.
 func (s *source) text(fs monitor.FactSpec, sel string) (found, bool) {
 	if s.kind == kindJSON {
-		if v, evidence, conf, ok := s.jsonValue(fs, sel); ok {
-			if t, ok := jsonText(v); ok {
-				return textFound(t, evidence, conf), true
-			}
-		}
-		if sel != "" && (strings.HasPrefix(sel, "/") || isPath(sel)) {
-			return found{}, false
-		}
-		return s.jsonByName(fs, sel, func(v any) bool { _, ok := jsonText(v); return ok }, func(v any, path string, conf float64) found {
-			t, _ := jsonText(v)
-			return textFound(t, path, conf)
-		})
+		return s.jsonFact(fs, sel, textConv)
 	}
 	if s.kind == kindHTML && isCSS(sel) {
 		text, ok := s.css(sel)
@@ -578,9 +595,7 @@ func (s *source) boolean(fs monitor.FactSpec, sel string) (found, bool) {
 	case stockFact(fs.Name):
 		return s.inStock()
 	case s.kind == kindJSON:
-		return s.jsonByName(fs, sel, func(v any) bool { _, ok := v.(bool); return ok }, func(v any, path string, conf float64) found {
-			return boolFound(v.(bool), path, conf)
-		})
+		return s.jsonByName(fs, sel, boolConv)
 	}
 	return found{}, false
 }
@@ -620,9 +635,7 @@ func (s *source) inStock() (found, bool) {
 		if f, ok := s.jsonAvailability(s.root, ""); ok {
 			return f, true
 		}
-		return s.jsonByName(monitor.FactSpec{Name: factInStock}, "", func(v any) bool { _, ok := v.(bool); return ok }, func(v any, path string, conf float64) found {
-			return boolFound(v.(bool), path, conf)
-		})
+		return s.jsonByName(monitor.FactSpec{Name: factInStock}, "", boolConv)
 	}
 	if s.kind == kindHTML {
 		var (
