@@ -3,12 +3,10 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/account"
 )
 
@@ -119,31 +117,18 @@ func (s *Server) listAllAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := account.AuditFilter{Action: c.QueryParam("action"), Cursor: c.QueryParam("cursor")}
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return &domain.Error{Code: domain.EINVALID, Message: "Some fields are invalid.",
-				Fields: map[string]string{"limit": "must be a whole number"}}
-		}
-		f.Limit = n
-		if n == 0 {
-			f.Limit = -1 // an explicit 0 is invalid, not the default
-		}
+	limit, err := auditLimit(c)
+	if err != nil {
+		return err
 	}
+	f := account.AuditFilter{Action: c.QueryParam("action"), Cursor: c.QueryParam("cursor"), Limit: limit}
 	page, err := s.cfg.Admin.ListAllAudit(c.Request().Context(), caller.UserID, f)
 	if err != nil {
 		return err
 	}
 	out := AdminAuditListJSON{Items: make([]AdminAuditEventJSON, 0, len(page.Events))}
 	for _, e := range page.Events {
-		meta := e.Metadata
-		if meta == nil {
-			meta = map[string]any{}
-		}
-		item := AdminAuditEventJSON{AuditEventJSON: AuditEventJSON{ID: e.ID, Action: e.Action, Outcome: e.Outcome,
-			TargetType: e.TargetType, TargetID: e.TargetID, IP: e.IP, UserAgent: e.UserAgent, Metadata: meta,
-			CreatedAt: e.CreatedAt}}
+		item := AdminAuditEventJSON{AuditEventJSON: auditEventJSON(e)}
 		if e.ActorID != "" {
 			actor := e.ActorID
 			item.ActorID = &actor

@@ -87,17 +87,9 @@ func (s *Server) listMyAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit := 0
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return &domain.Error{Code: domain.EINVALID, Message: "Some fields are invalid.",
-				Fields: map[string]string{"limit": "must be a whole number"}}
-		}
-		limit = n
-		if n == 0 {
-			limit = -1 // an explicit 0 is invalid, not the default
-		}
+	limit, err := auditLimit(c)
+	if err != nil {
+		return err
 	}
 	page, err := s.cfg.Accounts.ListAudit(c.Request().Context(), caller.UserID, limit, c.QueryParam("cursor"))
 	if err != nil {
@@ -105,16 +97,38 @@ func (s *Server) listMyAudit(c echo.Context) error {
 	}
 	out := AuditListJSON{Items: make([]AuditEventJSON, 0, len(page.Events))}
 	for _, e := range page.Events {
-		meta := e.Metadata
-		if meta == nil {
-			meta = map[string]any{}
-		}
-		out.Items = append(out.Items, AuditEventJSON{ID: e.ID, Action: e.Action, Outcome: e.Outcome, TargetType: e.TargetType,
-			TargetID: e.TargetID, IP: e.IP, UserAgent: e.UserAgent, Metadata: meta, CreatedAt: e.CreatedAt})
+		out.Items = append(out.Items, auditEventJSON(e))
 	}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor
 	}
 	noStore(c)
 	return c.JSON(http.StatusOK, out)
+}
+
+// auditLimit reads the limit query parameter of an audit listing: 0 for the default, -1
+// for an explicit 0 (invalid, not the default).
+func auditLimit(c echo.Context) (int, error) {
+	raw := c.QueryParam("limit")
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, &domain.Error{Code: domain.EINVALID, Message: "Some fields are invalid.",
+			Fields: map[string]string{"limit": "must be a whole number"}}
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
+}
+
+func auditEventJSON(e account.AuditEvent) AuditEventJSON {
+	meta := e.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return AuditEventJSON{ID: e.ID, Action: e.Action, Outcome: e.Outcome, TargetType: e.TargetType,
+		TargetID: e.TargetID, IP: e.IP, UserAgent: e.UserAgent, Metadata: meta, CreatedAt: e.CreatedAt}
 }
