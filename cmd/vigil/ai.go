@@ -11,6 +11,8 @@ import (
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/ai/openai"
 	"github.com/vigilhq/vigil/adapters/ai/pricing"
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain/ai"
 )
@@ -60,4 +62,27 @@ func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Obs
 		return nil, fmt.Errorf("AI provider chain: %w", err)
 	}
 	return c, nil
+}
+
+// aiProvider returns the process's AI chain, built on first use (roles are built one after
+// another, so no lock is needed): in `vigil all` the API and the evaluator share its
+// caches, in-flight coalescing and circuit breakers.
+func (m *Main) aiProvider() (ai.Provider, error) {
+	if m.ai == nil {
+		p, err := newAIProvider(m.cfg, postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), m.metrics, m.log, m.now)
+		if err != nil {
+			return nil, err
+		}
+		m.ai = p
+	}
+	return m.ai, nil
+}
+
+// sourceFetcher returns the process's fetcher, built on first use, so monitors sharing a
+// source share one fetch whichever role asks.
+func (m *Main) sourceFetcher() *source.Fetcher {
+	if m.fetcher == nil {
+		m.fetcher = source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+	}
+	return m.fetcher
 }

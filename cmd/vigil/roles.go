@@ -29,6 +29,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/tokens"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/emailtpl"
@@ -71,6 +72,8 @@ type Main struct {
 	js      jetstream.JetStream
 	pool    *pgxpool.Pool
 	metrics *metrics.Registry
+	ai      ai.Provider     // built on first use, shared by the roles of this process
+	fetcher *source.Fetcher // likewise: one cache of fetched sources
 
 	resetMail *smtp.ResetMailer // password reset (issue 3): built by resetMailer, drained on shutdown
 
@@ -288,9 +291,13 @@ func (m *Main) api() (func(context.Context) error, error) {
 		return nil, err
 	}
 	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
+	pgCheck, err := postgres.NewChecker(m.pool)
+	if err != nil {
+		return nil, err
+	}
 	srv := httpapi.New(httpapi.Config{
 		Logger:            m.log,
-		Checks:            map[string]httpapi.Checker{"postgres": postgres.NewChecker(m.pool), "nats": natsChecker{m.nc}},
+		Checks:            map[string]httpapi.Checker{"postgres": pgCheck, "nats": natsChecker{m.nc}},
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
 		TrustedProxies:    m.cfg.TrustedProxies,
@@ -383,13 +390,12 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 }
 
 func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, error) {
-	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
-	evaluations := postgres.NewEvaluationStore(m.pool, "vigil/"+m.name)
-	provider, err := newAIProvider(m.cfg, evaluations, m.metrics, m.log, m.now)
+	provider, err := m.aiProvider()
 	if err != nil {
 		return nil, err
 	}
-	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), evaluations, fetcher, provider, pub, m.now, app.EvaluatorConfig{})
+	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
+		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{})
 	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, false, func(ctx context.Context, msg streams.Message) error {
 		var due event.EvaluationDue
 		if err := msg.Decode(&due); err != nil {
@@ -570,12 +576,10 @@ func (m *Main) metricsServer() (func(context.Context) error, error) {
 
 // monitorService builds the monitor API's use cases on the same AI chain as the evaluator.
 func (m *Main) monitorService() (*app.MonitorService, error) {
-	evaluations := postgres.NewEvaluationStore(m.pool, "vigil/"+m.name)
-	provider, err := newAIProvider(m.cfg, evaluations, m.metrics, m.log, m.now)
+	provider, err := m.aiProvider()
 	if err != nil {
 		return nil, err
 	}
-	fetcher := source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
-	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, fetcher, provider, m.now,
+	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
 		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota}), nil
 }
