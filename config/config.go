@@ -37,6 +37,10 @@ type Config struct {
 	LogLevel         string        // LOG_LEVEL
 	LogFormat        string        // LOG_FORMAT: json | console
 	SecretKey        string        // VIGIL_SECRET_KEY: signs links; dev keeps a generated one in the data dir
+	// DataKeys encrypt secrets at rest (webhook signing secrets): VIGIL_DATA_KEYS,
+	// "id=base64key,..." with 32-byte keys; the first seals, all open. Dev without it: a
+	// key generated once in the data dir.
+	DataKeys string
 
 	SchedulerTick       time.Duration // SCHEDULER_TICK
 	SchedulerBatch      int           // SCHEDULER_BATCH
@@ -146,6 +150,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LogLevel = env("LOG_LEVEL", "info")
 	c.LogFormat = env("LOG_FORMAT", map[bool]string{true: "console", false: "json"}[dev])
 	c.SecretKey = env("VIGIL_SECRET_KEY", "")
+	c.DataKeys = env("VIGIL_DATA_KEYS", "")
 	c.SchedulerTick = dur("SCHEDULER_TICK", time.Second)
 	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
@@ -236,8 +241,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	required := map[string]string{"DATABASE_URL": c.DatabaseURL, "SMTP_URL": c.SMTPURL, "MAIL_FROM": c.MailFrom,
-		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey}
-	for _, key := range []string{"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY"} {
+		"PUBLIC_BASE_URL": c.PublicBaseURL, "VIGIL_SECRET_KEY": c.SecretKey, "VIGIL_DATA_KEYS": c.DataKeys}
+	for _, key := range []string{"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY", "VIGIL_DATA_KEYS"} {
 		if required[key] == "" && !dev {
 			errs = append(errs, fmt.Errorf("%s: required when VIGIL_ENV=prod", key))
 		}

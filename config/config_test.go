@@ -39,7 +39,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 		t.Fatal("invalid configuration accepted")
 	}
 	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "VIGIL_ALLOW_PRIVATE_SOURCES",
-		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY", "VIGIL_JWT_PRIVATE_KEYS"} {
+		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY", "VIGIL_JWT_PRIVATE_KEYS", "VIGIL_DATA_KEYS"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)
 		}
@@ -53,6 +53,7 @@ func TestLoadProd(t *testing.T) {
 		"MAIL_FROM": "alerts@vigil.example", "PUBLIC_BASE_URL": "https://vigil.example",
 		"VIGIL_SECRET_KEY": strings.Repeat("s", 40), "NATS_URL": "nats://nats:4222",
 		"VIGIL_JWT_PRIVATE_KEYS": "MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF",
+		"VIGIL_DATA_KEYS":        "2026=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
 	}))
 	if err != nil {
 		t.Fatalf("valid prod config rejected: %v", err)
