@@ -63,6 +63,10 @@ func (r *Renderer) PasswordReset(d PasswordReset) (Email, error) {
 // humanDuration says d the way the emails do: "an hour", "2 hours", "30 minutes".
 func humanDuration(d time.Duration) string {
 	switch {
+	case d == 24*time.Hour:
+		return "a day"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	case d == time.Hour:
 		return "an hour"
 	case d%time.Hour == 0:

@@ -61,6 +61,7 @@ type UserJSON struct {
 	EmailVerified        bool       `json:"email_verified"`
 	HasPassword          bool       `json:"has_password"`
 	LastLoginAt          *time.Time `json:"last_login_at"`
+	UnsubscribedAt       *time.Time `json:"unsubscribed_at"`
 	CreatedAt            time.Time  `json:"created_at"`
 	UpdatedAt            time.Time  `json:"updated_at"`
 }
@@ -68,7 +69,7 @@ type UserJSON struct {
 func userJSON(u *account.User) UserJSON {
 	return UserJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Timezone: u.Timezone,
 		DigestHour: u.DigestHour, NotificationsEnabled: u.NotificationsEnabled, EmailVerified: u.EmailVerifiedAt != nil,
-		HasPassword: u.HasPassword(), LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		HasPassword: u.HasPassword(), LastLoginAt: u.LastLoginAt, UnsubscribedAt: u.UnsubscribedAt, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // TokenResponse is the body of register, login and refresh.

@@ -103,6 +103,8 @@ func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
 			caller = Caller{UserID: claims.UserID, Role: claims.Role, SessionID: claims.SessionID}
 		}
 		c.Set(callerKey, caller)
+		// Use cases that audit find the client in the request's context.
+		c.SetRequest(c.Request().WithContext(account.WithClient(c.Request().Context(), clientOf(c))))
 		if s.apiLimit != nil { // rate limits (issue 3)
 			return s.apiLimit(next)(c)
 		}

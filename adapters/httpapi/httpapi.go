@@ -56,6 +56,11 @@ type Config struct {
 	EvaluateLimit  echo.MiddlewareFunc
 	// --- end monitors ---
 
+	// Actions serves /api/actions and the recipient confirmation page; Triggers serves
+	// /api/monitors/:id/triggers (both with AccessTokens for authentication).
+	Actions  Actions
+	Triggers Triggers
+
 	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager
 	// admin (issue 3): Admin serves /api/admin/* (administrators only) when set.
@@ -123,6 +128,12 @@ func New(cfg Config) *Server {
 		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
 	}
 	// --- end monitors ---
+	if cfg.Actions != nil && cfg.AccessTokens != nil {
+		s.registerActionRoutes(e)
+	}
+	if cfg.Triggers != nil && cfg.AccessTokens != nil {
+		s.registerTriggerRoutes(e)
+	}
 	// api keys (issue 3)
 	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {
 		s.registerAPIKeyRoutes(e)

@@ -95,6 +95,11 @@ func (fakeTokens) Verify(tok string) (string, string, error) {
 
 type recordingUnsubscriber struct{ calls []string }
 
+func (r *recordingUnsubscriber) Resubscribe(_ context.Context, userID, email string) error {
+	r.calls = append(r.calls, "undo "+userID+" "+email)
+	return nil
+}
+
 func (r *recordingUnsubscriber) Unsubscribe(_ context.Context, userID, email string) error {
 	r.calls = append(r.calls, userID+" "+email)
 	return nil
@@ -116,6 +121,18 @@ func TestUnsubscribe(t *testing.T) {
 	s.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || len(unsub.calls) != 1 || unsub.calls[0] != "user-1 ann@example.com" {
 		t.Fatalf("one-click POST = %d %v", rec.Code, unsub.calls)
+	}
+	if !strings.Contains(rec.Body.String(), `name="undo"`) || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatalf("the page it lands on must offer an undo and forbid framing: %s", rec.Body)
+	}
+	// The undo button on that page subscribes the address again.
+	rec = httptest.NewRecorder()
+	req = httptest.NewRequest(http.MethodPost, "/unsubscribe?token=good", strings.NewReader("undo=1"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || len(unsub.calls) != 2 || unsub.calls[1] != "undo user-1 ann@example.com" ||
+		!strings.Contains(rec.Body.String(), "subscribed again") {
+		t.Fatalf("undo POST = %d %v %s", rec.Code, unsub.calls, rec.Body)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // Monitors is what the /api/monitors handlers need; *app.MonitorService satisfies it. Every
 // method is scoped to the user: another user's monitor is ENOTFOUND.
 type Monitors interface {
-	Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error)
+	Create(ctx context.Context, d monitor.Draft, plan app.TriggerPlan) (*monitor.Monitor, error)
 	Get(ctx context.Context, userID, id string) (app.MonitorDetail, error)
 	List(ctx context.Context, q app.MonitorQuery) (app.MonitorPage, error)
 	Update(ctx context.Context, userID, id string, c monitor.Changes, expectedVersion int64) (*monitor.Monitor, error)
@@ -86,6 +86,12 @@ type ClassifiedByJSON struct {
 	Model    string `json:"model"`
 }
 
+// MonitorCreatedJSON is the answer to a create: the monitor and the triggers it got.
+type MonitorCreatedJSON struct {
+	MonitorJSON
+	Triggers []TriggerJSON `json:"triggers"`
+}
+
 // MonitorDetailJSON is GET /api/monitors/:id.
 type MonitorDetailJSON struct {
 	MonitorJSON
@@ -126,17 +132,6 @@ type FactJSON struct {
 	Confidence *float64  `json:"confidence,omitempty"`
 }
 
-// TriggerJSON is a trigger of a monitor.
-type TriggerJSON struct {
-	ID          string     `json:"id"`
-	ActionID    string     `json:"action_id"`
-	Condition   string     `json:"condition"`
-	Frequency   string     `json:"frequency"`
-	Enabled     bool       `json:"enabled"`
-	FiredCount  int        `json:"fired_count"`
-	LastFiredAt *time.Time `json:"last_fired_at"`
-}
-
 // MonitorListJSON is a page of monitors.
 type MonitorListJSON struct {
 	Monitors   []MonitorJSON `json:"monitors"`
@@ -174,6 +169,8 @@ type monitorRequest struct {
 	Cron      *string `json:"cron"`
 	Timezone  *string `json:"timezone"`
 	Status    *string `json:"status"`
+	// Triggers, on create only: absent gives the default trigger, [] none.
+	Triggers *[]triggerRequest `json:"triggers"`
 }
 
 func (s *Server) createMonitor(c echo.Context) error {
@@ -198,13 +195,37 @@ func (s *Server) createMonitor(c echo.Context) error {
 			return err
 		}
 	}
-	m, err := s.cfg.Monitors.Create(c.Request().Context(), d)
+	plan := app.TriggerPlan{Default: req.Triggers == nil}
+	if req.Triggers != nil {
+		for i, tr := range *req.Triggers {
+			prefix := fmt.Sprintf("triggers[%d].", i)
+			if tr.ActionID == nil {
+				return triggerFieldError(prefix+"action_id", "is required")
+			}
+			sp, err := tr.spec(prefix)
+			if err != nil {
+				return err
+			}
+			plan.Specs = append(plan.Specs, sp)
+		}
+	}
+	m, err := s.cfg.Monitors.Create(c.Request().Context(), d, plan)
 	if err != nil {
 		return err
 	}
+	var triggers []trigger.Trigger
+	if s.cfg.Triggers != nil {
+		if triggers, err = s.cfg.Triggers.List(c.Request().Context(), caller.UserID, m.ID); err != nil {
+			return err
+		}
+	}
+	out := MonitorCreatedJSON{MonitorJSON: monitorJSON(m), Triggers: make([]TriggerJSON, 0, len(triggers))}
+	for _, t := range triggers {
+		out.Triggers = append(out.Triggers, triggerJSON(t))
+	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/monitors/"+m.ID)
 	setETag(c, m.Version)
-	return c.JSON(http.StatusCreated, monitorJSON(m))
+	return c.JSON(http.StatusCreated, out)
 }
 
 func (s *Server) listMonitors(c echo.Context) error {
@@ -327,6 +348,9 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 	caller, err := mustCaller(c)
 	if err != nil {
 		return err
+	}
+	if req.Triggers != nil {
+		return fieldError("triggers", "are changed at /api/monitors/{id}/triggers once the monitor exists")
 	}
 	version, err := ifMatch(c)
 	if err != nil {
@@ -522,11 +546,12 @@ func formatInterval(d time.Duration) string {
 	if d%(24*time.Hour) == 0 && d > 0 {
 		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	s := d.String() // "1h30m0s", "30m0s", "45s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }
@@ -618,9 +643,4 @@ func factsJSON(facts []monitor.Fact, withEvidence bool) []FactJSON {
 		out = append(out, j)
 	}
 	return out
-}
-
-func triggerJSON(t trigger.Trigger) TriggerJSON {
-	return TriggerJSON{ID: t.ID, ActionID: t.ActionID, Condition: string(t.Condition), Frequency: string(t.Frequency),
-		Enabled: t.Enabled, FiredCount: t.FiredCount, LastFiredAt: t.LastFiredAt}
 }

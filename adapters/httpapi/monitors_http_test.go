@@ -22,14 +22,18 @@ import (
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/google"
 	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/keyring"
 	"github.com/vigilhq/vigil/adapters/password"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+	"github.com/vigilhq/vigil/adapters/smtp"
+	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
 	"github.com/vigilhq/vigil/domain/account"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/emailtpl"
 )
 
 // monitorsBundle is the real stack behind /api/monitors: Postgres stores, accounts with
@@ -42,6 +46,7 @@ type monitorsBundle struct {
 	source    *httptest.Server
 	ann, bob  string // access tokens
 	annUserID string
+	mail      *smtptest.Server // receives recipient confirmation emails
 }
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
@@ -100,9 +105,13 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	ai, err := chain.New([]chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}},
 		chain.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: zerolog.Nop()})
 	require.NoError(t, err)
+	audit := postgres.NewAuditStore(pool)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
-		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50})
-	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples}
+		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit})
+	actions, mail := newActionService(t, pool, audit)
+	b.mail = mail
+	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
+		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now)}
 
 	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -110,6 +119,32 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	}))
 	t.Cleanup(b.source.Close)
 	return b, cfg
+}
+
+// newActionService builds the actions use cases as production does, with an in-process
+// SMTP server for confirmation emails and the SSRF guard on (private targets refused).
+func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditStore) (*app.ActionService, *smtptest.Server) {
+	t.Helper()
+	mail := smtptest.Start(t)
+	renderer, err := emailtpl.New()
+	require.NoError(t, err)
+	sender, err := smtp.NewSender(smtp.Config{URL: mail.URL(), From: "Vigil <vigil@example.com>"})
+	require.NoError(t, err)
+	mailer, err := smtp.NewRecipientMailer(renderer, sender, "http://vigil.test", zerolog.Nop())
+	require.NoError(t, err)
+	t.Cleanup(func() { mailer.Wait(context.Background()) })
+	links, err := tokens.NewLinks([]byte(strings.Repeat("l", 32)))
+	require.NoError(t, err)
+	dataKey := make([]byte, keyring.KeySize)
+	_, err = rand.Read(dataKey)
+	require.NoError(t, err)
+	box, err := keyring.New([]keyring.Key{{ID: "test", Secret: dataKey}})
+	require.NoError(t, err)
+	store := postgres.NewActionStore(pool, box)
+	svc, err := app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
+		Guard: source.NewGuard(source.Config{}), Audit: audit, Now: time.Now})
+	require.NoError(t, err)
+	return svc, mail
 }
 
 type clockFunc func() time.Time

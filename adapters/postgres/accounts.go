@@ -43,13 +43,13 @@ func NewAccountStore(pool *pgxpool.Pool, source string) *AccountStore {
 }
 
 const userColumns = `id, email, name, role, coalesce(password_hash, ''), timezone, digest_hour, notifications_enabled,
-	email_verified_at, disabled_at, last_login_at, created_at, updated_at`
+	unsubscribed_at, email_verified_at, disabled_at, last_login_at, created_at, updated_at`
 
 func scanUser(row pgx.Row) (*account.User, error) {
 	var u account.User
 	var role string
 	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.Timezone, &u.DigestHour, &u.NotificationsEnabled,
-		&u.EmailVerifiedAt, &u.DisabledAt, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt)
+		&u.UnsubscribedAt, &u.EmailVerifiedAt, &u.DisabledAt, &u.LastLoginAt, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -59,14 +59,31 @@ func scanUser(row pgx.Row) (*account.User, error) {
 
 // CreateUser implements account.UserStore.
 func (s *AccountStore) CreateUser(ctx context.Context, u *account.User) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO users (id, email, name, role, password_hash, timezone, digest_hour, notifications_enabled,
-		                   last_login_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11)`,
-		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.Timezone, u.DigestHour, u.NotificationsEnabled,
-		u.LastLoginAt, u.CreatedAt, u.UpdatedAt)
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO users (id, email, name, role, password_hash, timezone, digest_hour, notifications_enabled,
+			                   last_login_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11)`,
+			u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.Timezone, u.DigestHour, u.NotificationsEnabled,
+			u.LastLoginAt, u.CreatedAt, u.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("insert user: %w", translate(err))
+		}
+		return insertDefaultAction(ctx, tx, u)
+	})
+}
+
+// DefaultActionName names the email action every account starts with.
+const DefaultActionName = "Email me"
+
+// insertDefaultAction gives a new account its default email action, to its own address.
+func insertDefaultAction(ctx context.Context, tx pgx.Tx, u *account.User) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO actions (user_id, name, type, config, is_default, created_at, updated_at)
+		VALUES ($1, $2, 'email', jsonb_build_object('to', jsonb_build_array(lower($3::text))), true, $4, $4)`,
+		u.ID, DefaultActionName, u.Email, u.CreatedAt)
 	if err != nil {
-		return fmt.Errorf("insert user: %w", translate(err))
+		return fmt.Errorf("insert default action: %w", translate(err))
 	}
 	return nil
 }
@@ -93,9 +110,9 @@ func (s *AccountStore) FindUserByEmail(ctx context.Context, email string) (*acco
 func (s *AccountStore) UpdateUser(ctx context.Context, u *account.User) error {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE users SET name = $2, timezone = $3, digest_hour = $4, notifications_enabled = $5,
-		       password_hash = NULLIF($6, ''), updated_at = $7
+		       password_hash = NULLIF($6, ''), unsubscribed_at = $8, updated_at = $7
 		WHERE id = $1`,
-		u.ID, u.Name, u.Timezone, u.DigestHour, u.NotificationsEnabled, u.PasswordHash, u.UpdatedAt)
+		u.ID, u.Name, u.Timezone, u.DigestHour, u.NotificationsEnabled, u.PasswordHash, u.UpdatedAt, u.UnsubscribedAt)
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, translate(err))
 	}

@@ -51,14 +51,16 @@ func (s *AccountStore) LinkGoogle(ctx context.Context, userID, issuer, subject s
 
 // CreateGoogleUser implements account.GoogleIdentityStore.
 func (s *AccountStore) CreateGoogleUser(ctx context.Context, u *account.User, issuer, subject string) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO users (id, email, name, role, timezone, digest_hour, notifications_enabled, email_verified_at,
-		                   google_issuer, google_subject, last_login_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		u.ID, u.Email, u.Name, string(u.Role), u.Timezone, u.DigestHour, u.NotificationsEnabled, u.EmailVerifiedAt,
-		issuer, subject, u.LastLoginAt, u.CreatedAt, u.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("insert google user: %w", translate(err))
-	}
-	return nil
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO users (id, email, name, role, timezone, digest_hour, notifications_enabled, email_verified_at,
+			                   google_issuer, google_subject, last_login_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			u.ID, u.Email, u.Name, string(u.Role), u.Timezone, u.DigestHour, u.NotificationsEnabled, u.EmailVerifiedAt,
+			issuer, subject, u.LastLoginAt, u.CreatedAt, u.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("insert google user: %w", translate(err))
+		}
+		return insertDefaultAction(ctx, tx, u)
+	})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/domain/monitor"
-	"github.com/vigilhq/vigil/domain/trigger"
 	"github.com/vigilhq/vigil/streams"
 )
 
@@ -85,21 +84,8 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 	if d.LatestFacts, err = pgx.CollectRows(rows, scanFact); err != nil {
 		return d, fmt.Errorf("latest facts: %w", translate(err))
 	}
-	rows, err = s.pool.Query(ctx, `
-		SELECT id, action_id, condition, frequency, cooldown_seconds, enabled, fired_count, last_fired_at
-		FROM triggers WHERE monitor_id = $1 ORDER BY created_at`, id)
-	if err != nil {
-		return d, fmt.Errorf("triggers: %w", translate(err))
-	}
-	d.Triggers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (trigger.Trigger, error) {
-		t := trigger.Trigger{MonitorID: id}
-		var cooldown int
-		err := r.Scan(&t.ID, &t.ActionID, &t.Condition, &t.Frequency, &cooldown, &t.Enabled, &t.FiredCount, &t.LastFiredAt)
-		t.Cooldown = time.Duration(cooldown) * time.Second
-		return t, err
-	})
-	if err != nil {
-		return d, fmt.Errorf("triggers: %w", translate(err))
+	if d.Triggers, err = triggersOf(ctx, s.pool, id); err != nil {
+		return d, err
 	}
 	return d, nil
 }

@@ -39,7 +39,7 @@ func setupAPI(t *testing.T, quota int) *apiBundle {
 
 func (a *apiBundle) create(t *testing.T, userID, name, prompt string) *monitor.Monitor {
 	t.Helper()
-	m, err := a.svc.Create(context.Background(), monitor.Draft{UserID: userID, Name: name, Prompt: prompt, SourceURL: "https://shop.example/" + name})
+	m, err := a.svc.Create(context.Background(), monitor.Draft{UserID: userID, Name: name, Prompt: prompt, SourceURL: "https://shop.example/" + name}, app.TriggerPlan{})
 	require.NoError(t, err)
 	return m
 }
@@ -174,16 +174,16 @@ func TestMonitorAPIUpdateDeleteAndHistory(t *testing.T) {
 	require.Equal(t, 95.0, *detail.LatestFacts[0].Number)
 
 	// The user's interval stands; without one, the classification's suggestion is used.
-	given, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "price below 80", SourceURL: "https://x.example", Interval: 15 * time.Minute})
+	given, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "price below 80", SourceURL: "https://x.example", Interval: 15 * time.Minute}, app.TriggerPlan{})
 	require.NoError(t, err)
 	require.Equal(t, 15*time.Minute, given.Interval)
-	suggested, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "alert me when BTC rises 5% in 24 hours", SourceURL: "https://x.example"})
+	suggested, err := a.svc.Create(ctx, monitor.Draft{UserID: a.other, Prompt: "alert me when BTC rises 5% in 24 hours", SourceURL: "https://x.example"}, app.TriggerPlan{})
 	require.NoError(t, err)
 	require.Equal(t, 5*time.Minute, suggested.Interval)
 
 	// Quota of 2: the bundle's monitor plus one more.
 	a.create(t, a.userID, "second", "price below 80")
-	_, err = a.svc.Create(ctx, monitor.Draft{UserID: a.userID, Prompt: "price below 80", SourceURL: "https://x.example"})
+	_, err = a.svc.Create(ctx, monitor.Draft{UserID: a.userID, Prompt: "price below 80", SourceURL: "https://x.example"}, app.TriggerPlan{})
 	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
 
 	// Evaluate now, then delete: events through the outbox, history gone.

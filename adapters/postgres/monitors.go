@@ -3,15 +3,18 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/domain/trigger"
 	"github.com/vigilhq/vigil/streams"
 )
 
@@ -33,7 +36,7 @@ func NewMonitorStore(pool *pgxpool.Pool, source string) *MonitorStore {
 }
 
 // CreateMonitor implements app.MonitorStore.
-func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) error {
+func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor, plan app.TriggerPlan) error {
 	spec, err := json.Marshal(m.Spec)
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
@@ -49,10 +52,44 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor) er
 		if err != nil {
 			return fmt.Errorf("insert monitor: %w", translate(err))
 		}
+		if err := insertPlannedTriggers(ctx, tx, m, plan); err != nil {
+			return err
+		}
 		ev := event.MonitorCreated{MonitorChange: event.MonitorChange{
 			ID: "monitor-created:" + m.ID, MonitorID: m.ID, UserID: m.UserID, Version: m.Version, At: m.CreatedAt}}
 		return streams.AppendOutbox(ctx, tx, s.source, ev)
 	})
+}
+
+// insertPlannedTriggers gives a new monitor the triggers of plan.
+func insertPlannedTriggers(ctx context.Context, tx pgx.Tx, m *monitor.Monitor, plan app.TriggerPlan) error {
+	specs := plan.Specs
+	fields := make([]string, len(specs))
+	for i := range specs {
+		fields[i] = fmt.Sprintf("triggers[%d].action_id", i)
+	}
+	if plan.Default {
+		var actionID string
+		err := tx.QueryRow(ctx, `SELECT id FROM actions WHERE user_id = $1 AND is_default`, m.UserID).Scan(&actionID)
+		switch {
+		case err == nil:
+			specs, fields = append(specs, trigger.DefaultSpec(actionID)), append(fields, "action_id")
+		case !errors.Is(err, pgx.ErrNoRows): // no default action left: the monitor starts with none
+			return fmt.Errorf("find default action: %w", translate(err))
+		}
+	}
+	for i, sp := range specs {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new trigger id: %w", err)
+		}
+		t := trigger.Trigger{ID: id.String(), MonitorID: m.ID, ActionID: sp.ActionID, Condition: sp.Condition,
+			Frequency: sp.Frequency, Cooldown: sp.Cooldown, Enabled: sp.Enabled, CreatedAt: m.CreatedAt}
+		if err := insertTrigger(ctx, tx, m.UserID, &t, fields[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const monitorColumns = `id, user_id, name, prompt, kind, spec, coalesce(source_url, ''), interval_seconds, coalesce(cron, ''), timezone,

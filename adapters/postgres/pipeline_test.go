@@ -244,7 +244,7 @@ func TestClaimDueFollowsCron(t *testing.T) {
 	store := postgres.NewMonitorStore(b.pool, "test")
 	m := monitor.New("0192f000-0000-7000-8000-0000000000c1", monitor.Draft{UserID: b.userID, Prompt: "price below 80",
 		SourceURL: "https://shop.example/item", Cron: "0 9 * * *", Timezone: "America/New_York"}, b.monitor.Spec, monitor.ClassifiedBy{}, time.Now())
-	require.NoError(t, store.CreateMonitor(ctx, m))
+	require.NoError(t, store.CreateMonitor(ctx, m, app.TriggerPlan{}))
 	got, err := store.FindMonitorByID(ctx, m.ID)
 	require.NoError(t, err)
 	require.Equal(t, "0 9 * * *", got.Cron)
@@ -258,4 +258,39 @@ func TestClaimDueFollowsCron(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
 	require.Equal(t, 9, next.In(ny).Hour(), "next run at 09:00 New York time, got %s", next.In(ny))
 	require.True(t, next.After(now) && next.Before(now.Add(25*time.Hour)))
+}
+
+// TestFireTriggersPerRecipient: an email action with several addresses makes one
+// notification each; an address other than the account's own is held back (suppressed,
+// with the reason) until it confirmed, and is sent to once it has.
+func TestFireTriggersPerRecipient(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `UPDATE actions SET config = '{"to":["ann@example.com","carol@example.com","dan@example.com"]}' WHERE id = $1`, b.actionID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `INSERT INTO email_recipients (user_id, email, confirmed_at) VALUES ($1, 'carol@example.com', now()), ($1, 'dan@example.com', NULL)`, b.userID)
+	require.NoError(t, err)
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, b.actionID, "becomes_active", "every_time"))
+
+	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx,
+		completed(b.monitor, time.Now().UTC(), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+	require.NoError(t, err)
+	sc := event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
+		From: monitor.StateUnknown, To: monitor.StateActive, At: time.Now()}
+	store := postgres.NewTriggerStore(b.pool, "test")
+	ids, err := store.FireTriggers(ctx, sc, time.Now())
+	require.NoError(t, err)
+	require.Len(t, ids, 3)
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'pending' AND recipient IN ('ann@example.com', 'carol@example.com')`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'suppressed' AND recipient = 'dan@example.com'
+		AND last_error LIKE '%not confirmed%'`))
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested), "nothing is requested for dan")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE id IN (SELECT trigger_id FROM notifications) AND fired_count = 1`))
+
+	// Redelivered: nothing new, for any recipient.
+	ids, err = store.FireTriggers(ctx, sc, time.Now())
+	require.NoError(t, err)
+	require.Empty(t, ids)
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM notifications`))
 }

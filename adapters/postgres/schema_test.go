@@ -56,6 +56,7 @@ func TestSchemaForeignKeysOnDelete(t *testing.T) {
 		{"password_reset_tokens", "user_id", "users", cascade},
 		{"api_keys", "user_id", "users", cascade},
 		{"beta_allowlist", "added_by", "users", setNull},
+		{"email_recipients", "user_id", "users", cascade},
 		{"audit_log", "actor_user_id", "users", setNull},
 	}
 	for _, tt := range tests {
@@ -98,7 +99,7 @@ func TestSchemaIndexes(t *testing.T) {
 		{"evaluations_monitor_slot_key", "evaluations", true, "USING btree (monitor_id, scheduled_for)", true},
 		{"evaluations_monitor_changes_idx", "evaluations", false, "USING btree (monitor_id, scheduled_for DESC) WHERE changed", false},
 		{"facts_monitor_key_time_idx", "facts", false, "USING btree (monitor_id, key, observed_at DESC) INCLUDE (value_number, value_text, value_bool, unit)", false},
-		{"notifications_trigger_evaluation_key", "notifications", true, "USING btree (trigger_id, evaluation_id)", true},
+		{"notifications_trigger_evaluation_recipient_key", "notifications", true, "USING btree (trigger_id, evaluation_id, recipient)", true},
 		{"triggers_monitor_action_condition_key", "triggers", true, "USING btree (monitor_id, action_id, condition)", true},
 		{"users_email_key", "users", true, "USING btree (lower(email))", false},
 		{"outbox_unpublished_idx", "outbox", false, "USING btree (id) WHERE (published_at IS NULL)", false},
@@ -358,13 +359,19 @@ func TestSchemaCascades(t *testing.T) {
 		require.NoError(t, err)
 	})
 
-	t.Run("a trigger notifies once per evaluation", func(t *testing.T) {
+	t.Run("a trigger notifies a recipient once per evaluation", func(t *testing.T) {
 		f := newFixture(ctx, t, pool)
 		_, err := pool.Exec(ctx, `
 			INSERT INTO notifications (user_id, monitor_id, trigger_id, action_id, evaluation_id, recipient, from_state, to_state)
-			VALUES ($1, $2, $3, $4, $5, 'ann@example.com', 'unknown', 'active')`,
-			f.user, f.monitor, f.trigger, f.action, f.evaluation)
-		requirePgError(t, err, "23505", "notifications_trigger_evaluation_key")
+			SELECT user_id, monitor_id, trigger_id, action_id, evaluation_id, recipient, 'unknown', 'active'
+			FROM notifications WHERE id = $1`, f.notification)
+		requirePgError(t, err, "23505", "notifications_trigger_evaluation_recipient_key")
+		// Another recipient of the same action gets its own delivery.
+		_, err = pool.Exec(ctx, `
+			INSERT INTO notifications (user_id, monitor_id, trigger_id, action_id, evaluation_id, recipient, from_state, to_state)
+			SELECT user_id, monitor_id, trigger_id, action_id, evaluation_id, 'other@example.com', 'unknown', 'active'
+			FROM notifications WHERE id = $1`, f.notification)
+		require.NoError(t, err)
 	})
 }
 

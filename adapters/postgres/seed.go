@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// SeedStore creates the rows `vigil seed` needs, idempotently. The account and action
-// APIs arrive with their own issues; until then this is how users and actions are made.
+// SeedStore creates the rows `vigil seed` needs, idempotently, without going through the
+// API (the admin user is made before any API runs).
 type SeedStore struct {
 	pool *pgxpool.Pool
 }
@@ -47,7 +47,8 @@ func (s *SeedStore) EnsureAllowlisted(ctx context.Context, email, addedBy string
 }
 
 // EnsureEmailAction returns the id of the user's email action called name, creating it
-// (sending to the user's own address) when missing.
+// (sending to the user's own address) when missing; the user's first becomes the default
+// action, as registration's does.
 func (s *SeedStore) EnsureEmailAction(ctx context.Context, userID, name string) (string, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT id FROM actions WHERE user_id = $1 AND name = $2 AND type = 'email'`, userID, name).Scan(&id)
@@ -58,7 +59,11 @@ func (s *SeedStore) EnsureEmailAction(ctx context.Context, userID, name string) 
 		return "", fmt.Errorf("find action: %w", translate(err))
 	}
 	if err := s.pool.QueryRow(ctx, `
-		INSERT INTO actions (user_id, name, type) VALUES ($1, $2, 'email') RETURNING id`, userID, name).Scan(&id); err != nil {
+		INSERT INTO actions (user_id, name, type, config, is_default)
+		SELECT id, $2, 'email', jsonb_build_object('to', jsonb_build_array(lower(email))),
+		       NOT EXISTS (SELECT 1 FROM actions WHERE user_id = $1 AND is_default)
+		FROM users WHERE id = $1
+		RETURNING id`, userID, name).Scan(&id); err != nil {
 		return "", fmt.Errorf("insert action: %w", translate(err))
 	}
 	return id, nil

@@ -38,3 +38,24 @@ func (s *UserStore) Unsubscribe(ctx context.Context, userID, email string) error
 		return nil
 	})
 }
+
+// Resubscribe undoes Unsubscribe: notification email to the user's own address starts
+// again, and another address leaves the suppression list if an unsubscribe (not a bounce
+// or a complaint) put it there.
+func (s *UserStore) Resubscribe(ctx context.Context, userID, email string) error {
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE users SET unsubscribed_at = NULL, updated_at = now()
+			WHERE id = $1 AND lower(email) = lower($2)`, userID, email)
+		if err != nil {
+			return fmt.Errorf("resubscribe user: %w", translate(err))
+		}
+		if tag.RowsAffected() > 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM email_suppressions WHERE email = lower($1) AND reason = 'unsubscribe'`, email); err != nil {
+			return fmt.Errorf("unsuppress address: %w", translate(err))
+		}
+		return nil
+	})
+}

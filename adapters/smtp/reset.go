@@ -43,13 +43,10 @@ type ResetMailerConfig struct {
 // answer to "forgot password" never waits for (or reveals anything through) the mail
 // server. It satisfies account.ResetMailer and is safe for concurrent use.
 type ResetMailer struct {
+	*background
 	renderer *emailtpl.Renderer
 	sender   *Sender
 	baseURL  string
-	log      zerolog.Logger
-	timeout  time.Duration
-	slots    chan struct{}
-	wg       sync.WaitGroup
 }
 
 var _ account.ResetMailer = (*ResetMailer)(nil)
@@ -70,8 +67,8 @@ func NewResetMailer(renderer *emailtpl.Renderer, sender *Sender, cfg ResetMailer
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = ResetMaxInFlightDefault
 	}
-	return &ResetMailer{renderer: renderer, sender: sender, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		log: cfg.Logger, timeout: cfg.Timeout, slots: make(chan struct{}, cfg.MaxInFlight)}, nil
+	return &ResetMailer{background: newBackground(cfg.Logger, cfg.Timeout, cfg.MaxInFlight), renderer: renderer, sender: sender,
+		baseURL: strings.TrimRight(cfg.BaseURL, "/")}, nil
 }
 
 // ResetURL returns the link a reset email carries for token.
@@ -83,25 +80,9 @@ func (m *ResetMailer) ResetURL(token string) string {
 // with its own timeout (detached from ctx, which ends with the request, but keeping its
 // values) and returns at once.
 func (m *ResetMailer) SendPasswordReset(ctx context.Context, rm account.ResetMail) {
-	log := m.log.With().Str("user_id", rm.UserID).Logger()
-	select {
-	case m.slots <- struct{}{}:
-	default:
-		log.Warn().Int("max_in_flight", cap(m.slots)).Msg("password reset email dropped: too many deliveries in flight")
-		return
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer func() { <-m.slots }()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
-		defer cancel()
-		if err := m.deliver(ctx, rm); err != nil {
-			log.Error().Err(err).Msg("password reset email not sent")
-			return
-		}
-		log.Info().Msg("password reset email sent")
-	}()
+	m.start(ctx, m.log.With().Str("user_id", rm.UserID).Logger(), "password reset email", func(ctx context.Context) error {
+		return m.deliver(ctx, rm)
+	})
 }
 
 // deliver renders and sends one reset email. Its errors never contain the token.
@@ -119,18 +100,55 @@ func (m *ResetMailer) deliver(ctx context.Context, rm account.ResetMail) error {
 	return nil
 }
 
+// background delivers emails in goroutines, each with its own timeout and at most
+// maxInFlight at once; Wait lets them finish at shutdown.
+type background struct {
+	log     zerolog.Logger
+	timeout time.Duration
+	slots   chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newBackground(log zerolog.Logger, timeout time.Duration, maxInFlight int) *background {
+	return &background{log: log, timeout: timeout, slots: make(chan struct{}, maxInFlight)}
+}
+
+// start runs deliver in a goroutine, detached from ctx's cancellation (ctx ends with the
+// request) but keeping its values, and returns at once. When every slot is busy the email
+// is dropped and logged rather than queued without limit.
+func (b *background) start(ctx context.Context, log zerolog.Logger, what string, deliver func(context.Context) error) {
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		log.Warn().Int("max_in_flight", cap(b.slots)).Msg(what + " dropped: too many deliveries in flight")
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.slots }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
+		defer cancel()
+		if err := deliver(ctx); err != nil {
+			log.Error().Err(err).Msg(what + " not sent")
+			return
+		}
+		log.Info().Msg(what + " sent")
+	}()
+}
+
 // Wait blocks until every delivery started so far has ended, or ctx ends. Call it after the
-// HTTP server stopped taking requests, so a shutdown does not cut reset emails off.
-func (m *ResetMailer) Wait(ctx context.Context) error {
+// HTTP server stopped taking requests, so a shutdown does not cut emails off.
+func (b *background) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
-		m.wg.Wait()
+		b.wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("wait for password reset emails: %w", ctx.Err())
+		return fmt.Errorf("wait for emails in flight: %w", ctx.Err())
 	}
 }

@@ -35,10 +35,14 @@ func (m *Main) resetMailer() (*smtp.ResetMailer, error) {
 // waitResetMail lets reset emails still being delivered finish, until ctx ends. It runs
 // after the HTTP server stopped, so no new ones start.
 func (m *Main) waitResetMail(ctx context.Context) {
-	if m.resetMail == nil {
-		return
+	if m.resetMail != nil {
+		if err := m.resetMail.Wait(ctx); err != nil {
+			m.log.Warn().Err(err).Msg("password reset emails still in flight at shutdown")
+		}
 	}
-	if err := m.resetMail.Wait(ctx); err != nil {
-		m.log.Warn().Err(err).Msg("password reset emails still in flight at shutdown")
+	if m.recipientMail != nil {
+		if err := m.recipientMail.Wait(ctx); err != nil {
+			m.log.Warn().Err(err).Msg("recipient confirmation emails still in flight at shutdown")
+		}
 	}
 }

@@ -75,7 +75,8 @@ type Main struct {
 	ai      ai.Provider     // built on first use, shared by the roles of this process
 	fetcher *source.Fetcher // likewise: one cache of fetched sources
 
-	resetMail *smtp.ResetMailer // password reset (issue 3): built by resetMailer, drained on shutdown
+	resetMail     *smtp.ResetMailer     // password reset (issue 3): built by resetMailer, drained on shutdown
+	recipientMail *smtp.RecipientMailer // built by actionService, drained on shutdown
 
 	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
 	HTTPAddr chan string
@@ -290,6 +291,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	actions, err := m.actionService()
+	if err != nil {
+		return nil, err
+	}
 	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
 	pgCheck, err := postgres.NewChecker(m.pool)
 	if err != nil {
@@ -308,6 +313,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 		AccessTokens:      accessTokens,      // accounts (issue 3)
 		Monitors:          monitors,          // monitors (issue 5)
 		PromptExamples:    fallback.Examples, // monitors (issue 5)
+		Actions:           actions,
+		Triggers:          app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
 
 		// password reset, google sign-in (issue 3)
 		PasswordResets: accounts,
@@ -581,5 +588,5 @@ func (m *Main) monitorService() (*app.MonitorService, error) {
 		return nil, err
 	}
 	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
-		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota}), nil
+		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool)}), nil
 }

@@ -47,7 +47,8 @@ type GoogleIdentityStore interface {
 	// user is gone.
 	LinkGoogle(ctx context.Context, userID, issuer, subject string, verified bool, at time.Time) error
 	// CreateGoogleUser inserts u (without a password, EmailVerifiedAt as set) linked to
-	// (issuer, subject). Returns ECONFLICT when the email or the identity is taken.
+	// (issuer, subject), with its default email action as CreateUser does. Returns
+	// ECONFLICT when the email or the identity is taken.
 	CreateGoogleUser(ctx context.Context, u *User, issuer, subject string) error
 }
 

@@ -7,16 +7,17 @@ import (
 
 // UserStore persists users.
 type UserStore interface {
-	// CreateUser inserts u (its ID set by the caller). Returns ECONFLICT when another user
-	// has the same email, compared case-insensitively.
+	// CreateUser inserts u (its ID set by the caller) and, in the same transaction, its
+	// default email action, to u.Email. Returns ECONFLICT when another user has the same
+	// email, compared case-insensitively.
 	CreateUser(ctx context.Context, u *User) error
 	// FindUserByID returns the user or ENOTFOUND.
 	FindUserByID(ctx context.Context, id string) (*User, error)
 	// FindUserByEmail returns the user whose email equals email case-insensitively, or
 	// ENOTFOUND.
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
-	// UpdateUser writes u's name, timezone, digest hour, notification switch and password
-	// hash, and sets UpdatedAt. Returns ENOTFOUND when the user is gone.
+	// UpdateUser writes u's name, timezone, digest hour, notification switch, unsubscribe
+	// time and password hash, and sets UpdatedAt. Returns ENOTFOUND when the user is gone.
 	UpdateUser(ctx context.Context, u *User) error
 	// RecordLogin sets the user's last login time.
 	RecordLogin(ctx context.Context, id string, at time.Time) error

@@ -386,6 +386,9 @@ func (s *Service) UpdateMe(ctx context.Context, userID, sessionID string, in Pro
 	}
 	if in.NotificationsEnabled != nil {
 		u.NotificationsEnabled = *in.NotificationsEnabled
+		if u.NotificationsEnabled {
+			u.UnsubscribedAt = nil // turning notifications on is how a user re-subscribes
+		}
 	}
 	changePassword := in.NewPassword != nil
 	switch {

@@ -40,11 +40,14 @@ type User struct {
 	Timezone             string // IANA name
 	DigestHour           int    // local hour (0-23) the daily digest is sent
 	NotificationsEnabled bool
-	EmailVerifiedAt      *time.Time
-	DisabledAt           *time.Time
-	LastLoginAt          *time.Time
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// UnsubscribedAt is when the user followed an unsubscribe link; notification email to
+	// the account's own address stops until notifications are turned on again.
+	UnsubscribedAt  *time.Time
+	EmailVerifiedAt *time.Time
+	DisabledAt      *time.Time
+	LastLoginAt     *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // HasPassword reports whether the user can log in with a password.

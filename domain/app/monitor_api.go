@@ -132,6 +132,8 @@ type MonitorConfig struct {
 	MinInterval   time.Duration
 	Quota         int // monitors per user
 	MinConfidence float64
+	// Audit records creates, updates and deletes; nil records nothing.
+	Audit AuditRecorder
 }
 
 // NewMonitorService returns the monitor use cases. provider does validation's dry runs
@@ -143,16 +145,25 @@ func NewMonitorService(repo MonitorRepository, classifier Classifier, fetcher Fe
 	return &MonitorService{repo: repo, classifier: classifier, fetcher: fetcher, provider: provider, now: now, cfg: cfg}
 }
 
-// Create validates, classifies and stores a new monitor, due at once. When the draft has
-// neither interval nor cron, the classification's suggested interval is used (at least
-// the minimum), else an hour.
-func (s *MonitorService) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
+// Create validates, classifies and stores a new monitor, due at once, with the triggers
+// of plan. When the draft has neither interval nor cron, the classification's suggested
+// interval is used (at least the minimum), else an hour.
+func (s *MonitorService) Create(ctx context.Context, d monitor.Draft, plan TriggerPlan) (*monitor.Monitor, error) {
 	suggested := d.Interval == 0 && d.Cron == ""
 	if suggested {
 		d.Interval = time.Hour // replaced by the classification's suggestion when there is one
 	}
 	if err := d.Validate(s.cfg.MinInterval); err != nil {
 		return nil, err
+	}
+	if len(plan.Specs) > TriggersPerMonitorMax {
+		return nil, &domain.Error{Code: domain.EINVALID, Message: "The monitor has invalid fields.",
+			Fields: map[string]string{"triggers": fmt.Sprintf("must list at most %d triggers", TriggersPerMonitorMax)}}
+	}
+	for i, sp := range plan.Specs {
+		if err := sp.Validate(fmt.Sprintf("triggers[%d].", i)); err != nil {
+			return nil, err
+		}
 	}
 	if s.cfg.Quota > 0 {
 		n, err := s.repo.CountMonitors(ctx, d.UserID)
@@ -163,7 +174,14 @@ func (s *MonitorService) Create(ctx context.Context, d monitor.Draft) (*monitor.
 			return nil, domain.Errorf(domain.ECONFLICT, "You have reached your limit of %d monitors; delete one first.", s.cfg.Quota)
 		}
 	}
-	return NewMonitors(s.repo, s.classifier, s.now, s.cfg.MinInterval).create(ctx, d, suggested)
+	m, err := NewMonitors(s.repo, s.classifier, s.now, s.cfg.MinInterval).create(ctx, d, suggested, plan)
+	if err != nil {
+		return nil, err
+	}
+	if err := recordAudit(ctx, s.cfg.Audit, m.CreatedAt, m.UserID, AuditMonitorCreated, TargetMonitor, m.ID, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Get returns the user's monitor with its details.
@@ -212,12 +230,19 @@ func (s *MonitorService) Update(ctx context.Context, userID, id string, c monito
 		}
 		return nil, fmt.Errorf("store monitor: %w", err)
 	}
+	if err := recordAudit(ctx, s.cfg.Audit, m.UpdatedAt, userID, AuditMonitorUpdated, TargetMonitor, m.ID, map[string]any{"version": m.Version}); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
 // Delete deletes the user's monitor and everything recorded about it.
 func (s *MonitorService) Delete(ctx context.Context, userID, id string) error {
-	return s.repo.DeleteMonitor(ctx, userID, id, s.now().UTC())
+	now := s.now().UTC()
+	if err := s.repo.DeleteMonitor(ctx, userID, id, now); err != nil {
+		return err
+	}
+	return recordAudit(ctx, s.cfg.Audit, now, userID, AuditMonitorDeleted, TargetMonitor, id, nil)
 }
 
 // History returns a page of the monitor's evaluations.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/domain/trigger"
 )
 
 // Classifier turns a prompt into a Spec; ai.Provider satisfies it.
@@ -18,11 +19,21 @@ type Classifier interface {
 
 // MonitorStore persists monitors.
 type MonitorStore interface {
-	// CreateMonitor inserts m and, in the same transaction, the MonitorCreated event.
-	// Returns EINVALID when the owner does not exist.
-	CreateMonitor(ctx context.Context, m *monitor.Monitor) error
+	// CreateMonitor inserts m, the triggers of plan and, in the same transaction, the
+	// MonitorCreated event. Returns EINVALID when the owner does not exist, ENOTFOUND when
+	// a trigger names an action that is not the owner's, ECONFLICT for two triggers with
+	// the same action and condition.
+	CreateMonitor(ctx context.Context, m *monitor.Monitor, plan TriggerPlan) error
 	// FindMonitorByID returns the monitor or ENOTFOUND.
 	FindMonitorByID(ctx context.Context, id string) (*monitor.Monitor, error)
+}
+
+// TriggerPlan is the triggers a new monitor starts with.
+type TriggerPlan struct {
+	// Default adds trigger.DefaultSpec to the owner's default email action, when the
+	// owner still has one.
+	Default bool
+	Specs   []trigger.Spec
 }
 
 // Monitors is the CreateMonitor use case (the HTTP API for monitors builds on it).
@@ -38,15 +49,16 @@ func NewMonitors(store MonitorStore, classifier Classifier, now func() time.Time
 	return &Monitors{store: store, classifier: classifier, now: now, minInterval: minInterval}
 }
 
-// Create validates the draft, classifies its prompt and stores the monitor, due at once.
-// A prompt that cannot be monitored is an EINVALID error saying what was not understood.
+// Create validates the draft, classifies its prompt and stores the monitor, due at once,
+// with no triggers. A prompt that cannot be monitored is an EINVALID error saying what was
+// not understood.
 func (s *Monitors) Create(ctx context.Context, d monitor.Draft) (*monitor.Monitor, error) {
-	return s.create(ctx, d, false)
+	return s.create(ctx, d, false, TriggerPlan{})
 }
 
-// create is Create; suggested says the interval is a default that the classification's
-// suggested interval may replace.
-func (s *Monitors) create(ctx context.Context, d monitor.Draft, suggested bool) (*monitor.Monitor, error) {
+// create is Create with the triggers of plan; suggested says the interval is a default
+// that the classification's suggested interval may replace.
+func (s *Monitors) create(ctx context.Context, d monitor.Draft, suggested bool, plan TriggerPlan) (*monitor.Monitor, error) {
 	if err := d.Validate(s.minInterval); err != nil {
 		return nil, err
 	}
@@ -67,7 +79,7 @@ func (s *Monitors) create(ctx context.Context, d monitor.Draft, suggested bool) 
 		return nil, fmt.Errorf("new monitor id: %w", err)
 	}
 	m := monitor.New(id.String(), d, spec, monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}, s.now().UTC())
-	if err := s.store.CreateMonitor(ctx, m); err != nil {
+	if err := s.store.CreateMonitor(ctx, m, plan); err != nil {
 		return nil, fmt.Errorf("store monitor: %w", err)
 	}
 	return m, nil

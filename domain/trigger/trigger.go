@@ -4,6 +4,7 @@ package trigger
 import (
 	"time"
 
+	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
 
@@ -38,6 +39,8 @@ type Trigger struct {
 	Enabled     bool
 	FiredCount  int
 	LastFiredAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Matches reports whether the transition from -> to satisfies condition c.
@@ -75,4 +78,89 @@ func (t Trigger) Fire(from, to monitor.State, now time.Time) (Firing, bool) {
 		return Firing{Digest: true}, true
 	}
 	return Firing{}, true
+}
+
+// CooldownMax bounds a trigger's cooldown.
+const CooldownMax = 7 * 24 * time.Hour
+
+// Valid reports whether c is a known condition.
+func (c Condition) Valid() bool {
+	return c == OnStateChange || c == OnBecomesActive || c == OnBecomesInactive
+}
+
+// Valid reports whether f is a known frequency.
+func (f Frequency) Valid() bool { return f == EveryTime || f == Once || f == DailyDigest }
+
+// Spec is what a user asks of a new trigger.
+type Spec struct {
+	ActionID  string
+	Condition Condition
+	Frequency Frequency
+	Cooldown  time.Duration
+	Enabled   bool
+}
+
+// DefaultSpec is the trigger a monitor gets when its request names none: tell the user
+// when the condition starts to hold, every time, which is what "tell me when…" asks for.
+func DefaultSpec(actionID string) Spec {
+	return Spec{ActionID: actionID, Condition: OnBecomesActive, Frequency: EveryTime, Enabled: true}
+}
+
+// Validate returns EINVALID naming each bad field, with field names prefixed by prefix
+// ("" or "triggers[0].").
+func (s Spec) Validate(prefix string) error {
+	fields := map[string]string{}
+	if s.ActionID == "" {
+		fields[prefix+"action_id"] = "is required"
+	}
+	if !s.Condition.Valid() {
+		fields[prefix+"condition"] = "must be state_change, becomes_active or becomes_inactive"
+	}
+	if !s.Frequency.Valid() {
+		fields[prefix+"frequency"] = "must be every_time, once or daily_digest"
+	}
+	if s.Cooldown < 0 || s.Cooldown > CooldownMax {
+		fields[prefix+"cooldown"] = "must be from 0s to 7d"
+	} else if s.Cooldown%time.Second != 0 {
+		fields[prefix+"cooldown"] = "must be a whole number of seconds"
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &domain.Error{Code: domain.EINVALID, Message: "The trigger has invalid fields.", Fields: fields}
+}
+
+// Changes is a partial update of a trigger; nil fields stay as they are.
+type Changes struct {
+	ActionID  *string
+	Condition *Condition
+	Frequency *Frequency
+	Cooldown  *time.Duration
+	Enabled   *bool
+}
+
+// Apply changes t after validating the result. Enabling a once trigger that has fired
+// re-arms it: it fires again on its next matching transition.
+func (t *Trigger) Apply(c Changes) error {
+	s := Spec{ActionID: t.ActionID, Condition: t.Condition, Frequency: t.Frequency, Cooldown: t.Cooldown, Enabled: t.Enabled}
+	if c.ActionID != nil {
+		s.ActionID = *c.ActionID
+	}
+	if c.Condition != nil {
+		s.Condition = *c.Condition
+	}
+	if c.Frequency != nil {
+		s.Frequency = *c.Frequency
+	}
+	if c.Cooldown != nil {
+		s.Cooldown = *c.Cooldown
+	}
+	if c.Enabled != nil {
+		s.Enabled = *c.Enabled
+	}
+	if err := s.Validate(""); err != nil {
+		return err
+	}
+	t.ActionID, t.Condition, t.Frequency, t.Cooldown, t.Enabled = s.ActionID, s.Condition, s.Frequency, s.Cooldown, s.Enabled
+	return nil
 }

@@ -1,0 +1,360 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/httpapi"
+)
+
+func (b *monitorsBundle) action(t *testing.T, token, body string) httpapi.ActionJSON {
+	t.Helper()
+	rec := b.do(t, http.MethodPost, "/api/actions", body, token, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	return decode[httpapi.ActionJSON](t, rec)
+}
+
+func (b *monitorsBundle) actions(t *testing.T, token string) []httpapi.ActionJSON {
+	t.Helper()
+	rec := b.do(t, http.MethodGet, "/api/actions", "", token, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	return decode[httpapi.ActionListJSON](t, rec).Actions
+}
+
+func TestRegistrationCreatesTheDefaultEmailAction(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	list := b.actions(t, b.ann)
+	require.Len(t, list, 1)
+	require.True(t, list[0].IsDefault)
+	require.Equal(t, "email", list[0].Type)
+	require.Equal(t, []string{"ann@example.com"}, list[0].Config.To)
+	require.Nil(t, list[0].Secret)
+}
+
+func TestActionsCRUDAndIsolation(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+
+	// Email to the account's own address needs no confirmation and sends none.
+	own := b.action(t, b.ann, `{"type":"email","config":{"to":["ANN@example.com"]}}`)
+	require.Equal(t, []string{"ann@example.com"}, own.Config.To)
+	require.Equal(t, "Email ann@example.com", own.Name)
+	require.True(t, own.Enabled)
+	require.False(t, own.IsDefault)
+
+	// A webhook gets a generated secret, shown once, stored encrypted.
+	rec := b.do(t, http.MethodPost, "/api/actions", `{"name":"Hook","type":"webhook","config":{"url":"https://93.184.216.34/hook"}}`, b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	require.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	hook := decode[httpapi.ActionJSON](t, rec)
+	require.NotNil(t, hook.Secret)
+	require.True(t, strings.HasPrefix(*hook.Secret, "whsec_"), *hook.Secret)
+	var stored string
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT config::text FROM actions WHERE id = $1`, hook.ID).Scan(&stored))
+	require.NotContains(t, stored, strings.TrimPrefix(*hook.Secret, "whsec_"), "the secret is encrypted at rest")
+	require.Contains(t, stored, `"secret": "v1:test:`)
+
+	got := b.do(t, http.MethodGet, "/api/actions/"+hook.ID, "", b.ann, nil)
+	require.Equal(t, http.StatusOK, got.Code)
+	require.NotContains(t, got.Body.String(), "secret", "never shown again")
+
+	// Rotating shows a new secret once; a plain update keeps it (and shows nothing).
+	rec = b.do(t, http.MethodPatch, "/api/actions/"+hook.ID, `{"rotate_secret":true}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	rotated := decode[httpapi.ActionJSON](t, rec)
+	require.NotNil(t, rotated.Secret)
+	require.NotEqual(t, *hook.Secret, *rotated.Secret)
+	var sealed string
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT config->>'secret' FROM actions WHERE id = $1`, hook.ID).Scan(&sealed))
+	rec = b.do(t, http.MethodPatch, "/api/actions/"+hook.ID, `{"name":"Renamed","enabled":false}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	renamed := decode[httpapi.ActionJSON](t, rec)
+	require.Equal(t, "Renamed", renamed.Name)
+	require.False(t, renamed.Enabled)
+	require.Nil(t, renamed.Secret)
+	var sealedAfter string
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT config->>'secret' FROM actions WHERE id = $1`, hook.ID).Scan(&sealedAfter))
+	require.Equal(t, sealed, sealedAfter, "an update without rotate_secret keeps the secret")
+
+	require.Len(t, b.actions(t, b.ann), 3)
+
+	// Bob sees none of Ann's actions: each is a 404, never a 403.
+	require.Len(t, b.actions(t, b.bob), 1)
+	for _, req := range []struct{ method, body string }{{http.MethodGet, ""}, {http.MethodPatch, `{"name":"x"}`}, {http.MethodDelete, ""}} {
+		rec := b.do(t, req.method, "/api/actions/"+hook.ID, req.body, b.bob, nil)
+		require.Equal(t, http.StatusNotFound, rec.Code, "%s: %s", req.method, rec.Body)
+	}
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, "/api/actions/not-a-uuid", "", b.ann, nil).Code)
+
+	// Delete, then it is gone; audited all along.
+	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodDelete, "/api/actions/"+hook.ID, "", b.ann, nil).Code)
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, "/api/actions/"+hook.ID, "", b.ann, nil).Code)
+	for action, n := range map[string]int{"action_created": 2, "action_updated": 2, "action_deleted": 1} {
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND target_type = 'action' AND action = $2`,
+			b.annUserID, action), action)
+	}
+	rec = b.do(t, http.MethodGet, "/api/me/audit", "", b.ann, nil)
+	require.Contains(t, rec.Body.String(), `"action_deleted"`)
+	require.Equal(t, http.StatusUnauthorized, b.do(t, http.MethodGet, "/api/actions", "", "", nil).Code)
+}
+
+func TestActionValidation(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	eleven := make([]string, 11)
+	for i := range eleven {
+		eleven[i] = fmt.Sprintf("%q", fmt.Sprintf("r%d@example.com", i))
+	}
+	cases := []struct {
+		body   string
+		status int
+		field  string
+	}{
+		{`{"config":{"to":["a@example.com"]}}`, http.StatusUnprocessableEntity, "type"},
+		{`{"type":"email"}`, http.StatusUnprocessableEntity, "config"},
+		{`{"type":"sms","config":{}}`, http.StatusUnprocessableEntity, "type"},
+		{`{"type":"email","config":{}}`, http.StatusUnprocessableEntity, "config.to"},
+		{`{"type":"email","config":{"to":[]}}`, http.StatusUnprocessableEntity, "config.to"},
+		{`{"type":"email","config":{"to":[` + strings.Join(eleven, ",") + `]}}`, http.StatusUnprocessableEntity, "config.to"},
+		{`{"type":"email","config":{"to":["not an address"]}}`, http.StatusUnprocessableEntity, "config.to[0]"},
+		{`{"type":"email","config":{"to":["Ann <ann@example.com>"]}}`, http.StatusUnprocessableEntity, "config.to[0]"},
+		{`{"type":"email","config":{"to":["a@example.com"],"url":"https://x.example"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"ftp://93.184.216.34/"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"https://user:pw@93.184.216.34/"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"https://93.184.216.34/","secret":"short"}}`, http.StatusUnprocessableEntity, "config.secret"},
+		{`{"type":"webhook","config":{"url":"https://93.184.216.34/","to":["a@example.com"]}}`, http.StatusUnprocessableEntity, "config.to"},
+		{`{"name":"` + strings.Repeat("n", 201) + `","type":"email","config":{"to":["a@example.com"]}}`, http.StatusUnprocessableEntity, "name"},
+		// The SSRF guard: loopback, private and metadata targets are refused at creation.
+		{`{"type":"webhook","config":{"url":"http://127.0.0.1:8080/hook"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"http://localhost/hook"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"http://10.1.2.3/hook"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"http://169.254.169.254/latest/meta-data"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"webhook","config":{"url":"http://[::1]/hook"}}`, http.StatusUnprocessableEntity, "config.url"},
+		{`{"type":"email","config":{"to":"a@example.com"}}`, http.StatusBadRequest, ""},
+		{`{"type":"email","config":{"to":["a@example.com"]},"rotate_secret":true}`, http.StatusUnprocessableEntity, "rotate_secret"},
+		{`{"type":"email","config":{"to":["a@example.com"]},"extra":1}`, http.StatusBadRequest, ""},
+	}
+	for _, tc := range cases {
+		rec := b.do(t, http.MethodPost, "/api/actions", tc.body, b.ann, nil)
+		require.Equal(t, tc.status, rec.Code, "%s: %s", tc.body, rec.Body)
+		if tc.field != "" {
+			fields := decodeString[httpapi.Problem](t, rec.Body.String()).Errors
+			require.Contains(t, fields, tc.field, "%s: %s", tc.body, rec.Body)
+		}
+	}
+	loopback := decodeString[httpapi.Problem](t,
+		b.do(t, http.MethodPost, "/api/actions", `{"type":"webhook","config":{"url":"http://127.0.0.1/x"}}`, b.ann, nil).Body.String())
+	require.Contains(t, loopback.Errors["config.url"], "private or local address")
+
+	hook := b.action(t, b.ann, `{"type":"webhook","config":{"url":"https://93.184.216.34/hook","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}`)
+	require.Equal(t, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", *hook.Secret, "a secret of the user's own is kept")
+	for body, field := range map[string]string{
+		`{"type":"email"}`:                       "type",
+		`{"config":{"to":["a@example.com"]}}`:    "config.to",
+		`{"config":{"url":"http://127.0.0.1/"}}`: "config.url",
+		`{"rotate_secret":true,"config":{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}`: "rotate_secret",
+	} {
+		rec := b.do(t, http.MethodPatch, "/api/actions/"+hook.ID, body, b.ann, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "%s: %s", body, rec.Body)
+		require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, field, body)
+	}
+}
+
+func TestActionsPerUserLimit(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	_, err := b.pool.Exec(context.Background(), `
+		INSERT INTO actions (user_id, name, type, config) SELECT $1, 'a' || i, 'email', '{"to":["ann@example.com"]}'
+		FROM generate_series(1, 99) i`, b.annUserID)
+	require.NoError(t, err)
+	rec := b.do(t, http.MethodPost, "/api/actions", `{"type":"email","config":{"to":["ann@example.com"]}}`, b.ann, nil)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "limit of 100 actions")
+}
+
+// TestOtherRecipientsConfirmFirst: an address other than the account's own gets one
+// confirmation email and nothing else until its owner follows the link.
+func TestOtherRecipientsConfirmFirst(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	a := b.action(t, b.ann, `{"type":"email","config":{"to":["ann@example.com","carol@example.com"]}}`)
+	msgs := b.mail.WaitFor(t, 1, 10*time.Second)
+	require.Equal(t, []string{"carol@example.com"}, msgs[0].To)
+	require.Equal(t, "Confirm that you want Vigil notifications", msgs[0].Subject)
+	require.Contains(t, msgs[0].Text, "ann@example.com")
+	link := ""
+	for _, line := range strings.Split(msgs[0].Text, "\n") {
+		if strings.HasPrefix(line, "http://vigil.test/confirm-recipient?token=") {
+			link = strings.TrimSpace(line)
+		}
+	}
+	require.NotEmpty(t, link, msgs[0].Text)
+
+	// Saving the action again does not mail the address again within a day.
+	rec := b.do(t, http.MethodPatch, "/api/actions/"+a.ID, `{"config":{"to":["carol@example.com","ann@example.com"]}}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM email_recipients WHERE confirmed_at IS NOT NULL`))
+
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	path := u.Path + "?" + u.RawQuery
+	// GET only asks (mail scanners follow links); the page cannot be framed.
+	rec = b.do(t, http.MethodGet, path, "", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "<form method=\"post\"")
+	require.Contains(t, rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM email_recipients WHERE confirmed_at IS NOT NULL`))
+	// POST confirms.
+	rec = b.do(t, http.MethodPost, path, "", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "Confirmed")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM email_recipients WHERE user_id = $1 AND email = 'carol@example.com' AND confirmed_at IS NOT NULL`, b.annUserID))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'recipient_confirmed'`, b.annUserID))
+
+	// A forged or tampered token is a 400 page, not a confirmation.
+	rec = b.do(t, http.MethodPost, "/confirm-recipient?token="+url.QueryEscape(u.Query().Get("token")+"x"), "", "", nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "not valid")
+	rec = b.do(t, http.MethodGet, "/confirm-recipient?token=nonsense", "", "", nil)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Len(t, b.mail.Messages(), 1, "no further email to the address")
+}
+
+func TestTriggersCRUDAndIsolation(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	body := fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q,"interval":"15m"}`, b.source.URL)
+
+	// Without a triggers field, the monitor gets becomes_active / every_time to the
+	// default email action.
+	rec := b.do(t, http.MethodPost, "/api/monitors", body, b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	created := decode[httpapi.MonitorCreatedJSON](t, rec)
+	def := b.actions(t, b.ann)[0]
+	require.Len(t, created.Triggers, 1)
+	require.Equal(t, def.ID, created.Triggers[0].ActionID)
+	require.Equal(t, "becomes_active", created.Triggers[0].Condition)
+	require.Equal(t, "every_time", created.Triggers[0].Frequency)
+	require.Equal(t, "0s", created.Triggers[0].Cooldown)
+	mon := created.ID
+
+	// An explicit empty list means none.
+	none := b.do(t, http.MethodPost, "/api/monitors", strings.Replace(body, `"interval"`, `"triggers":[],"interval"`, 1), b.ann, nil)
+	require.Equal(t, http.StatusCreated, none.Code, none.Body.String())
+	require.Empty(t, decode[httpapi.MonitorCreatedJSON](t, none).Triggers)
+
+	hook := b.action(t, b.ann, `{"type":"webhook","config":{"url":"https://93.184.216.34/hook"}}`)
+	rec = b.do(t, http.MethodPost, "/api/monitors/"+mon+"/triggers",
+		fmt.Sprintf(`{"action_id":%q,"condition":"state_change","frequency":"once","cooldown":"30m"}`, hook.ID), b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	tr := decode[httpapi.TriggerJSON](t, rec)
+	require.Equal(t, "/api/monitors/"+mon+"/triggers/"+tr.ID, rec.Header().Get("Location"))
+	require.Equal(t, "30m", tr.Cooldown)
+	require.Equal(t, "once", tr.Frequency)
+
+	// A duplicate (monitor, action, condition) is a 409.
+	rec = b.do(t, http.MethodPost, "/api/monitors/"+mon+"/triggers", fmt.Sprintf(`{"action_id":%q,"condition":"state_change"}`, hook.ID), b.ann, nil)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+
+	list := b.do(t, http.MethodGet, "/api/monitors/"+mon+"/triggers", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, list.Code)
+	require.Len(t, decode[httpapi.TriggerListJSON](t, list).Triggers, 2)
+
+	// A spent once trigger is re-armed by enabling it.
+	_, err := b.pool.Exec(context.Background(), `UPDATE triggers SET enabled = false, fired_count = 1 WHERE id = $1`, tr.ID)
+	require.NoError(t, err)
+	rec = b.do(t, http.MethodPatch, "/api/monitors/"+mon+"/triggers/"+tr.ID, `{"enabled":true,"cooldown":"0"}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	patched := decode[httpapi.TriggerJSON](t, rec)
+	require.True(t, patched.Enabled)
+	require.Equal(t, "0s", patched.Cooldown)
+	rec = b.do(t, http.MethodPatch, "/api/monitors/"+mon+"/triggers/"+tr.ID, `{"condition":"becomes_active","action_id":"`+def.ID+`"}`, b.ann, nil)
+	require.Equal(t, http.StatusConflict, rec.Code, "moving onto an existing (action, condition): %s", rec.Body)
+
+	// Bob: Ann's monitor and trigger are 404s, and so is a trigger naming Ann's action on
+	// his own monitor.
+	bobMon := b.create(t, b.bob, body)
+	for _, req := range []struct{ method, path, body string }{
+		{http.MethodGet, "/api/monitors/" + mon + "/triggers", ""},
+		{http.MethodPost, "/api/monitors/" + mon + "/triggers", fmt.Sprintf(`{"action_id":%q,"condition":"becomes_inactive"}`, hook.ID)},
+		{http.MethodGet, "/api/monitors/" + mon + "/triggers/" + tr.ID, ""},
+		{http.MethodPatch, "/api/monitors/" + mon + "/triggers/" + tr.ID, `{"enabled":false}`},
+		{http.MethodDelete, "/api/monitors/" + mon + "/triggers/" + tr.ID, ""},
+		{http.MethodGet, "/api/monitors/" + bobMon.ID + "/triggers/" + tr.ID, ""},
+		{http.MethodPost, "/api/monitors/" + bobMon.ID + "/triggers", fmt.Sprintf(`{"action_id":%q,"condition":"becomes_inactive"}`, hook.ID)},
+	} {
+		rec := b.do(t, req.method, req.path, req.body, b.bob, nil)
+		require.Equal(t, http.StatusNotFound, rec.Code, "%s %s: %s", req.method, req.path, rec.Body)
+	}
+	rec = b.do(t, http.MethodPost, "/api/monitors", strings.Replace(body, `"interval"`,
+		fmt.Sprintf(`"triggers":[{"action_id":%q,"condition":"state_change"}],"interval"`, hook.ID), 1), b.bob, nil)
+	require.Equal(t, http.StatusNotFound, rec.Code, "a monitor created with another user's action: %s", rec.Body)
+	require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, "triggers[0].action_id")
+	rec = b.do(t, http.MethodPatch, "/api/monitors/"+bobMon.ID+"/triggers/"+bobTrigger(t, b, bobMon.ID), fmt.Sprintf(`{"action_id":%q}`, hook.ID), b.bob, nil)
+	require.Equal(t, http.StatusNotFound, rec.Code, "moving a trigger onto another user's action: %s", rec.Body)
+
+	// Validation names the field.
+	for payload, field := range map[string]string{
+		`{"condition":"state_change"}`:                                                            "action_id",
+		fmt.Sprintf(`{"action_id":%q}`, hook.ID):                                                  "condition",
+		fmt.Sprintf(`{"action_id":%q,"condition":"sometimes"}`, hook.ID):                          "condition",
+		fmt.Sprintf(`{"action_id":%q,"condition":"state_change","frequency":"hourly"}`, hook.ID):  "frequency",
+		fmt.Sprintf(`{"action_id":%q,"condition":"becomes_inactive","cooldown":"8d"}`, hook.ID):   "cooldown",
+		fmt.Sprintf(`{"action_id":%q,"condition":"becomes_inactive","cooldown":"soon"}`, hook.ID): "cooldown",
+	} {
+		rec := b.do(t, http.MethodPost, "/api/monitors/"+mon+"/triggers", payload, b.ann, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "%s: %s", payload, rec.Body)
+		require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, field, payload)
+	}
+	rec = b.do(t, http.MethodPost, "/api/monitors", strings.Replace(body, `"interval"`, `"triggers":[{"condition":"state_change"}],"interval"`, 1), b.ann, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+	require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, "triggers[0].action_id")
+	rec = b.do(t, http.MethodPatch, "/api/monitors/"+mon, `{"triggers":[]}`, b.ann, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+
+	// The detail shows the triggers; delete removes one; every change is audited.
+	detail := decode[httpapi.MonitorDetailJSON](t, b.do(t, http.MethodGet, "/api/monitors/"+mon, "", b.ann, nil))
+	require.Len(t, detail.Triggers, 2)
+	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodDelete, "/api/monitors/"+mon+"/triggers/"+tr.ID, "", b.ann, nil).Code)
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, "/api/monitors/"+mon+"/triggers/"+tr.ID, "", b.ann, nil).Code)
+	for action, n := range map[string]int{"monitor_created": 2, "trigger_created": 1, "trigger_updated": 1, "trigger_deleted": 1} {
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = $2`, b.annUserID, action), action)
+	}
+	// Deleting the action takes its triggers with it.
+	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodDelete, "/api/actions/"+def.ID, "", b.ann, nil).Code)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM triggers WHERE monitor_id = $1`, mon))
+	// With no default action left, a new monitor starts without triggers.
+	rec = b.do(t, http.MethodPost, "/api/monitors", body, b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	require.Empty(t, decode[httpapi.MonitorCreatedJSON](t, rec).Triggers)
+}
+
+func bobTrigger(t *testing.T, b *monitorsBundle, monitorID string) string {
+	t.Helper()
+	list := decode[httpapi.TriggerListJSON](t, b.do(t, http.MethodGet, "/api/monitors/"+monitorID+"/triggers", "", b.bob, nil)).Triggers
+	require.NotEmpty(t, list)
+	return list[0].ID
+}
+
+func TestResubscribeThroughPatchMe(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	_, err := b.pool.Exec(context.Background(), `UPDATE users SET unsubscribed_at = now() WHERE id = $1`, b.annUserID)
+	require.NoError(t, err)
+	me := decode[httpapi.UserJSON](t, b.do(t, http.MethodGet, "/api/me", "", b.ann, nil))
+	require.NotNil(t, me.UnsubscribedAt)
+
+	rec := b.do(t, http.MethodPatch, "/api/me", `{"notifications_enabled":true}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Nil(t, decode[httpapi.UserJSON](t, rec).UnsubscribedAt)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND unsubscribed_at IS NOT NULL`, b.annUserID))
+}
