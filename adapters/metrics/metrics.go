@@ -45,6 +45,8 @@ type Registry struct {
 
 	messages        *prometheus.CounterVec
 	messageDuration *prometheus.HistogramVec
+
+	deliveries *prometheus.CounterVec
 }
 
 var _ chain.Observer = (*Registry)(nil)
@@ -79,13 +81,17 @@ func New() *Registry {
 			Help:    "Time spent handling one stream message.",
 			Buckets: MessageDurationBuckets,
 		}, []string{"stream", "consumer"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_notification_attempts_total",
+			Help: "Notification delivery attempts by channel and outcome: sent, retry or failed (failed: for good, the schedule ran out or the recipient refused).",
+		}, []string{"channel", "outcome"}),
 	}
 	// Fresh collectors on a fresh registry: registering can only fail on a programming error.
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.aiCalls, r.aiDuration, r.aiTokens, r.aiCost,
-		r.messages, r.messageDuration,
+		r.messages, r.messageDuration, r.deliveries,
 	)
 	return r
 }
@@ -122,6 +128,12 @@ func (r *Registry) ObserveMessage(stream, consumer, outcome string, d time.Durat
 	stream, consumer = label(stream), label(consumer)
 	r.messages.WithLabelValues(stream, consumer, label(outcome)).Inc()
 	r.messageDuration.WithLabelValues(stream, consumer).Observe(seconds(d))
+}
+
+// ObserveDelivery counts one notification delivery attempt: outcome is the status it left
+// the notification in (sent, pending for a retry, failed).
+func (r *Registry) ObserveDelivery(channel, outcome string) {
+	r.deliveries.WithLabelValues(label(channel), label(outcome)).Inc()
 }
 
 // label makes s a safe label value: valid UTF-8, at most LabelMaxRunes characters.

@@ -11,18 +11,26 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/domain/app"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/streams"
 )
 
-// NotificationStore tracks notification deliveries.
+// NotificationStore tracks notification deliveries. It opens webhook secrets with box.
 type NotificationStore struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	box    Sealer
+	source string
 }
 
 var _ app.NotificationStore = (*NotificationStore)(nil)
 
-// NewNotificationStore returns a NotificationStore.
-func NewNotificationStore(pool *pgxpool.Pool) *NotificationStore {
-	return &NotificationStore{pool: pool}
+// requestGrace is how long a requested notification waits before the sweeper asks again,
+// should the request be lost.
+const requestGrace = 2 * time.Minute
+
+// NewNotificationStore returns a NotificationStore; source names the role writing events.
+func NewNotificationStore(pool *pgxpool.Pool, box Sealer, source string) *NotificationStore {
+	return &NotificationStore{pool: pool, box: box, source: source}
 }
 
 // ClaimNotification implements app.NotificationStore.
@@ -44,22 +52,29 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			startedAt      *time.Time
 			keys           []string
 		)
+		var (
+			actionEnabled *bool
+			sealed        string
+		)
 		err := tx.QueryRow(ctx, `
-			SELECT n.status, n.updated_at, n.attempts, n.kind, m.consecutive_failures, coalesce(e.error, ''),
+			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, m.consecutive_failures, coalesce(e.error, ''),
 			       n.user_id, n.recipient, n.monitor_id, n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
 			       m.name, m.prompt, e.explanation, e.finished_at, e.started_at,
 			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
-			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient))
+			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient)),
+			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', '')
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
 			JOIN monitors m ON m.id = n.monitor_id
 			LEFT JOIN evaluations e ON e.id = n.evaluation_id
+			LEFT JOIN actions a ON a.id = n.action_id
 			WHERE n.id = $1
 			FOR UPDATE OF n`, id).
-			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
+			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Channel, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
-				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList)
+				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList,
+				&d.ActionID, &actionEnabled, &sealed)
 		if err != nil {
 			return fmt.Errorf("load notification: %w", translate(err))
 		}
@@ -69,16 +84,34 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		case status != "pending" && status != "sending":
 			return app.ErrDelivered
 		}
-		if onList || !notifyOn || (unsubscribedAt != nil && strings.EqualFold(d.Recipient, email)) {
+		reason := ""
+		switch {
+		case d.Channel == app.ChannelWebhook && (actionEnabled == nil || !*actionEnabled):
+			reason = "The webhook action was turned off or deleted before delivery."
+		case d.Channel == app.ChannelEmail && (onList || !notifyOn || (unsubscribedAt != nil && strings.EqualFold(d.Recipient, email))):
+			reason = "The address is unsubscribed, on the suppression list, or notifications are off."
+		}
+		if reason != "" {
 			// Committed, unlike an error return: the suppression is the outcome.
 			suppressed = true
-			if _, err := tx.Exec(ctx, `UPDATE notifications SET status = 'suppressed', updated_at = $2 WHERE id = $1`, id, now); err != nil {
+			if _, err := tx.Exec(ctx, `
+				UPDATE notifications SET status = 'suppressed', last_error = $3, next_attempt_at = NULL, updated_at = $2
+				WHERE id = $1`, id, now, reason); err != nil {
 				return fmt.Errorf("suppress notification: %w", translate(err))
 			}
 			return nil
 		}
+		if d.Channel == app.ChannelWebhook {
+			secret, err := s.box.Open(sealed, []byte(d.ActionID))
+			if err != nil {
+				return fmt.Errorf("open the secret of action %s: %w", d.ActionID, err)
+			}
+			d.Secret = string(secret)
+		}
+		// A claim whose mailer dies is due again once its lease is over.
 		if _, err := tx.Exec(ctx, `
-			UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $2 WHERE id = $1`, id, now); err != nil {
+			UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $2, next_attempt_at = $3
+			WHERE id = $1`, id, now, now.Add(lease)); err != nil {
 			return fmt.Errorf("claim notification: %w", translate(err))
 		}
 		d.NotificationID = id
@@ -106,28 +139,84 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 	return d, err
 }
 
-// MarkSent implements app.NotificationStore.
-func (s *NotificationStore) MarkSent(ctx context.Context, id string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE notifications SET status = 'sent', sent_at = $2, last_error = NULL, updated_at = $2
-		WHERE id = $1 AND status = 'sending'`, id, now)
-	if err != nil {
-		return fmt.Errorf("mark notification sent: %w", translate(err))
-	}
-	return nil
+// RecordAttempt implements app.NotificationStore.
+func (s *NotificationStore) RecordAttempt(ctx context.Context, r app.AttemptRecord) error {
+	d := r.Decision
+	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var code *int
+		if r.Attempt.Code != 0 {
+			code = &r.Attempt.Code
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, code, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, left($7, 1000))
+			ON CONFLICT (notification_id, attempt) DO NOTHING`,
+			r.NotificationID, r.Number, r.StartedAt, r.FinishedAt, string(r.Attempt.Result), code, r.Attempt.Detail)
+		if err != nil {
+			return fmt.Errorf("insert attempt: %w", translate(err))
+		}
+		var sentAt *time.Time
+		if d.Status == app.StatusSent {
+			sentAt = &r.FinishedAt
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE notifications SET status = $2, last_error = NULLIF(left($3, 1000), ''), next_attempt_at = $4,
+			       sent_at = coalesce($5, sent_at), updated_at = $6
+			WHERE id = $1 AND status = 'sending'`,
+			r.NotificationID, d.Status, d.Error, d.NextAttemptAt, sentAt, r.FinishedAt)
+		if err != nil {
+			return fmt.Errorf("update notification: %w", translate(err))
+		}
+		if d.SuppressRecipient {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO email_suppressions (email, reason, detail) VALUES (lower($1), 'bounce', left($2, 500))
+				ON CONFLICT (email) DO NOTHING`, r.Recipient, r.Attempt.Detail)
+			if err != nil {
+				return fmt.Errorf("suppress address: %w", translate(err))
+			}
+		}
+		if d.DisableAction && r.ActionID != "" {
+			_, err := tx.Exec(ctx, `
+				UPDATE actions SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1`,
+				r.ActionID, "The endpoint answered 410 Gone: "+d.Error, r.FinishedAt)
+			if err != nil {
+				return fmt.Errorf("disable action: %w", translate(err))
+			}
+		}
+		return nil
+	})
 }
 
-// MarkFailed implements app.NotificationStore.
-func (s *NotificationStore) MarkFailed(ctx context.Context, id string, reason string, permanent bool) error {
-	status := "pending"
-	if permanent {
-		status = "failed"
-	}
-	_, err := s.pool.Exec(ctx, `
-		UPDATE notifications SET status = $2, last_error = $3, updated_at = now()
-		WHERE id = $1 AND status = 'sending'`, id, status, reason)
-	if err != nil {
-		return fmt.Errorf("mark notification failed: %w", translate(err))
-	}
-	return nil
+// RequestDue implements app.NotificationStore. SKIP LOCKED lets several mailers sweep at
+// once without requesting a notification twice.
+func (s *NotificationStore) RequestDue(ctx context.Context, now time.Time, lease time.Duration, limit int) (int, error) {
+	var n int
+	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			WITH due AS (
+			  SELECT id FROM notifications
+			  WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1
+			  ORDER BY next_attempt_at LIMIT $2
+			  FOR UPDATE SKIP LOCKED)
+			UPDATE notifications n SET next_attempt_at = $3
+			FROM due WHERE n.id = due.id
+			RETURNING n.id::text, n.user_id::text, n.monitor_id::text, n.attempts`, now, limit, now.Add(requestGrace))
+		if err != nil {
+			return fmt.Errorf("select due notifications: %w", translate(err))
+		}
+		var events []event.Event
+		var id, userID, monitorID string
+		var attempts int
+		_, err = pgx.ForEachRow(rows, []any{&id, &userID, &monitorID, &attempts}, func() error {
+			events = append(events, event.NotificationRequested{NotificationID: id, UserID: userID, MonitorID: monitorID,
+				At: now, Retry: attempts + 1, RequestedAt: now.UnixNano()})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("select due notifications: %w", translate(err))
+		}
+		n = len(events)
+		return streams.AppendOutbox(ctx, tx, s.source, events...)
+	})
+	return n, err
 }

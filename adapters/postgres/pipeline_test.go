@@ -25,13 +25,14 @@ type bundle struct {
 	userID   string
 	actionID string
 	monitor  *monitor.Monitor
+	slot     time.Time // of the last evaluation fire recorded
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.New(t)
-	b := &bundle{pool: pool, seed: postgres.NewSeedStore(pool)}
+	b := &bundle{pool: pool, seed: postgres.NewSeedStore(pool), slot: time.Now().UTC()}
 	var err error
 	b.userID, _, err = b.seed.EnsureUser(ctx, "ann@example.com", "Ann", "user", "")
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ const unconfirmedRecipient = "The recipient has not confirmed that they want the
 
 // FireTriggers implements app.TriggerStore. An email action makes one notification per
 // recipient; an address other than the account's own that has not confirmed is recorded
-// as suppressed, so the user sees why it got nothing.
+// as suppressed, so the user sees why it got nothing. A webhook action makes one, to its URL.
 func (s *TriggerStore) FireTriggers(ctx context.Context, sc event.StateChanged, now time.Time) ([]string, error) {
 	var created []string
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -48,9 +48,11 @@ func (s *TriggerStore) FireTriggers(ctx context.Context, sc event.StateChanged, 
 		// Lock the monitor's triggers so concurrent matchers agree on once/cooldown.
 		rows, err := tx.Query(ctx, `
 			SELECT t.id, t.action_id, t.condition, t.frequency, t.cooldown_seconds, t.enabled, t.fired_count,
-			       t.last_fired_at, a.type, ARRAY(SELECT jsonb_array_elements_text(a.config->'to')), lower(u.email)
+			       t.last_fired_at, a.type,
+			       CASE a.type WHEN 'webhook' THEN ARRAY[a.config->>'url'] ELSE ARRAY(SELECT jsonb_array_elements_text(a.config->'to')) END,
+			       lower(u.email)
 			FROM triggers t
-			JOIN actions a ON a.id = t.action_id AND a.enabled AND a.type = 'email'
+			JOIN actions a ON a.id = t.action_id AND a.enabled
 			JOIN users u ON u.id = a.user_id
 			WHERE t.monitor_id = $1 AND t.enabled
 			ORDER BY t.id
@@ -87,7 +89,7 @@ func (s *TriggerStore) FireTriggers(ctx context.Context, sc event.StateChanged, 
 				if firing.Digest {
 					status = "digest_pending"
 				}
-				if to != c.owner {
+				if c.channel == app.ChannelEmail && to != c.owner {
 					if confirmed == nil {
 						if confirmed, err = confirmedRecipients(ctx, tx, sc.UserID); err != nil {
 							return err

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
 	"github.com/vigilhq/vigil/emailtpl"
@@ -26,14 +27,37 @@ type Notifier struct {
 
 var _ app.NotificationSender = (*Notifier)(nil)
 
+// ListID names Vigil's notification emails as one list (RFC 2919), so clients can filter them.
+const ListID = "Vigil notifications <notifications.vigil>"
+
 // NewNotifier returns a Notifier linking to baseURL (PUBLIC_BASE_URL, never a request's Host).
 func NewNotifier(renderer *emailtpl.Renderer, sender *Sender, baseURL string, signer UnsubscribeSigner) *Notifier {
 	return &Notifier{renderer: renderer, sender: sender, baseURL: baseURL, signer: signer}
 }
 
-// SendNotification implements app.NotificationSender. Every email carries List-Unsubscribe
-// and List-Unsubscribe-Post (RFC 8058 one-click) and a Message-ID derived from the
-// notification, so a re-send after a crash is recognisable as the same message.
+// Send implements app.NotificationSender: a 250 is delivered, an SMTP 5xx or a message
+// the relay cannot take is a permanent failure, anything else (4xx, refused or broken
+// connections, timeouts) is retried.
+func (n *Notifier) Send(ctx context.Context, d app.Delivery) app.Attempt {
+	err := n.SendNotification(ctx, d)
+	if err == nil {
+		return app.Attempt{Result: app.ResultDelivered, Code: 250, Detail: "Accepted by the mail server."}
+	}
+	code, reply := Reply(err)
+	a := app.Attempt{Result: app.ResultRetry, Code: code, Detail: domain.ErrorMessage(err)}
+	if domain.ErrorCode(err) == domain.EINVALID {
+		a.Result = app.ResultFailed
+	}
+	if reply != "" {
+		a.Detail += " The server said: " + reply
+	}
+	return a
+}
+
+// SendNotification renders and sends the email of d. Every email carries List-Unsubscribe
+// and List-Unsubscribe-Post (RFC 8058 one-click), List-Id, Auto-Submitted and a Message-ID
+// derived from the notification, so a re-send after a crash is recognisable as the same
+// message. It returns EINVALID for a permanent rejection and EUNAVAILABLE for a transient one.
 func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 	unsubscribe := n.baseURL + "/unsubscribe?token=" + url.QueryEscape(n.signer.Sign(d.UserID, d.Recipient))
 	monitorURL := n.baseURL + "/api/monitors/" + url.PathEscape(d.MonitorID)
@@ -47,6 +71,8 @@ func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 		Headers: map[string]string{
 			"List-Unsubscribe":      "<" + unsubscribe + ">",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+			"List-Id":               ListID,
+			"Auto-Submitted":        "auto-generated",
 		},
 	})
 }

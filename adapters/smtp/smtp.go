@@ -383,6 +383,21 @@ func sendError(ctx context.Context, err error) error {
 	return unavailable(ctx, err)
 }
 
+// Reply returns the SMTP reply code and text a failed Send got from the server; 0 and ""
+// when none came (the server could not be reached, the connection broke, the message was
+// invalid).
+func Reply(err error) (int, string) {
+	var se *mail.SendError
+	if errors.As(err, &se) && se.ErrorCode() != 0 {
+		text := strings.TrimSpace(se.Error())
+		if len(text) > 300 {
+			text = text[:300]
+		}
+		return se.ErrorCode(), text
+	}
+	return 0, ""
+}
+
 // unavailable wraps err as EUNAVAILABLE, keeping ctx's error visible to errors.Is.
 func unavailable(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {

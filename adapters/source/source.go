@@ -94,19 +94,7 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 	if cfg.Allow == nil {
 		cfg.Allow = Public
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !cfg.AllowPrivate {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
-			}
-			if !cfg.Allow(ap.Addr()) {
-				return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
-			}
-			return nil
-		}
-	}
+	dialer := Dialer(cfg)
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would hide the real destination from the address check
 		DialContext:           dialer.DialContext,
@@ -129,6 +117,29 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 		},
 	}
 	return &Fetcher{client: client, maxBytes: cfg.MaxBytes, agent: cfg.UserAgent, fresh: cfg.Fresh, cache: newCache(cfg.CacheBytes), now: now}
+}
+
+// Dialer returns a dialer that checks, when it connects, the resolved address against
+// cfg (Allow, default Public) unless cfg.AllowPrivate: the check every outgoing request of
+// Vigil's to a user's URL goes through, redirects and DNS changes included.
+func Dialer(cfg Config) *net.Dialer {
+	if cfg.Allow == nil {
+		cfg.Allow = Public
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !cfg.AllowPrivate {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
+			}
+			if !cfg.Allow(ap.Addr()) {
+				return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
+			}
+			return nil
+		}
+	}
+	return dialer
 }
 
 // Public reports whether addr is a public unicast address a source may live on.

@@ -27,6 +27,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
+	"github.com/vigilhq/vigil/adapters/webhook"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
@@ -150,7 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	pub := streams.NewPublisher(m.js, "vigil/"+m.name)
-	if m.has(roleAPI) || m.has(roleRecorder) || m.has(roleMatcher) {
+	if m.has(roleAPI) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
 		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log})
 		start("outbox relay", relay.Run)
 	}
@@ -472,7 +473,58 @@ func (m *Main) matcher() func(context.Context) error {
 	})
 }
 
+// mailerSweepEvery is how often the mailer role requests the notifications whose next
+// attempt is due; mailerSweepBatch bounds one sweep.
+const (
+	mailerSweepEvery = 15 * time.Second
+	mailerSweepBatch = 500
+)
+
 func (m *Main) mailer() (func(context.Context) error, error) {
+	mail, err := m.mailerService()
+	if err != nil {
+		return nil, err
+	}
+	consume := m.consume(streams.StreamNotifications, streams.ConsumerMailer, true, func(ctx context.Context, msg streams.Message) error {
+		var nr event.NotificationRequested
+		if err := msg.Decode(&nr); err != nil {
+			return streams.Permanent(fmt.Errorf("decode notification requested: %w", err))
+		}
+		r, err := mail.Deliver(ctx, nr.NotificationID)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			m.metrics.ObserveDelivery(r.Channel, r.Decision.Status)
+			zerolog.Ctx(ctx).Info().Str("notification_id", nr.NotificationID).Str("channel", r.Channel).
+				Str("status", r.Decision.Status).Int("code", r.Attempt.Code).Str("error", r.Decision.Error).Msg("notification attempted")
+		}
+		return nil
+	})
+	return func(ctx context.Context) error {
+		go func() {
+			t := time.NewTicker(mailerSweepEvery)
+			defer t.Stop()
+			for {
+				if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
+					m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
+				} else if n > 0 {
+					m.log.Info().Int("notifications", n).Msg("requested notifications due for an attempt")
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		return consume(ctx)
+	}, nil
+}
+
+// mailerService builds the delivery use case: email through SMTP, webhooks over HTTP with
+// the SSRF guard of sources, and webhook secrets opened with the data keys.
+func (m *Main) mailerService() (*app.Mailer, error) {
 	renderer, err := emailtpl.New()
 	if err != nil {
 		return nil, err
@@ -485,23 +537,16 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier := smtp.NewNotifier(renderer, sender, strings.TrimRight(m.cfg.PublicBaseURL, "/"), signer)
-	mail := app.NewMailer(postgres.NewNotificationStore(m.pool), notifier, m.now, 0)
-	return m.consume(streams.StreamNotifications, streams.ConsumerMailer, true, func(ctx context.Context, msg streams.Message) error {
-		var nr event.NotificationRequested
-		if err := msg.Decode(&nr); err != nil {
-			return streams.Permanent(fmt.Errorf("decode notification requested: %w", err))
-		}
-		err := mail.Deliver(ctx, nr.NotificationID)
-		switch domain.ErrorCode(err) {
-		case "":
-			zerolog.Ctx(ctx).Info().Str("notification_id", nr.NotificationID).Msg("notification handled")
-			return nil
-		case domain.EINVALID:
-			return streams.Permanent(err)
-		}
-		return err
-	}), nil
+	keys, err := m.dataKeys()
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(m.cfg.PublicBaseURL, "/")
+	senders := map[string]app.NotificationSender{
+		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, base, signer),
+		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: base, Guard: source.Config{AllowPrivate: m.cfg.AllowPrivateSources}}),
+	}
+	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now, app.MailerConfig{}), nil
 }
 
 // unsubscribeTokens returns the signer of unsubscribe links, keyed by VIGIL_SECRET_KEY. In

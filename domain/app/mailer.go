@@ -14,14 +14,16 @@ import (
 const (
 	KindStateChanged   = "state_changed"   // a trigger fired on a state change
 	KindMonitorFailing = "monitor_failing" // the owner is told a monitor was put in error
+	KindTest           = "test"            // a sample sent by POST /api/actions/:id/test, never stored
 )
 
-// Delivery is everything one notification email needs.
+// Delivery is everything one notification needs to be delivered.
 type Delivery struct {
 	NotificationID string
 	Kind           string // KindStateChanged or KindMonitorFailing
+	Channel        string // ChannelEmail or ChannelWebhook
 	UserID         string
-	Recipient      string
+	Recipient      string // an email address, or the webhook's URL
 	RecipientName  string
 	Timezone       string
 	MonitorID      string
@@ -34,6 +36,8 @@ type Delivery struct {
 	Attempt        int
 	Failures       int    // monitor_failing: consecutive failed checks
 	LastError      string // monitor_failing: the last failure
+	ActionID       string // "" when the action was deleted meanwhile
+	Secret         string // webhook: the signing secret, in clear
 }
 
 // Claim outcomes.
@@ -44,6 +48,19 @@ var (
 	ErrInFlight = errors.New("notification is being sent")
 )
 
+// AttemptRecord is one attempt, as RecordAttempt stores it.
+type AttemptRecord struct {
+	NotificationID string
+	Number         int // 1 for the first attempt
+	Channel        string
+	Recipient      string
+	ActionID       string
+	StartedAt      time.Time
+	FinishedAt     time.Time
+	Attempt        Attempt
+	Decision       Decision
+}
+
 // NotificationStore tracks deliveries.
 type NotificationStore interface {
 	// ClaimNotification marks a pending notification as sending and returns it. It returns
@@ -52,61 +69,99 @@ type NotificationStore interface {
 	// and marks it suppressed (returning ErrDelivered) when its recipient is suppressed or
 	// has turned notifications off.
 	ClaimNotification(ctx context.Context, id string, now time.Time, lease time.Duration) (Delivery, error)
-	// MarkSent records a successful send.
-	MarkSent(ctx context.Context, id string, now time.Time) error
-	// MarkFailed records a failed send: permanent ones become failed, others pending again.
-	MarkFailed(ctx context.Context, id string, reason string, permanent bool) error
+	// RecordAttempt stores one attempt and applies its decision in one transaction: the
+	// notification's status, last error and next attempt, the suppression of a refused
+	// address and the disabling of a webhook that is gone.
+	RecordAttempt(ctx context.Context, r AttemptRecord) error
+	// RequestDue requests again, through the outbox, up to limit notifications whose next
+	// attempt is due at now (pending ones, and sending ones whose claim is older than
+	// lease), and returns how many. A request lost on the way, or a retry scheduled
+	// for tomorrow, is not forgotten: the database, not the message, holds what is owed.
+	RequestDue(ctx context.Context, now time.Time, lease time.Duration, limit int) (int, error)
 }
 
-// NotificationSender delivers one notification (renders and sends the email).
-// It returns EINVALID for a permanent rejection and EUNAVAILABLE for a transient one.
+// NotificationSender delivers one notification on its channel and reports the attempt;
+// it never returns an error a retry would not fix without also saying so in the Attempt.
 type NotificationSender interface {
-	SendNotification(ctx context.Context, d Delivery) error
+	Send(ctx context.Context, d Delivery) Attempt
 }
 
-// Mailer is the DeliverNotification use case. It records the result before the message is
-// acknowledged and never sends a notification that is already sent.
+// Mailer is the DeliverNotification use case. It records every attempt before the message
+// is acknowledged, never sends a notification that is already sent, and leaves retries to
+// the schedule in the database (RequestDue), so a notification stays owed until it is
+// delivered or has failed for good.
 type Mailer struct {
-	store  NotificationStore
-	sender NotificationSender
-	now    func() time.Time
-	lease  time.Duration
+	store    NotificationStore
+	senders  map[string]NotificationSender
+	now      func() time.Time
+	lease    time.Duration
+	schedule []time.Duration
 }
 
 // MailerLeaseDefault is how long a claim protects a notification being sent.
 const MailerLeaseDefault = 2 * time.Minute
 
-// NewMailer returns a Mailer.
-func NewMailer(store NotificationStore, sender NotificationSender, now func() time.Time, lease time.Duration) *Mailer {
-	if lease <= 0 {
-		lease = MailerLeaseDefault
-	}
-	return &Mailer{store: store, sender: sender, now: now, lease: lease}
+// MailerConfig tunes a Mailer.
+type MailerConfig struct {
+	Lease    time.Duration   // MailerLeaseDefault when 0
+	Schedule []time.Duration // RetryScheduleDefault when empty
 }
 
-// Deliver sends one notification. It returns nil when the notification is sent or needs
-// nothing more, an EINVALID error when the send failed for good (recorded as failed), and
-// other errors when it should be retried later.
-func (m *Mailer) Deliver(ctx context.Context, notificationID string) error {
-	d, err := m.store.ClaimNotification(ctx, notificationID, m.now().UTC(), m.lease)
+// NewMailer returns a Mailer delivering each channel through its sender.
+func NewMailer(store NotificationStore, senders map[string]NotificationSender, now func() time.Time, cfg MailerConfig) *Mailer {
+	if cfg.Lease <= 0 {
+		cfg.Lease = MailerLeaseDefault
+	}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = RetryScheduleDefault
+	}
+	return &Mailer{store: store, senders: senders, now: now, lease: cfg.Lease, schedule: cfg.Schedule}
+}
+
+// Report is what one Deliver did.
+type Report struct {
+	Channel  string
+	Attempt  Attempt
+	Decision Decision
+}
+
+// Deliver makes one attempt at a notification. It returns what the attempt did, nil when
+// there was nothing to do (sent already, failed for good, suppressed, gone), and an error
+// only when the outcome could not be recorded or another mailer holds the notification;
+// such a request should be redelivered.
+func (m *Mailer) Deliver(ctx context.Context, notificationID string) (*Report, error) {
+	started := m.now().UTC()
+	d, err := m.store.ClaimNotification(ctx, notificationID, started, m.lease)
 	switch {
 	case errors.Is(err, ErrDelivered), errors.Is(err, domain.ErrNotFound):
-		return nil
+		return nil, nil
 	case errors.Is(err, ErrInFlight):
-		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The notification is being sent by another mailer.", Err: err}
+		return nil, &domain.Error{Code: domain.EUNAVAILABLE, Message: "The notification is being sent by another mailer.", Err: err}
 	case err != nil:
-		return fmt.Errorf("claim notification %s: %w", notificationID, err)
+		return nil, fmt.Errorf("claim notification %s: %w", notificationID, err)
 	}
-	sendErr := m.sender.SendNotification(ctx, d)
-	if sendErr == nil {
-		if err := m.store.MarkSent(ctx, notificationID, m.now().UTC()); err != nil {
-			return fmt.Errorf("record notification %s as sent: %w", notificationID, err)
-		}
-		return nil
+	var attempt Attempt
+	if sender, ok := m.senders[d.Channel]; ok {
+		attempt = sender.Send(ctx, d)
+	} else {
+		attempt = Attempt{Result: ResultFailed, Detail: fmt.Sprintf("Vigil cannot deliver on the %q channel.", d.Channel)}
 	}
-	permanent := domain.ErrorCode(sendErr) == domain.EINVALID
-	if err := m.store.MarkFailed(ctx, notificationID, domain.ErrorMessage(sendErr), permanent); err != nil {
-		return fmt.Errorf("record failure of notification %s: %w (send: %v)", notificationID, err, sendErr)
+	finished := m.now().UTC()
+	decision := Decide(d.Channel, d.Attempt, attempt, finished, m.schedule)
+	rec := AttemptRecord{NotificationID: notificationID, Number: d.Attempt, Channel: d.Channel, Recipient: d.Recipient,
+		ActionID: d.ActionID, StartedAt: started, FinishedAt: finished, Attempt: attempt, Decision: decision}
+	if err := m.store.RecordAttempt(ctx, rec); err != nil {
+		return nil, fmt.Errorf("record attempt %d of notification %s: %w (attempt: %s %s)", d.Attempt, notificationID, err, attempt.Result, attempt.Detail)
 	}
-	return fmt.Errorf("send notification %s: %w", notificationID, sendErr)
+	return &Report{Channel: d.Channel, Attempt: attempt, Decision: decision}, nil
+}
+
+// RequestDue requests the notifications whose next attempt is due; the mailer role calls
+// it on a timer.
+func (m *Mailer) RequestDue(ctx context.Context, limit int) (int, error) {
+	n, err := m.store.RequestDue(ctx, m.now().UTC(), m.lease, limit)
+	if err != nil {
+		return 0, fmt.Errorf("request due notifications: %w", err)
+	}
+	return n, nil
 }

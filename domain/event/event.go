@@ -3,6 +3,7 @@
 package event
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/domain/monitor"
@@ -143,9 +144,20 @@ type NotificationRequested struct {
 	UserID         string    `json:"user_id"`
 	MonitorID      string    `json:"monitor_id"`
 	At             time.Time `json:"occurred_at"`
+	// Retry is the attempt a re-request is for (0 for the first request) and RequestedAt
+	// (Unix nanoseconds) tells re-requests apart, so de-duplication keeps each of them.
+	Retry       int   `json:"retry,omitempty"`
+	RequestedAt int64 `json:"requested_at,omitempty"`
 }
 
-func (e NotificationRequested) EventID() string       { return "notification:" + e.NotificationID }
+// EventID is "notification:<id>" for the first request and adds the attempt and the time
+// of each re-request.
+func (e NotificationRequested) EventID() string {
+	if e.Retry == 0 {
+		return "notification:" + e.NotificationID
+	}
+	return fmt.Sprintf("notification:%s:%d:%d", e.NotificationID, e.Retry, e.RequestedAt)
+}
 func (e NotificationRequested) EventType() string     { return TypeNotificationRequested }
 func (e NotificationRequested) AggregateID() string   { return e.NotificationID }
 func (e NotificationRequested) OccurredAt() time.Time { return e.At }

@@ -46,12 +46,13 @@ type Server struct {
 	srv  *smtp.Server
 	addr string
 
-	mu       sync.Mutex
-	msgs     []Received
-	arrived  chan struct{} // closed and replaced whenever a message arrives
-	rejects  []*smtp.SMTPError
-	authUser string
-	authPass string
+	mu        sync.Mutex
+	msgs      []Received
+	arrived   chan struct{} // closed and replaced whenever a message arrives
+	rejects   []*smtp.SMTPError
+	rejectAll *smtp.SMTPError // an outage: every DATA is answered with it
+	authUser  string
+	authPass  string
 }
 
 // Start starts a server listening on 127.0.0.1:0. It is closed in t.Cleanup.
@@ -110,6 +111,17 @@ func (s *Server) RejectNext(code int, msg string) {
 	s.rejects = append(s.rejects, &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: msg})
 }
 
+// RejectAll makes the server answer every DATA with code and msg until RejectAll(0, "")
+// turns it off: an outage of the relay.
+func (s *Server) RejectAll(code int, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectAll = nil
+	if code != 0 {
+		s.rejectAll = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: msg}
+	}
+}
+
 // Messages returns a snapshot of the messages accepted so far, oldest first.
 func (s *Server) Messages() []Received {
 	s.mu.Lock()
@@ -146,7 +158,7 @@ func (s *Server) takeReject() *smtp.SMTPError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.rejects) == 0 {
-		return nil
+		return s.rejectAll
 	}
 	r := s.rejects[0]
 	s.rejects = s.rejects[1:]
