@@ -41,7 +41,7 @@ type Config struct {
 	// source.Public).
 	Guard   source.Config
 	Timeout time.Duration // TimeoutDefault when 0
-	Now          func() time.Time
+	Now     func() time.Time
 }
 
 // Sender delivers webhook notifications; it satisfies app.NotificationSender.
