@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/action"
+	"github.com/vigilhq/vigil/domain/app"
 )
 
 // Actions is what the /api/actions handlers need; *app.ActionService satisfies it. Every
@@ -20,6 +21,7 @@ type Actions interface {
 	List(ctx context.Context, userID string) ([]*action.Action, error)
 	Update(ctx context.Context, userID, id string, c action.Changes) (*action.Action, error)
 	Delete(ctx context.Context, userID, id string) error
+	Test(ctx context.Context, userID, id string) ([]app.TestResult, error)
 	VerifyRecipientToken(token string) (email string, err error)
 	ConfirmRecipient(ctx context.Context, token string) (email string, err error)
 }
@@ -31,6 +33,11 @@ func (s *Server) registerActionRoutes(e *echo.Echo) {
 	g.GET("/:id", s.getAction)
 	g.PATCH("/:id", s.patchAction)
 	g.DELETE("/:id", s.deleteAction)
+	if s.cfg.ActionTestLimit != nil {
+		g.POST("/:id/test", s.testAction, s.cfg.ActionTestLimit)
+	} else {
+		g.POST("/:id/test", s.testAction)
+	}
 	e.GET("/confirm-recipient", s.confirmRecipient)
 	e.POST("/confirm-recipient", s.confirmRecipient)
 }
@@ -38,15 +45,17 @@ func (s *Server) registerActionRoutes(e *echo.Echo) {
 // ActionJSON is an action as the API shows it. Secret is present only in the answer that
 // created or rotated it: it is stored encrypted and never shown again.
 type ActionJSON struct {
-	ID        string           `json:"id"`
-	Name      string           `json:"name"`
-	Type      string           `json:"type"`
-	Config    ActionConfigJSON `json:"config"`
-	Secret    *string          `json:"secret,omitempty"`
-	Enabled   bool             `json:"enabled"`
-	IsDefault bool             `json:"is_default"`
-	CreatedAt time.Time        `json:"created_at"`
-	UpdatedAt time.Time        `json:"updated_at"`
+	ID      string           `json:"id"`
+	Name    string           `json:"name"`
+	Type    string           `json:"type"`
+	Config  ActionConfigJSON `json:"config"`
+	Secret  *string          `json:"secret,omitempty"`
+	Enabled bool             `json:"enabled"`
+	// DisabledReason says why Vigil turned the action off, null otherwise.
+	DisabledReason *string   `json:"disabled_reason"`
+	IsDefault      bool      `json:"is_default"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // ActionConfigJSON is an action's channel settings.
@@ -76,7 +85,7 @@ type actionRequest struct {
 
 func actionJSON(a *action.Action) ActionJSON {
 	out := ActionJSON{ID: a.ID, Name: a.Name, Type: string(a.Type), Config: ActionConfigJSON{To: a.Recipients, URL: a.URL},
-		Enabled: a.Enabled, IsDefault: a.IsDefault, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		Enabled: a.Enabled, DisabledReason: optional(a.DisabledReason), IsDefault: a.IsDefault, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 	if a.Secret != "" {
 		secret := a.Secret
 		out.Secret = &secret
@@ -186,6 +195,44 @@ func (s *Server) deleteAction(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// ActionTestJSON is what a test delivery did, per recipient.
+type ActionTestJSON struct {
+	Results []ActionTestResultJSON `json:"results"`
+}
+
+// ActionTestResultJSON is one recipient's outcome: delivered, retry (a transient failure),
+// failed, gone, or skipped (with why).
+type ActionTestResultJSON struct {
+	Recipient string `json:"recipient"`
+	Outcome   string `json:"outcome"`
+	Code      *int   `json:"code"`
+	Detail    string `json:"detail"`
+}
+
+func (s *Server) testAction(c echo.Context) error {
+	caller, err := mustCaller(c)
+	if err != nil {
+		return err
+	}
+	results, err := s.cfg.Actions.Test(c.Request().Context(), caller.UserID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := ActionTestJSON{Results: make([]ActionTestResultJSON, 0, len(results))}
+	for _, r := range results {
+		j := ActionTestResultJSON{Recipient: r.Recipient, Outcome: string(r.Attempt.Result), Detail: r.Attempt.Detail}
+		if r.Skipped != "" {
+			j.Outcome, j.Detail = "skipped", r.Skipped
+		}
+		if r.Attempt.Code != 0 {
+			code := r.Attempt.Code
+			j.Code = &code
+		}
+		out.Results = append(out.Results, j)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 var confirmRecipientPage = template.Must(template.New("confirm").Parse(`<!doctype html>

@@ -358,3 +358,129 @@ func TestResubscribeThroughPatchMe(t *testing.T) {
 	require.Nil(t, decode[httpapi.UserJSON](t, rec).UnsubscribedAt)
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND unsubscribed_at IS NOT NULL`, b.annUserID))
 }
+
+func TestActionTestSendsASample(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	a := b.action(t, b.ann, `{"name":"Team","type":"email","config":{"to":["ann@example.com","dan@example.com"]}}`)
+	b.mail.WaitFor(t, 1, 10*time.Second) // dan's confirmation request
+
+	rec := b.do(t, http.MethodPost, "/api/actions/"+a.ID+"/test", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	results := decode[httpapi.ActionTestJSON](t, rec).Results
+	require.Len(t, results, 2)
+	require.Equal(t, "ann@example.com", results[0].Recipient)
+	require.Equal(t, "delivered", results[0].Outcome)
+	require.Equal(t, 250, *results[0].Code)
+	require.Equal(t, "dan@example.com", results[1].Recipient)
+	require.Equal(t, "skipped", results[1].Outcome, "an unconfirmed address gets no sample either")
+	msgs := b.mail.WaitFor(t, 2, 10*time.Second)
+	require.Len(t, msgs, 2)
+	require.Equal(t, []string{"ann@example.com"}, msgs[1].To)
+	require.Contains(t, msgs[1].Text, "test notification")
+
+	// The relay refusing the sample is reported, not hidden.
+	b.mail.RejectNext(550, "5.1.1 mailbox unavailable")
+	rec = b.do(t, http.MethodPost, "/api/actions/"+a.ID+"/test", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	results = decode[httpapi.ActionTestJSON](t, rec).Results
+	require.Equal(t, "failed", results[0].Outcome)
+	require.Equal(t, 550, *results[0].Code)
+	require.Contains(t, results[0].Detail, "mailbox unavailable")
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM email_suppressions`), "a test suppresses nothing")
+
+	// A webhook whose URL now resolves to a private address is refused before any request.
+	hook := b.action(t, b.ann, `{"type":"webhook","config":{"url":"https://93.184.216.34/hook"}}`)
+	_, err := b.pool.Exec(context.Background(), `UPDATE actions SET config = jsonb_set(config, '{url}', '"http://127.0.0.1:9/hook"') WHERE id = $1`, hook.ID)
+	require.NoError(t, err)
+	rec = b.do(t, http.MethodPost, "/api/actions/"+hook.ID+"/test", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	results = decode[httpapi.ActionTestJSON](t, rec).Results
+	require.Equal(t, "failed", results[0].Outcome)
+	require.Contains(t, results[0].Detail, "private or local address")
+
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPost, "/api/actions/"+a.ID+"/test", "", b.bob, nil).Code)
+}
+
+// TestNotificationsAPI: the delivery status of a notification, with its attempts, filters
+// and pages, a resend, and isolation between users.
+func TestNotificationsAPI(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	ctx := context.Background()
+	mon := b.create(t, b.ann, fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q,"interval":"15m"}`, b.source.URL))
+	// Three notifications of Ann's monitor, as the matcher and mailer leave them.
+	var ids []string
+	for i, status := range []string{"failed", "sent", "pending"} {
+		var id string
+		require.NoError(t, b.pool.QueryRow(ctx, `
+			INSERT INTO notifications (user_id, monitor_id, channel, recipient, from_state, to_state, status, attempts, last_error, created_at)
+			VALUES ($1, $2, 'email', 'ann@example.com', 'inactive', 'active', $3, $4, NULLIF($5, ''), now() - make_interval(mins => $6))
+			RETURNING id`, b.annUserID, mon.ID, status, map[string]int{"failed": 2, "sent": 1, "pending": 0}[status],
+			map[string]string{"failed": "The mail server rejected the message (SMTP 550)."}[status], 10-i).Scan(&id))
+		ids = append(ids, id)
+	}
+	_, err := b.pool.Exec(ctx, `
+		INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, code, detail) VALUES
+		($1, 1, now(), now(), 'retry', 451, 'deferred'), ($1, 2, now(), now(), 'failed', 550, 'no such user')`, ids[0])
+	require.NoError(t, err)
+
+	rec := b.do(t, http.MethodGet, "/api/notifications?limit=2", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	page := decode[httpapi.NotificationListJSON](t, rec)
+	require.Len(t, page.Notifications, 2)
+	require.Equal(t, ids[2], page.Notifications[0].ID, "newest first")
+	require.NotNil(t, page.NextCursor)
+	rec = b.do(t, http.MethodGet, "/api/notifications?limit=2&cursor="+*page.NextCursor, "", b.ann, nil)
+	page = decode[httpapi.NotificationListJSON](t, rec)
+	require.Len(t, page.Notifications, 1)
+	require.Equal(t, ids[0], page.Notifications[0].ID)
+	require.Nil(t, page.NextCursor)
+
+	for query, want := range map[string]int{
+		"status=failed": 1, "status=sent": 1, "channel=webhook": 0, "channel=email": 3,
+		"monitor_id=" + mon.ID: 3, "monitor_id=" + ids[0]: 0, "monitor_id=nonsense": 0,
+		"from=" + url.QueryEscape(time.Now().Add(-9*time.Minute).UTC().Format(time.RFC3339)): 2,
+		"to=" + url.QueryEscape(time.Now().Add(-9*time.Minute).UTC().Format(time.RFC3339)):   1,
+	} {
+		rec := b.do(t, http.MethodGet, "/api/notifications?"+query, "", b.ann, nil)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", query, rec.Body)
+		require.Len(t, decode[httpapi.NotificationListJSON](t, rec).Notifications, want, query)
+	}
+	for query, field := range map[string]string{"status=lost": "status", "channel=sms": "channel", "from=yesterday": "from",
+		"limit=0": "limit", "cursor=%21": "cursor"} {
+		rec := b.do(t, http.MethodGet, "/api/notifications?"+query, "", b.ann, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, query)
+		require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, field, query)
+	}
+
+	// One notification with every attempt.
+	rec = b.do(t, http.MethodGet, "/api/notifications/"+ids[0], "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	n := decode[httpapi.NotificationJSON](t, rec)
+	require.Equal(t, "failed", n.Status)
+	require.Len(t, n.History, 2)
+	require.Equal(t, 451, *n.History[0].Code)
+	require.Equal(t, "failed", n.History[1].Outcome)
+	require.Equal(t, "no such user", n.History[1].Detail)
+
+	// Resend a failed one: owed again, requested through the outbox.
+	rec = b.do(t, http.MethodPost, "/api/notifications/"+ids[0]+"/resend", "", b.ann, nil)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	n = decode[httpapi.NotificationJSON](t, rec)
+	require.Equal(t, "pending", n.Status)
+	require.Nil(t, n.LastError)
+	require.NotNil(t, n.NextAttemptAt)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = 'vigil.notification.requested.v1' AND event_id LIKE $1`, "notification:"+ids[0]+":3:%"))
+	// A notification still owed cannot be resent.
+	rec = b.do(t, http.MethodPost, "/api/notifications/"+ids[2]+"/resend", "", b.ann, nil)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+
+	// Bob sees none of it.
+	require.Empty(t, decode[httpapi.NotificationListJSON](t, b.do(t, http.MethodGet, "/api/notifications", "", b.bob, nil)).Notifications)
+	for _, path := range []string{"/api/notifications/" + ids[1], "/api/notifications/nonsense"} {
+		require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, path, "", b.bob, nil).Code, path)
+	}
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPost, "/api/notifications/"+ids[1]+"/resend", "", b.bob, nil).Code)
+	require.Equal(t, http.StatusUnauthorized, b.do(t, http.MethodGet, "/api/notifications", "", "", nil).Code)
+}

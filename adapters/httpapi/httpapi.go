@@ -60,6 +60,10 @@ type Config struct {
 	// /api/monitors/:id/triggers (both with AccessTokens for authentication).
 	Actions  Actions
 	Triggers Triggers
+	// ActionTestLimit, when set, rate-limits POST /api/actions/:id/test. Notifications
+	// serves /api/notifications.
+	ActionTestLimit echo.MiddlewareFunc
+	Notifications   Notifications
 
 	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager
@@ -133,6 +137,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Triggers != nil && cfg.AccessTokens != nil {
 		s.registerTriggerRoutes(e)
+	}
+	if cfg.Notifications != nil && cfg.AccessTokens != nil {
+		s.registerNotificationRoutes(e)
 	}
 	// api keys (issue 3)
 	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {

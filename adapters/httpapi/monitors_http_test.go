@@ -30,6 +30,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
+	"github.com/vigilhq/vigil/adapters/webhook"
 	"github.com/vigilhq/vigil/domain/account"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
@@ -108,10 +109,11 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	audit := postgres.NewAuditStore(pool)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
 		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit})
-	actions, mail := newActionService(t, pool, audit)
+	actions, mail, box := newActionService(t, pool, audit)
 	b.mail = mail
 	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
-		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now)}
+		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
+		Notifications: app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now)}
 
 	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -123,7 +125,7 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 
 // newActionService builds the actions use cases as production does, with an in-process
 // SMTP server for confirmation emails and the SSRF guard on (private targets refused).
-func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditStore) (*app.ActionService, *smtptest.Server) {
+func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditStore) (*app.ActionService, *smtptest.Server, *keyring.Keyring) {
 	t.Helper()
 	mail := smtptest.Start(t)
 	renderer, err := emailtpl.New()
@@ -141,10 +143,16 @@ func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditSto
 	box, err := keyring.New([]keyring.Key{{ID: "test", Secret: dataKey}})
 	require.NoError(t, err)
 	store := postgres.NewActionStore(pool, box)
-	svc, err := app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
-		Guard: source.NewGuard(source.Config{}), Audit: audit, Now: time.Now})
+	signer, err := tokens.NewUnsubscribe([]byte(strings.Repeat("u", 32)))
 	require.NoError(t, err)
-	return svc, mail
+	senders := map[string]app.NotificationSender{
+		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, "http://vigil.test", signer),
+		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: "http://vigil.test"}),
+	}
+	svc, err := app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
+		Guard: source.NewGuard(source.Config{}), Audit: audit, Now: time.Now, Secrets: store, Senders: senders})
+	require.NoError(t, err)
+	return svc, mail, box
 }
 
 type clockFunc func() time.Time

@@ -32,6 +32,7 @@ type ActionStore struct {
 var (
 	_ app.ActionStore    = (*ActionStore)(nil)
 	_ app.RecipientStore = (*ActionStore)(nil)
+	_ app.WebhookSecrets = (*ActionStore)(nil)
 )
 
 // NewActionStore returns an ActionStore sealing secrets with box.
@@ -49,12 +50,12 @@ type actionConfig struct {
 
 func actionNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Action not found.") }
 
-const actionColumns = `id, user_id, name, type, config, enabled, is_default, created_at, updated_at`
+const actionColumns = `id, user_id, name, type, config, enabled, coalesce(disabled_reason, ''), is_default, created_at, updated_at`
 
 func scanAction(row pgx.Row) (*action.Action, error) {
 	var a action.Action
 	var raw []byte
-	if err := row.Scan(&a.ID, &a.UserID, &a.Name, &a.Type, &raw, &a.Enabled, &a.IsDefault, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.UserID, &a.Name, &a.Type, &raw, &a.Enabled, &a.DisabledReason, &a.IsDefault, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, err
 	}
 	var cfg actionConfig
@@ -134,17 +135,17 @@ func (s *ActionStore) ListActions(ctx context.Context, userID string) ([]*action
 func (s *ActionStore) UpdateAction(ctx context.Context, a *action.Action, secretChanged bool) error {
 	if !secretChanged {
 		a = &action.Action{ID: a.ID, UserID: a.UserID, Name: a.Name, Type: a.Type, Recipients: a.Recipients, URL: a.URL,
-			Enabled: a.Enabled, UpdatedAt: a.UpdatedAt}
+			Enabled: a.Enabled, DisabledReason: a.DisabledReason, UpdatedAt: a.UpdatedAt}
 	}
 	cfg, err := s.config(a)
 	if err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE actions SET name = $3, enabled = $4, updated_at = $5,
+		UPDATE actions SET name = $3, enabled = $4, updated_at = $5, disabled_reason = NULLIF($8, ''),
 		       config = CASE WHEN $6 OR NOT config ? 'secret' THEN $7::jsonb
 		                     ELSE $7::jsonb || jsonb_build_object('secret', config->'secret') END
-		WHERE id = $1 AND user_id = $2`, a.ID, a.UserID, a.Name, a.Enabled, a.UpdatedAt, secretChanged, cfg)
+		WHERE id = $1 AND user_id = $2`, a.ID, a.UserID, a.Name, a.Enabled, a.UpdatedAt, secretChanged, cfg, a.DisabledReason)
 	if err != nil {
 		return fmt.Errorf("update action: %w", translate(err))
 	}
@@ -224,4 +225,42 @@ func (s *ActionStore) ConfirmRecipient(ctx context.Context, userID, email string
 		return domain.Errorf(domain.ENOTFOUND, "This confirmation link is no longer valid.")
 	}
 	return nil
+}
+
+// AllowedRecipients implements app.RecipientStore.
+func (s *ActionStore) AllowedRecipients(ctx context.Context, userID string, emails []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT e FROM unnest($2::text[]) AS e
+		WHERE e = (SELECT lower(email) FROM users WHERE id = $1)
+		   OR EXISTS (SELECT 1 FROM email_recipients r WHERE r.user_id = $1 AND r.email = e AND r.confirmed_at IS NOT NULL)`,
+		userID, emails)
+	if err != nil {
+		return nil, fmt.Errorf("allowed recipients: %w", translate(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("allowed recipients: %w", translate(err))
+	}
+	return out, nil
+}
+
+// WebhookSecret implements app.WebhookSecrets.
+func (s *ActionStore) WebhookSecret(ctx context.Context, userID, id string) (string, error) {
+	if !validID(id) {
+		return "", actionNotFound()
+	}
+	var sealed string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(config->>'secret', '') FROM actions WHERE id = $1 AND user_id = $2 AND type = 'webhook'`,
+		id, userID).Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", actionNotFound()
+	}
+	if err != nil {
+		return "", fmt.Errorf("webhook secret: %w", translate(err))
+	}
+	secret, err := s.box.Open(sealed, []byte(id))
+	if err != nil {
+		return "", fmt.Errorf("open the secret of action %s: %w", id, err)
+	}
+	return string(secret), nil
 }

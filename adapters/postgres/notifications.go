@@ -55,6 +55,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		var (
 			actionEnabled *bool
 			sealed        string
+			allowed       bool // the account's own address, or one its owner confirmed
 		)
 		err := tx.QueryRow(ctx, `
 			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, m.consecutive_failures, coalesce(e.error, ''),
@@ -63,6 +64,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			       m.name, m.prompt, e.explanation, e.finished_at, e.started_at,
 			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
 			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient)),
+			       lower(n.recipient) = lower(u.email) OR EXISTS (SELECT 1 FROM email_recipients r
+			         WHERE r.user_id = n.user_id AND r.email = lower(n.recipient) AND r.confirmed_at IS NOT NULL),
 			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', '')
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
@@ -73,7 +76,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			FOR UPDATE OF n`, id).
 			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Channel, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
-				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList,
+				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList, &allowed,
 				&d.ActionID, &actionEnabled, &sealed)
 		if err != nil {
 			return fmt.Errorf("load notification: %w", translate(err))
@@ -88,6 +91,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		switch {
 		case d.Channel == app.ChannelWebhook && (actionEnabled == nil || !*actionEnabled):
 			reason = "The webhook action was turned off or deleted before delivery."
+		case d.Channel == app.ChannelEmail && !allowed:
+			reason = unconfirmedRecipient
 		case d.Channel == app.ChannelEmail && (onList || !notifyOn || (unsubscribedAt != nil && strings.EqualFold(d.Recipient, email))):
 			reason = "The address is unsubscribed, on the suppression list, or notifications are off."
 		}

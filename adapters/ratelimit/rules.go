@@ -21,6 +21,8 @@ type Rules struct {
 	API Rule
 	// EvaluateNow limits on-demand evaluations per caller.
 	EvaluateNow Rule
+	// ActionTest limits the sample notifications an action test sends, per caller.
+	ActionTest Rule
 }
 
 // Defaults returns the limits Vigil uses. Each number is the most a legitimate client
@@ -53,11 +55,14 @@ func Defaults() Rules {
 		// 10 a minute per caller: each one runs a fetch and an AI call that costs money and
 		// hits a third-party site, so it is the one endpoint whose limit is about cost.
 		EvaluateNow: Rule{Name: "evaluate-now-caller", Limit: 10, Window: time.Minute},
+		// 10 an hour per caller: enough to set up and debug a few endpoints; each test mails
+		// or calls someone, so it must not become a way to flood an address or a server.
+		ActionTest: Rule{Name: "action-test-caller", Limit: 10, Window: time.Hour},
 	}
 }
 
 // All returns every rule, for validating them at start-up or listing them.
 func (r Rules) All() []Rule {
 	return []Rule{r.LoginIP, r.LoginFailuresAccount, r.RegisterIP, r.ForgotIP, r.ForgotEmail,
-		r.ResetIP, r.API, r.EvaluateNow}
+		r.ResetIP, r.API, r.EvaluateNow, r.ActionTest}
 }

@@ -75,7 +75,12 @@ func (m *Main) actionService() (*app.ActionService, error) {
 		return nil, fmt.Errorf("PUBLIC_BASE_URL: %w", err)
 	}
 	m.recipientMail = mailer
+	senders, err := m.notificationSenders()
+	if err != nil {
+		return nil, err
+	}
 	store := postgres.NewActionStore(m.pool, keys)
 	return app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
-		Guard: source.NewGuard(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}), Audit: postgres.NewAuditStore(m.pool), Now: m.now})
+		Guard: source.NewGuard(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}), Audit: postgres.NewAuditStore(m.pool), Now: m.now,
+		Secrets: store, Senders: senders})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -296,7 +297,16 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := m.dataKeys()
+	if err != nil {
+		return nil, err
+	}
+	notifications := app.NewNotificationService(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), m.now)
 	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
+	var actionTestLimit echo.MiddlewareFunc
+	if limits != nil {
+		actionTestLimit = limits.PerCaller(limits.Rules.ActionTest, m.log)
+	}
 	pgCheck, err := postgres.NewChecker(m.pool)
 	if err != nil {
 		return nil, err
@@ -315,6 +325,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Monitors:          monitors,          // monitors (issue 5)
 		PromptExamples:    fallback.Examples, // monitors (issue 5)
 		Actions:           actions,
+		ActionTestLimit:   actionTestLimit,
+		Notifications:     notifications,
 		Triggers:          app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
 
 		// password reset, google sign-in (issue 3)
@@ -522,9 +534,23 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 	}, nil
 }
 
-// mailerService builds the delivery use case: email through SMTP, webhooks over HTTP with
-// the SSRF guard of sources, and webhook secrets opened with the data keys.
+// mailerService builds the delivery use case on the senders of every channel, with webhook
+// secrets opened with the data keys.
 func (m *Main) mailerService() (*app.Mailer, error) {
+	senders, err := m.notificationSenders()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := m.dataKeys()
+	if err != nil {
+		return nil, err
+	}
+	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now, app.MailerConfig{}), nil
+}
+
+// notificationSenders returns the sender of each channel: email through SMTP, webhooks over
+// HTTP with the SSRF guard of sources.
+func (m *Main) notificationSenders() (map[string]app.NotificationSender, error) {
 	renderer, err := emailtpl.New()
 	if err != nil {
 		return nil, err
@@ -537,16 +563,11 @@ func (m *Main) mailerService() (*app.Mailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := m.dataKeys()
-	if err != nil {
-		return nil, err
-	}
 	base := strings.TrimRight(m.cfg.PublicBaseURL, "/")
-	senders := map[string]app.NotificationSender{
+	return map[string]app.NotificationSender{
 		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, base, signer),
 		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: base, Guard: source.Config{AllowPrivate: m.cfg.AllowPrivateSources}}),
-	}
-	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now, app.MailerConfig{}), nil
+	}, nil
 }
 
 // unsubscribeTokens returns the signer of unsubscribe links, keyed by VIGIL_SECRET_KEY. In

@@ -48,11 +48,14 @@ type Action struct {
 	URL        string   // webhook
 	// Secret is the webhook's signing secret in clear. It is set only while the action is
 	// being created or its secret rotated (to be shown once) and when a delivery signs.
-	Secret    string
-	Enabled   bool
-	IsDefault bool // the account's own email action, used by new monitors
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Secret  string
+	Enabled bool
+	// DisabledReason says why Vigil turned the action off (a webhook answered 410 Gone);
+	// enabling it again clears it.
+	DisabledReason string
+	IsDefault      bool // the account's own email action, used by new monitors
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Draft is what a user asks for when creating an action.
@@ -126,6 +129,9 @@ func (a *Action) Apply(c Changes, now time.Time) (secretChanged bool, err error)
 	}
 	if c.Enabled != nil {
 		a.Enabled = *c.Enabled
+		if a.Enabled {
+			a.DisabledReason = ""
+		}
 	}
 	switch a.Type {
 	case TypeEmail:

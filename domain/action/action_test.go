@@ -104,6 +104,11 @@ func TestApply(t *testing.T) {
 	if err != nil || !changed || !strings.HasPrefix(a.Secret, action.SecretPrefix) {
 		t.Fatalf("rotate: %v %v %q", changed, err, a.Secret)
 	}
+	a.Enabled, a.DisabledReason = false, "The endpoint answered 410 Gone."
+	on := true
+	if _, err := a.Apply(action.Changes{Enabled: &on}, later); err != nil || !a.Enabled || a.DisabledReason != "" {
+		t.Fatalf("enabling must clear why Vigil turned it off: %v %+v", err, a)
+	}
 	to := []string{"a@b.c"}
 	if _, err := a.Apply(action.Changes{Recipients: &to}, later); err == nil {
 		t.Fatal("recipients on a webhook accepted")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/action"
+	"github.com/vigilhq/vigil/domain/monitor"
 )
 
 // ActionStore persists actions. Every method is scoped to the user: another user's action
@@ -41,6 +42,15 @@ type RecipientStore interface {
 	// ConfirmRecipient marks email as confirmed for userID. ENOTFOUND when the user never
 	// asked for it (or was deleted).
 	ConfirmRecipient(ctx context.Context, userID, email string, now time.Time) error
+	// AllowedRecipients returns those of emails that userID may mail: the account's own
+	// address and the ones their owners confirmed.
+	AllowedRecipients(ctx context.Context, userID string, emails []string) ([]string, error)
+}
+
+// WebhookSecrets reads a webhook action's secret for a test delivery.
+type WebhookSecrets interface {
+	// WebhookSecret returns the user's webhook action's secret in clear, or ENOTFOUND.
+	WebhookSecret(ctx context.Context, userID, id string) (string, error)
 }
 
 // Owner is the account asking a recipient to confirm.
@@ -93,6 +103,8 @@ type ActionService struct {
 	guard      URLGuard
 	audit      AuditRecorder
 	now        func() time.Time
+	secrets    WebhookSecrets
+	senders    map[string]NotificationSender
 }
 
 // ActionDeps are the ActionService's ports; all are required.
@@ -104,6 +116,10 @@ type ActionDeps struct {
 	Guard      URLGuard
 	Audit      AuditRecorder
 	Now        func() time.Time
+	// Secrets and Senders serve Test; without senders Test reports every channel as
+	// unavailable.
+	Secrets WebhookSecrets
+	Senders map[string]NotificationSender
 }
 
 // NewActionService returns the actions use cases.
@@ -112,7 +128,7 @@ func NewActionService(d ActionDeps) (*ActionService, error) {
 		return nil, errors.New("action service: every dependency is required")
 	}
 	return &ActionService{store: d.Store, recipients: d.Recipients, mailer: d.Mailer, tokens: d.Tokens, guard: d.Guard,
-		audit: d.Audit, now: d.Now}, nil
+		audit: d.Audit, now: d.Now, secrets: d.Secrets, senders: d.Senders}, nil
 }
 
 // Create validates and stores a new action. A webhook's URL must pass the SSRF guard; its
@@ -254,4 +270,66 @@ func (s *ActionService) askRecipients(ctx context.Context, a *action.Action, now
 			Token: s.tokens.SignRecipient(a.UserID, email, now.Add(RecipientTokenLifetime)), ExpiresIn: RecipientTokenLifetime})
 	}
 	return nil
+}
+
+// TestResult is what a test delivery to one recipient did.
+type TestResult struct {
+	Recipient string
+	Attempt   Attempt
+	Skipped   string // why nothing was sent to the recipient, "" when it was
+}
+
+// Test sends a sample notification through the user's action, synchronously, and reports
+// each recipient's outcome. Addresses that have not confirmed are skipped, not mailed.
+func (s *ActionService) Test(ctx context.Context, userID, id string) ([]TestResult, error) {
+	a, err := s.store.GetAction(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	sender := s.senders[string(a.Type)]
+	if sender == nil {
+		return nil, domain.Errorf(domain.EUNAVAILABLE, "Test deliveries are not available on this server.")
+	}
+	now := s.now().UTC()
+	sampleID, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new sample id: %w", err)
+	}
+	price := 79.99
+	sample := Delivery{NotificationID: sampleID.String(), Kind: KindTest, Channel: string(a.Type), UserID: userID,
+		Timezone: "UTC", MonitorID: sampleID.String(), MonitorName: "Test of " + a.Name,
+		Prompt: "Tell me when the price drops below $80", From: "inactive", To: "active",
+		Explanation: "This is a test notification: nothing changed. It shows what a state change sent through this action looks like.",
+		Facts:       []monitor.Fact{monitor.NumberFact("price", price, "USD", now)}, ChangedAt: now, Attempt: 1, ActionID: a.ID}
+	var results []TestResult
+	switch a.Type {
+	case action.TypeWebhook:
+		if sample.Secret, err = s.secrets.WebhookSecret(ctx, userID, id); err != nil {
+			return nil, fmt.Errorf("webhook secret: %w", err)
+		}
+		if err := s.guard.CheckURL(ctx, a.URL); err != nil {
+			return []TestResult{{Recipient: a.URL, Attempt: Attempt{Result: ResultFailed, Detail: "The URL " + domain.ErrorMessage(err) + "."}}}, nil
+		}
+		sample.Recipient = a.URL
+		results = append(results, TestResult{Recipient: a.URL, Attempt: sender.Send(ctx, sample)})
+	case action.TypeEmail:
+		allowed, err := s.recipients.AllowedRecipients(ctx, userID, a.Recipients)
+		if err != nil {
+			return nil, fmt.Errorf("allowed recipients: %w", err)
+		}
+		ok := map[string]bool{}
+		for _, e := range allowed {
+			ok[e] = true
+		}
+		for _, to := range a.Recipients {
+			if !ok[to] {
+				results = append(results, TestResult{Recipient: to, Skipped: "The address has not confirmed that it wants these emails yet."})
+				continue
+			}
+			d := sample
+			d.Recipient = to
+			results = append(results, TestResult{Recipient: to, Attempt: sender.Send(ctx, d)})
+		}
+	}
+	return results, nil
 }
