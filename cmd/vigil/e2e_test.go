@@ -3,7 +3,10 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,13 +20,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
 	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
-	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
 	"github.com/vigilhq/vigil/streams/natstest"
 )
@@ -55,9 +57,11 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestEndToEnd runs the real binary's five pipeline roles as separate processes against an
-// embedded NATS server, a fresh database, a recording SMTP server and a test source, flips
-// the source value twice and checks exactly one email per state change.
+// TestEndToEnd runs the real binary's six roles as separate processes against an embedded
+// NATS server, a fresh database, a recording SMTP server, a webhook receiver and a test
+// source. Through the HTTP API only, it registers, creates a webhook action and a monitor
+// with two triggers (email and webhook), then flips the source value twice and checks
+// exactly one email and one signed webhook per state change.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -73,16 +77,18 @@ func TestEndToEnd(t *testing.T) {
 		fmt.Fprintf(w, `{"product":"widget","price":%d}`, price.Load())
 	}))
 	t.Cleanup(src.Close)
+	hooks := newHookReceiver(t)
 
+	apiAddr := freeAddr(t)
 	env := append(os.Environ(),
 		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
 		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example",
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s",
-		"HTTP_ADDR=127.0.0.1:0", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
+		"HTTP_ADDR="+apiAddr, "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off",
 	)
 	logs := map[string]*syncBuffer{}
 	var procs []*exec.Cmd
-	for _, role := range []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"} {
+	for _, role := range []string{"api", "scheduler", "evaluator", "recorder", "matcher", "mailer"} {
 		out := &syncBuffer{}
 		logs[role] = out
 		cmd := exec.Command(bin, role)
@@ -102,20 +108,43 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}()
-
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-e2e"})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	seed := postgres.NewSeedStore(pool)
-	userID, _, err := seed.EnsureUser(ctx, "ann@example.com", "Ann", "user", "")
-	require.NoError(t, err)
-	actionID, err := seed.EnsureEmailAction(ctx, userID, "Email me")
-	require.NoError(t, err)
-	monitors := app.NewMonitors(postgres.NewMonitorStore(pool, "vigil/e2e"), fallback.New(time.Now), time.Now, time.Second)
-	m, err := monitors.Create(ctx, monitor.Draft{UserID: userID, Prompt: "Tell me when the price drops below $80",
-		SourceURL: src.URL + "/price", Interval: time.Second})
-	require.NoError(t, err)
-	require.NoError(t, seed.EnsureTrigger(ctx, m.ID, actionID, "state_change", "every_time"))
+
+	api := newAPIClient(t, "http://"+apiAddr)
+	api.waitReady(t)
+	var auth struct {
+		AccessToken string `json:"access_token"`
+	}
+	api.call(t, http.MethodPost, "/api/auth/register", `{"email":"ann@example.com","password":"a long passphrase for e2e","name":"Ann"}`, http.StatusCreated, &auth)
+	api.token = auth.AccessToken
+	var actions struct {
+		Actions []struct {
+			ID        string `json:"id"`
+			IsDefault bool   `json:"is_default"`
+		} `json:"actions"`
+	}
+	api.call(t, http.MethodGet, "/api/actions", "", http.StatusOK, &actions)
+	require.Len(t, actions.Actions, 1)
+	require.True(t, actions.Actions[0].IsDefault)
+	var hook struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	api.call(t, http.MethodPost, "/api/actions", fmt.Sprintf(`{"name":"Receiver","type":"webhook","config":{"url":%q}}`, hooks.URL+"/hook"), http.StatusCreated, &hook)
+	require.NotEmpty(t, hook.Secret)
+	hooks.setSecret(t, hook.Secret)
+	var m struct {
+		ID       string `json:"id"`
+		Triggers []struct {
+			ActionID string `json:"action_id"`
+		} `json:"triggers"`
+	}
+	api.call(t, http.MethodPost, "/api/monitors", fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q,"interval":"1s",
+		"triggers":[{"action_id":%q,"condition":"state_change"},{"action_id":%q,"condition":"state_change"}]}`,
+		src.URL+"/price", actions.Actions[0].ID, hook.ID), http.StatusCreated, &m)
+	require.Len(t, m.Triggers, 2)
 
 	waitState := func(want monitor.State) {
 		t.Helper()
@@ -137,9 +166,11 @@ func TestEndToEnd(t *testing.T) {
 	price.Store(50)
 	waitState(monitor.StateActive)
 	first := mail.WaitFor(t, 1, 30*time.Second)
+	hooks.waitFor(t, 1, 30*time.Second)
 	price.Store(100)
 	waitState(monitor.StateInactive)
 	mail.WaitFor(t, 2, 30*time.Second)
+	hooks.waitFor(t, 2, 30*time.Second)
 
 	// Let several more evaluations run: no state change, so no more mail.
 	evaluationsAfter := countRows(t, pool, `SELECT count(*) FROM evaluations WHERE monitor_id = $1`, m.ID) + 3
@@ -153,9 +184,18 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, []string{"ann@example.com"}, first[0].To)
 	require.Contains(t, msgs[0].Text+msgs[0].HTML, "50")
 	require.Contains(t, msgs[1].Text+msgs[1].HTML, "100")
+	got := hooks.deliveries()
+	require.Len(t, got, 2, "exactly one webhook per state change")
+	for i, want := range [][2]string{{"inactive", "active"}, {"active", "inactive"}} {
+		require.Empty(t, got[i].verifyErr, "signature verified by the Standard Webhooks reference library")
+		require.Equal(t, want[0], got[i].from)
+		require.Equal(t, want[1], got[i].to)
+		require.Equal(t, m.ID, got[i].monitorID)
+	}
+	require.NotEqual(t, got[0].id, got[1].id)
 
 	// The history: three transitions (unknown->inactive->active->inactive), one fact per
-	// successful evaluation with the value seen, and two sent notifications.
+	// successful evaluation with the value seen, and four sent notifications.
 	require.Equal(t, 3, countRows(t, pool, `SELECT count(*) FROM evaluations WHERE monitor_id = $1 AND changed`, m.ID))
 	require.Equal(t, 0, countRows(t, pool, `SELECT count(*) FROM evaluations WHERE monitor_id = $1 AND status <> 'succeeded'`, m.ID))
 	require.Equal(t,
@@ -164,9 +204,20 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, 0, countRows(t, pool, `
 		SELECT count(*) FROM evaluations e JOIN facts f ON f.evaluation_id = e.id
 		WHERE e.monitor_id = $1 AND (e.state = 'active') <> (f.value_number < 80)`, m.ID))
-	require.Equal(t, 2, countRows(t, pool, `SELECT count(*) FROM notifications WHERE monitor_id = $1 AND status = 'sent'`, m.ID))
+	require.Equal(t, 4, countRows(t, pool, `SELECT count(*) FROM notifications WHERE monitor_id = $1 AND status = 'sent'`, m.ID))
 	require.Equal(t, 0, countRows(t, pool, `SELECT count(*) FROM notifications WHERE monitor_id = $1 AND status <> 'sent'`, m.ID))
-	require.Equal(t, 0, countRows(t, pool, `SELECT count(*) FROM outbox WHERE published_at IS NULL`))
+	var list struct {
+		Notifications []struct {
+			Status string `json:"status"`
+		} `json:"notifications"`
+	}
+	api.call(t, http.MethodGet, "/api/notifications?monitor_id="+m.ID, "", http.StatusOK, &list)
+	require.Len(t, list.Notifications, 4, "the delivery status API shows them")
+	outboxDeadline := time.Now().Add(10 * time.Second)
+	for countRows(t, pool, `SELECT count(*) FROM outbox WHERE published_at IS NULL`) > 0 {
+		require.True(t, time.Now().Before(outboxDeadline), "outbox not drained")
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// Every role stops cleanly on SIGTERM.
 	for _, p := range procs {
@@ -184,6 +235,134 @@ func TestEndToEnd(t *testing.T) {
 	}
 	for role, out := range logs {
 		require.NotContains(t, strings.ToLower(out.String()), `"level":"error"`, "%s logged an error", role)
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// apiClient calls the API of the api role.
+type apiClient struct {
+	base, token string
+}
+
+func newAPIClient(t *testing.T, base string) *apiClient { return &apiClient{base: base} }
+
+func (c *apiClient) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(c.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "the API did not become ready: %v", err)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *apiClient) call(t *testing.T, method, path, body string, want int, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(raw, out), string(raw))
+	}
+}
+
+// hookReceiver records webhook deliveries, verified with the Standard Webhooks reference
+// library once the secret is known.
+type hookReceiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	verifier *standardwebhooks.Webhook
+	got      []hookDelivery
+	arrived  chan struct{}
+}
+
+type hookDelivery struct {
+	id, verifyErr, from, to, monitorID string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{arrived: make(chan struct{}, 100)}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		payload, _ := io.ReadAll(r.Body)
+		var body struct {
+			Data struct {
+				Monitor struct {
+					ID string `json:"id"`
+				} `json:"monitor"`
+				Transition struct {
+					From string `json:"from"`
+					To   string `json:"to"`
+				} `json:"transition"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(payload, &body)
+		d := hookDelivery{id: r.Header.Get("webhook-id"), from: body.Data.Transition.From, to: body.Data.Transition.To, monitorID: body.Data.Monitor.ID}
+		h.mu.Lock()
+		if h.verifier == nil {
+			d.verifyErr = "no secret yet"
+		} else if err := h.verifier.Verify(payload, r.Header); err != nil {
+			d.verifyErr = err.Error()
+		}
+		h.got = append(h.got, d)
+		h.mu.Unlock()
+		h.arrived <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookReceiver) setSecret(t *testing.T, secret string) {
+	t.Helper()
+	v, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	h.mu.Lock()
+	h.verifier = v
+	h.mu.Unlock()
+}
+
+func (h *hookReceiver) deliveries() []hookDelivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookDelivery(nil), h.got...)
+}
+
+func (h *hookReceiver) waitFor(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for len(h.deliveries()) < n {
+		select {
+		case <-h.arrived:
+		case <-deadline:
+			t.Fatalf("got %d webhook deliveries within %s, want %d", len(h.deliveries()), timeout, n)
+		}
 	}
 }
 
