@@ -428,17 +428,11 @@ func (s *Server) monitorHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := app.HistoryQuery{UserID: caller.UserID, MonitorID: c.Param("id")}
 	fields := map[string]string{}
-	for name, dst := range map[string]**time.Time{"from": &q.From, "to": &q.To} {
-		if v := c.QueryParam(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				fields[name] = "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
-				continue
-			}
-			*dst = &t
-		}
+	page := readTimePage(c, fields, "history")
+	q := app.HistoryQuery{UserID: caller.UserID, MonitorID: c.Param("id"), From: page.From, To: page.To, Limit: page.Limit}
+	if page.Before != nil {
+		q.Before = &app.HistoryCursor{ScheduledFor: page.Before.At, ID: page.Before.ID}
 	}
 	switch c.QueryParam("changed") {
 	case "", "false":
@@ -446,19 +440,6 @@ func (s *Server) monitorHistory(c echo.Context) error {
 		q.ChangedOnly = true
 	default:
 		fields["changed"] = "must be true or false"
-	}
-	limit, ok := pageSize(c.QueryParam("limit"))
-	if !ok {
-		fields["limit"] = fmt.Sprintf("must be a whole number from 1 to %d", PageSizeMax)
-	}
-	q.Limit = limit
-	if v := c.QueryParam("cursor"); v != "" {
-		var cur historyCursor
-		if err := decodeCursor(v, &cur); err != nil || cur.ID == "" {
-			fields["cursor"] = "is not a cursor of this history; start again without it"
-		} else {
-			q.Before = &app.HistoryCursor{ScheduledFor: cur.At, ID: cur.ID}
-		}
 	}
 	if len(fields) > 0 {
 		return &domain.Error{Code: domain.EINVALID, Message: "The query has invalid parameters.", Fields: fields}
@@ -472,7 +453,7 @@ func (s *Server) monitorHistory(c echo.Context) error {
 		out.Evaluations = append(out.Evaluations, evaluationJSON(e))
 	}
 	if next != nil {
-		cur := encodeCursor(historyCursor{At: next.ScheduledFor, ID: next.ID})
+		cur := encodeCursor(timeCursor{At: next.ScheduledFor, ID: next.ID})
 		out.NextCursor = &cur
 	}
 	return c.JSON(http.StatusOK, out)
@@ -496,9 +477,48 @@ type listCursor struct {
 	ID    string `json:"i"`
 }
 
-type historyCursor struct {
+// timeCursor is the last row of a page of a newest-first listing keyed by (time, id).
+type timeCursor struct {
 	At time.Time `json:"t"`
 	ID string    `json:"i"`
+}
+
+// timePage is what a newest-first listing reads from the query: a from/to range (RFC 3339),
+// limit and cursor.
+type timePage struct {
+	From, To *time.Time
+	Limit    int
+	Before   *timeCursor
+}
+
+// readTimePage reads a timePage, noting bad parameters in fields; what names the listing
+// in the cursor's error.
+func readTimePage(c echo.Context, fields map[string]string, what string) timePage {
+	var p timePage
+	for name, dst := range map[string]**time.Time{"from": &p.From, "to": &p.To} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				fields[name] = "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
+				continue
+			}
+			*dst = &t
+		}
+	}
+	limit, ok := pageSize(c.QueryParam("limit"))
+	if !ok {
+		fields["limit"] = fmt.Sprintf("must be a whole number from 1 to %d", PageSizeMax)
+	}
+	p.Limit = limit
+	if v := c.QueryParam("cursor"); v != "" {
+		var cur timeCursor
+		if err := decodeCursor(v, &cur); err != nil || cur.ID == "" {
+			fields["cursor"] = "is not a cursor of this " + what + "; start again without it"
+		} else {
+			p.Before = &cur
+		}
+	}
+	return p
 }
 
 // encodeCursor makes an opaque cursor: clients pass it back unchanged.

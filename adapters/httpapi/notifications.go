@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -89,47 +88,23 @@ func notificationJSON(n app.NotificationRecord) NotificationJSON {
 	return out
 }
 
-type notificationCursor struct {
-	At time.Time `json:"t"`
-	ID string    `json:"i"`
-}
-
 func (s *Server) listNotifications(c echo.Context) error {
 	caller, err := mustCaller(c)
 	if err != nil {
 		return err
 	}
-	q := app.NotificationQuery{UserID: caller.UserID, MonitorID: c.QueryParam("monitor_id"), Status: c.QueryParam("status"),
-		Channel: c.QueryParam("channel")}
 	fields := map[string]string{}
+	page := readTimePage(c, fields, "listing")
+	q := app.NotificationQuery{UserID: caller.UserID, MonitorID: c.QueryParam("monitor_id"), Status: c.QueryParam("status"),
+		Channel: c.QueryParam("channel"), From: page.From, To: page.To, Limit: page.Limit}
+	if page.Before != nil {
+		q.Before = &app.NotificationCursor{CreatedAt: page.Before.At, ID: page.Before.ID}
+	}
 	if q.Status != "" && !slices.Contains(app.NotificationStatuses, q.Status) {
 		fields["status"] = "must be one of pending, sending, sent, delivered, bounced, complained, failed, suppressed, digest_pending, digested"
 	}
 	if q.Channel != "" && q.Channel != app.ChannelEmail && q.Channel != app.ChannelWebhook {
 		fields["channel"] = "must be email or webhook"
-	}
-	for name, dst := range map[string]**time.Time{"from": &q.From, "to": &q.To} {
-		if v := c.QueryParam(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				fields[name] = "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
-				continue
-			}
-			*dst = &t
-		}
-	}
-	limit, ok := pageSize(c.QueryParam("limit"))
-	if !ok {
-		fields["limit"] = fmt.Sprintf("must be a whole number from 1 to %d", PageSizeMax)
-	}
-	q.Limit = limit
-	if v := c.QueryParam("cursor"); v != "" {
-		var cur notificationCursor
-		if err := decodeCursor(v, &cur); err != nil || cur.ID == "" {
-			fields["cursor"] = "is not a cursor of this listing; start again without it"
-		} else {
-			q.Before = &app.NotificationCursor{CreatedAt: cur.At, ID: cur.ID}
-		}
 	}
 	if len(fields) > 0 {
 		return &domain.Error{Code: domain.EINVALID, Message: "The query has invalid parameters.", Fields: fields}
@@ -143,7 +118,7 @@ func (s *Server) listNotifications(c echo.Context) error {
 		out.Notifications = append(out.Notifications, notificationJSON(n))
 	}
 	if next != nil {
-		cur := encodeCursor(notificationCursor{At: next.CreatedAt, ID: next.ID})
+		cur := encodeCursor(timeCursor{At: next.CreatedAt, ID: next.ID})
 		out.NextCursor = &cur
 	}
 	return c.JSON(http.StatusOK, out)

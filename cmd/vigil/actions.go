@@ -10,7 +10,6 @@ import (
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
 	"github.com/vigilhq/vigil/domain/app"
-	"github.com/vigilhq/vigil/emailtpl"
 )
 
 // dataKeyFile is where dev mode keeps its generated data key, inside VIGIL_DATA_DIR.
@@ -62,11 +61,7 @@ func (m *Main) actionService() (*app.ActionService, error) {
 	if err != nil {
 		return nil, err
 	}
-	renderer, err := emailtpl.New()
-	if err != nil {
-		return nil, err
-	}
-	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	renderer, sender, err := m.mailParts()
 	if err != nil {
 		return nil, err
 	}

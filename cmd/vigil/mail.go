@@ -15,11 +15,7 @@ func (m *Main) resetMailer() (*smtp.ResetMailer, error) {
 	if m.resetMail != nil {
 		return m.resetMail, nil
 	}
-	renderer, err := emailtpl.New()
-	if err != nil {
-		return nil, err
-	}
-	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	renderer, sender, err := m.mailParts()
 	if err != nil {
 		return nil, err
 	}
@@ -45,4 +41,22 @@ func (m *Main) waitResetMail(ctx context.Context) {
 			m.log.Warn().Err(err).Msg("recipient confirmation emails still in flight at shutdown")
 		}
 	}
+}
+
+// mailParts returns the email renderer and the SMTP sender, built once per process and
+// shared by everything that sends mail.
+func (m *Main) mailParts() (*emailtpl.Renderer, *smtp.Sender, error) {
+	if m.renderer != nil {
+		return m.renderer, m.smtpSender, nil
+	}
+	renderer, err := emailtpl.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	if err != nil {
+		return nil, nil, err
+	}
+	m.renderer, m.smtpSender = renderer, sender
+	return renderer, sender, nil
 }

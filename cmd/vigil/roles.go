@@ -79,6 +79,8 @@ type Main struct {
 
 	resetMail     *smtp.ResetMailer     // password reset (issue 3): built by resetMailer, drained on shutdown
 	recipientMail *smtp.RecipientMailer // built by actionService, drained on shutdown
+	renderer      *emailtpl.Renderer    // built by mailParts
+	smtpSender    *smtp.Sender          // built by mailParts
 
 	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
 	HTTPAddr chan string
@@ -551,11 +553,7 @@ func (m *Main) mailerService() (*app.Mailer, error) {
 // notificationSenders returns the sender of each channel: email through SMTP, webhooks over
 // HTTP with the SSRF guard of sources.
 func (m *Main) notificationSenders() (map[string]app.NotificationSender, error) {
-	renderer, err := emailtpl.New()
-	if err != nil {
-		return nil, err
-	}
-	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	renderer, sender, err := m.mailParts()
 	if err != nil {
 		return nil, err
 	}
