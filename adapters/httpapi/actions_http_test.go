@@ -484,3 +484,22 @@ func TestNotificationsAPI(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPost, "/api/notifications/"+ids[1]+"/resend", "", b.bob, nil).Code)
 	require.Equal(t, http.StatusUnauthorized, b.do(t, http.MethodGet, "/api/notifications", "", "", nil).Code)
 }
+
+func TestMonitorConfirmSetting(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	body := fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q,"confirm":3}`, b.source.URL)
+	m := b.create(t, b.ann, body)
+	require.Equal(t, 3, m.Confirm)
+	require.Equal(t, 1, b.create(t, b.ann, fmt.Sprintf(`{"prompt":"price below 70","source_url":%q}`, b.source.URL)).Confirm, "default 1")
+	rec := b.do(t, http.MethodPatch, "/api/monitors/"+m.ID, `{"confirm":2}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, 2, decode[httpapi.MonitorJSON](t, rec).Confirm)
+	for _, bad := range []string{`{"confirm":0}`, `{"confirm":11}`, `{"confirm":-1}`} {
+		rec := b.do(t, http.MethodPatch, "/api/monitors/"+m.ID, bad, b.ann, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, bad)
+		require.Contains(t, decodeString[httpapi.Problem](t, rec.Body.String()).Errors, "confirm", bad)
+	}
+	rec = b.do(t, http.MethodPost, "/api/monitors", strings.Replace(body, `"confirm":3`, `"confirm":0`, 1), b.ann, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+}

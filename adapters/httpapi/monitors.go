@@ -68,6 +68,7 @@ type MonitorJSON struct {
 	Interval            string           `json:"interval"`
 	Cron                *string          `json:"cron"`
 	Timezone            string           `json:"timezone"`
+	Confirm             int              `json:"confirm"`
 	Status              string           `json:"status"`
 	State               string           `json:"state"`
 	StateChangedAt      *time.Time       `json:"state_changed_at"`
@@ -169,6 +170,7 @@ type monitorRequest struct {
 	Cron      *string `json:"cron"`
 	Timezone  *string `json:"timezone"`
 	Status    *string `json:"status"`
+	Confirm   *int    `json:"confirm"`
 	// Triggers, on create only: absent gives the default trigger, [] none.
 	Triggers *[]triggerRequest `json:"triggers"`
 }
@@ -190,6 +192,11 @@ func (s *Server) createMonitor(c echo.Context) error {
 	}
 	d := monitor.Draft{UserID: caller.UserID, Prompt: *req.Prompt, Name: deref(req.Name), SourceURL: deref(req.SourceURL),
 		Cron: deref(req.Cron), Timezone: deref(req.Timezone)}
+	if req.Confirm != nil {
+		if d.Confirm = *req.Confirm; d.Confirm == 0 {
+			d.Confirm = -1 // an explicit 0 is invalid, not the default
+		}
+	}
 	if req.Interval != nil {
 		if d.Interval, err = parseInterval(*req.Interval); err != nil {
 			return err
@@ -356,7 +363,7 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 	if err != nil {
 		return err
 	}
-	ch := monitor.Changes{Name: req.Name, Prompt: req.Prompt, SourceURL: req.SourceURL, Cron: req.Cron, Timezone: req.Timezone}
+	ch := monitor.Changes{Name: req.Name, Prompt: req.Prompt, SourceURL: req.SourceURL, Cron: req.Cron, Timezone: req.Timezone, Confirm: req.Confirm}
 	if req.Interval != nil {
 		iv, err := parseInterval(*req.Interval)
 		if err != nil {
@@ -608,7 +615,7 @@ func deref(s *string) string {
 func monitorJSON(m *monitor.Monitor) MonitorJSON {
 	out := MonitorJSON{
 		ID: m.ID, Name: m.Name, Prompt: m.Prompt, Kind: string(m.Spec.Kind), Spec: m.Spec,
-		ClassifiedBy: ClassifiedByJSON(m.ClassifiedBy), Interval: formatInterval(m.Interval), Timezone: m.Timezone,
+		ClassifiedBy: ClassifiedByJSON(m.ClassifiedBy), Interval: formatInterval(m.Interval), Timezone: m.Timezone, Confirm: m.Confirm,
 		Status: string(m.Status), State: string(m.State), StateChangedAt: m.StateChangedAt, LastEvaluatedAt: m.LastEvaluatedAt,
 		NextRunAt: m.NextRunAt, ConsecutiveFailures: m.ConsecutiveFailures, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}

@@ -42,9 +42,11 @@ func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.Evaluat
 			userID string
 		)
 		err := tx.QueryRow(ctx, `
-			SELECT user_id, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, '')
+			SELECT user_id, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
+			       confirm, coalesce(pending_state, ''), pending_count
 			FROM monitors WHERE id = $1 FOR UPDATE`, ev.MonitorID).
-			Scan(&userID, &snap.State, &snap.Status, &snap.LastEvaluationFor, &snap.ConsecutiveFailures, &snap.LastError)
+			Scan(&userID, &snap.State, &snap.Status, &snap.LastEvaluationFor, &snap.ConsecutiveFailures, &snap.LastError,
+				&snap.Confirm, &snap.PendingState, &snap.PendingCount)
 		if err != nil {
 			return fmt.Errorf("lock monitor: %w", translate(err))
 		}
@@ -88,9 +90,11 @@ func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.Evaluat
 		_, err = tx.Exec(ctx, `
 			UPDATE monitors SET state = $2, status = $3, consecutive_failures = $4, last_error = NULLIF($5, ''),
 			       last_evaluated_at = $6, last_evaluation_for = $7,
-			       state_changed_at = CASE WHEN $8 THEN $6 ELSE state_changed_at END, updated_at = now()
+			       state_changed_at = CASE WHEN $8 THEN $6 ELSE state_changed_at END, updated_at = now(),
+			       pending_state = NULLIF($9, ''), pending_count = $10
 			WHERE id = $1`,
-			ev.MonitorID, out.To, out.Status, out.ConsecutiveFailures, out.LastError, ev.FinishedAt, ev.ScheduledFor, out.Changed)
+			ev.MonitorID, out.To, out.Status, out.ConsecutiveFailures, out.LastError, ev.FinishedAt, ev.ScheduledFor, out.Changed,
+			out.PendingState, out.PendingCount)
 		if err != nil {
 			return fmt.Errorf("apply evaluation to monitor: %w", translate(err))
 		}

@@ -175,11 +175,14 @@ func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, ex
 			UPDATE monitors SET name = $3, prompt = $4, kind = $5, spec = $6, source_url = NULLIF($7, ''),
 			       interval_seconds = $8, cron = NULLIF($9, ''), timezone = $10, status = $11, state = $12,
 			       state_changed_at = $13, next_run_at = $14, consecutive_failures = $15, last_error = NULLIF($16, ''),
-			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20
+			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22,
+			       -- a state reset (a new classification) ends a streak towards a new state
+			       pending_state = CASE WHEN state IS DISTINCT FROM $12 THEN NULL ELSE pending_state END,
+			       pending_count = CASE WHEN state IS DISTINCT FROM $12 THEN 0 ELSE pending_count END
 			WHERE id = $1 AND user_id = $2 AND version = $21`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.StateChangedAt, m.NextRunAt, m.ConsecutiveFailures, m.LastError,
-			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion)
+			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion, max(m.Confirm, 1))
 		if err != nil {
 			return fmt.Errorf("update monitor: %w", translate(err))
 		}

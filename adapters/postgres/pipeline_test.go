@@ -295,3 +295,26 @@ func TestFireTriggersPerRecipient(t *testing.T) {
 	require.Empty(t, ids)
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM notifications`))
 }
+
+// TestRecordEvaluationConfirm: with confirm 2 the recorder keeps the streak on the monitor
+// row and flips the state, with one StateChanged, only on the second agreeing evaluation.
+func TestRecordEvaluationConfirm(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `UPDATE monitors SET confirm = 2 WHERE id = $1`, b.monitor.ID)
+	require.NoError(t, err)
+	store := postgres.NewEvaluationStore(b.pool, "test")
+	t0 := time.Now().UTC()
+	for i, want := range []struct {
+		state   monitor.State
+		pending int
+	}{{monitor.StateUnknown, 1}, {monitor.StateActive, 0}, {monitor.StateActive, 0}} {
+		rec, err := store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+		require.NoError(t, err)
+		require.Equal(t, i == 1, rec.Outcome.Changed, "evaluation %d", i+1)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND state = $2 AND pending_count = $3`,
+			b.monitor.ID, want.state, want.pending), "after evaluation %d", i+1)
+	}
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
+}

@@ -57,6 +57,7 @@ func TestSchemaForeignKeysOnDelete(t *testing.T) {
 		{"api_keys", "user_id", "users", cascade},
 		{"beta_allowlist", "added_by", "users", setNull},
 		{"email_recipients", "user_id", "users", cascade},
+		{"notification_attempts", "notification_id", "notifications", cascade},
 		{"audit_log", "actor_user_id", "users", setNull},
 	}
 	for _, tt := range tests {

@@ -16,12 +16,14 @@ type Changes struct {
 	Cron      *string
 	Timezone  *string
 	Status    *Status
+	Confirm   *int
 }
 
 // Draft returns the monitor's settings with the changes applied, for validation and, when
 // the prompt or source changed, classification.
 func (m *Monitor) Draft(c Changes) Draft {
-	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron, Timezone: m.Timezone}
+	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron,
+		Timezone: m.Timezone, Confirm: m.Confirm}
 	if m.Cron != "" {
 		d.Interval = 0 // derived from the cron expression
 	}
@@ -49,6 +51,12 @@ func (m *Monitor) Draft(c Changes) Draft {
 	if c.Timezone != nil {
 		d.Timezone = *c.Timezone
 	}
+	if c.Confirm != nil {
+		d.Confirm = *c.Confirm
+		if d.Confirm == 0 {
+			d.Confirm = -1 // an explicit 0 is invalid, not the default
+		}
+	}
 	return d
 }
 
@@ -70,7 +78,7 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
 	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone
 	m.Name, m.Prompt, m.SourceURL = fresh.Name, fresh.Prompt, fresh.SourceURL
-	m.Interval, m.Cron, m.Timezone = fresh.Interval, fresh.Cron, fresh.Timezone
+	m.Interval, m.Cron, m.Timezone, m.Confirm = fresh.Interval, fresh.Cron, fresh.Timezone, fresh.Confirm
 	if spec != nil {
 		if c.Name == nil && m.Name == m.Spec.Summary && spec.Summary != "" {
 			m.Name = spec.Summary // a name taken from the old summary follows the new one

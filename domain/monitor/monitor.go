@@ -48,19 +48,25 @@ const (
 	PromptMaxLen = 2000
 	NameMaxLen   = 200
 	MaxInterval  = 30 * 24 * time.Hour
+	// ConfirmMax bounds Confirm: more agreeing evaluations in a row than this is a
+	// different monitor (a longer interval), not a confirmation.
+	ConfirmMax = 10
 )
 
 // Monitor is one watched thing of one user.
 type Monitor struct {
-	ID                  string
-	UserID              string
-	Name                string
-	Prompt              string
-	Spec                Spec
-	SourceURL           string
-	Interval            time.Duration
-	Cron                string // when set, runs follow it in Timezone; Interval is its shortest gap
-	Timezone            string
+	ID        string
+	UserID    string
+	Name      string
+	Prompt    string
+	Spec      Spec
+	SourceURL string
+	Interval  time.Duration
+	Cron      string // when set, runs follow it in Timezone; Interval is its shortest gap
+	Timezone  string
+	// Confirm is how many evaluations in a row must agree on a new state before it
+	// replaces the current one (1: at once).
+	Confirm             int
 	Status              Status
 	State               State
 	StateChangedAt      *time.Time
@@ -90,6 +96,7 @@ type Draft struct {
 	Interval  time.Duration
 	Cron      string // alternative to Interval: a five-field cron expression in Timezone
 	Timezone  string
+	Confirm   int // 0 means 1
 }
 
 // Validate checks a draft against the limits; minInterval comes from configuration.
@@ -125,6 +132,9 @@ func (d Draft) Validate(minInterval time.Duration) error {
 			fields["timezone"] = "must be an IANA time zone such as Europe/Paris"
 		}
 	}
+	if d.Confirm < 0 || d.Confirm > ConfirmMax {
+		fields["confirm"] = fmt.Sprintf("must be from 1 to %d evaluations in a row", ConfirmMax)
+	}
 	if d.UserID == "" {
 		fields["user_id"] = "is required"
 	}
@@ -159,7 +169,7 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 	}
 	return &Monitor{
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
-		SourceURL: d.SourceURL, Interval: interval, Cron: d.Cron, Timezone: tz,
+		SourceURL: d.SourceURL, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}

@@ -134,3 +134,61 @@ func TestCronSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyConfirm: with confirm N, N successful evaluations in a row must agree on a new
+// state before it replaces the current one; failures and abstentions neither count nor
+// break the streak, and a return to the current state ends it.
+func TestApplyConfirm(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s := monitor.Snapshot{State: monitor.StateInactive, Status: monitor.StatusActive, Confirm: 3}
+	step := 0
+	run := func(status monitor.EvaluationStatus, state monitor.State) monitor.Outcome {
+		step++
+		o := monitor.Apply(s, monitor.Result{ScheduledFor: t0.Add(time.Duration(step) * time.Minute), Status: status, State: state}, 5)
+		slot := t0.Add(time.Duration(step) * time.Minute)
+		s = monitor.Snapshot{State: o.To, Status: o.Status, LastEvaluationFor: &slot, ConsecutiveFailures: o.ConsecutiveFailures,
+			Confirm: s.Confirm, PendingState: o.PendingState, PendingCount: o.PendingCount}
+		return o
+	}
+	for i, tc := range []struct {
+		status  monitor.EvaluationStatus
+		state   monitor.State
+		changed bool
+		pending int
+	}{
+		{monitor.EvaluationSucceeded, monitor.StateActive, false, 1},
+		{monitor.EvaluationSucceeded, monitor.StateActive, false, 2},
+		{monitor.EvaluationSucceeded, monitor.StateInactive, false, 0}, // back: the streak ends
+		{monitor.EvaluationSucceeded, monitor.StateActive, false, 1},
+		{monitor.EvaluationFailed, monitor.StateUnknown, false, 1},    // neither counts nor breaks
+		{monitor.EvaluationAbstained, monitor.StateUnknown, false, 1}, // likewise
+		{monitor.EvaluationSucceeded, monitor.StateActive, false, 2},
+		{monitor.EvaluationSucceeded, monitor.StateActive, true, 0}, // the third in a row flips it
+		{monitor.EvaluationSucceeded, monitor.StateActive, false, 0},
+	} {
+		o := run(tc.status, tc.state)
+		if o.Changed != tc.changed || o.PendingCount != tc.pending {
+			t.Fatalf("step %d (%s %s): changed %v pending %d, want %v %d", i+1, tc.status, tc.state, o.Changed, o.PendingCount, tc.changed, tc.pending)
+		}
+	}
+	if s.State != monitor.StateActive {
+		t.Fatalf("state = %s", s.State)
+	}
+	// Without confirm (0 or 1) the first evaluation flips it, as before.
+	o := monitor.Apply(monitor.Snapshot{State: monitor.StateUnknown, Status: monitor.StatusActive},
+		monitor.Result{ScheduledFor: t0, Status: monitor.EvaluationSucceeded, State: monitor.StateActive}, 5)
+	if !o.Changed || o.To != monitor.StateActive || o.PendingCount != 0 {
+		t.Fatalf("confirm 1: %+v", o)
+	}
+}
+
+func TestDraftConfirmLimits(t *testing.T) {
+	t.Parallel()
+	for confirm, ok := range map[int]bool{0: true, 1: true, 10: true, 11: false, -1: false} {
+		d := monitor.Draft{UserID: "u", Prompt: "price below 80", Interval: time.Hour, Confirm: confirm}
+		if err := d.Validate(time.Minute); (err == nil) != ok {
+			t.Errorf("confirm %d: %v", confirm, err)
+		}
+	}
+}

@@ -20,6 +20,9 @@ type Snapshot struct {
 	LastEvaluationFor   *time.Time
 	ConsecutiveFailures int
 	LastError           string
+	Confirm             int   // evaluations in a row that must agree on a new state (0 or 1: at once)
+	PendingState        State // the new state the latest evaluations agree on, "" when none
+	PendingCount        int   // how many in a row
 }
 
 // Result is what one evaluation found.
@@ -38,14 +41,19 @@ type Outcome struct {
 	Status              Status
 	ConsecutiveFailures int
 	LastError           string
+	PendingState        State // carried to the next evaluation: see Snapshot
+	PendingCount        int
 }
 
 // Apply decides how a monitor changes when result arrives. Evaluations are ordered by
 // their slot, not by arrival: one older than the newest applied is stale and changes
 // nothing. A failed or abstaining evaluation never changes the state; maxFailures
-// failures in a row put an active monitor into StatusError.
+// failures in a row put an active monitor into StatusError. With Confirm N, a new state
+// replaces the current one only when N successful evaluations in a row report it; failed
+// and abstaining evaluations neither count towards that nor break it.
 func Apply(s Snapshot, r Result, maxFailures int) Outcome {
-	o := Outcome{From: s.State, To: s.State, Status: s.Status, ConsecutiveFailures: s.ConsecutiveFailures, LastError: s.LastError}
+	o := Outcome{From: s.State, To: s.State, Status: s.Status, ConsecutiveFailures: s.ConsecutiveFailures, LastError: s.LastError,
+		PendingState: s.PendingState, PendingCount: s.PendingCount}
 	if s.LastEvaluationFor != nil && !r.ScheduledFor.After(*s.LastEvaluationFor) {
 		o.Stale = true
 		return o
@@ -63,9 +71,20 @@ func Apply(s Snapshot, r Result, maxFailures int) Outcome {
 	case EvaluationSucceeded:
 		o.ConsecutiveFailures = 0
 		o.LastError = ""
-		if r.State != StateUnknown && r.State != s.State {
-			o.To = r.State
-			o.Changed = true
+		switch {
+		case r.State == StateUnknown:
+		case r.State == s.State:
+			o.PendingState, o.PendingCount = "", 0 // the current state holds: any streak ends
+		default:
+			if s.PendingState == r.State {
+				o.PendingCount++
+			} else {
+				o.PendingState, o.PendingCount = r.State, 1
+			}
+			if o.PendingCount >= max(s.Confirm, 1) {
+				o.To, o.Changed = r.State, true
+				o.PendingState, o.PendingCount = "", 0
+			}
 		}
 	}
 	return o
