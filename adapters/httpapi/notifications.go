@@ -30,7 +30,7 @@ func (s *Server) registerNotificationRoutes(e *echo.Echo) {
 // NotificationJSON is one delivery of a notification.
 type NotificationJSON struct {
 	ID            string        `json:"id"`
-	MonitorID     string        `json:"monitor_id"`
+	MonitorID     *string       `json:"monitor_id"` // null for a daily digest
 	TriggerID     *string       `json:"trigger_id"`
 	ActionID      *string       `json:"action_id"`
 	EvaluationID  *string       `json:"evaluation_id"`
@@ -73,7 +73,7 @@ func optional(s string) *string {
 }
 
 func notificationJSON(n app.NotificationRecord) NotificationJSON {
-	out := NotificationJSON{ID: n.ID, MonitorID: n.MonitorID, TriggerID: optional(n.TriggerID), ActionID: optional(n.ActionID),
+	out := NotificationJSON{ID: n.ID, MonitorID: optional(n.MonitorID), TriggerID: optional(n.TriggerID), ActionID: optional(n.ActionID),
 		EvaluationID: optional(n.EvaluationID), Kind: n.Kind, Channel: n.Channel, Recipient: n.Recipient,
 		From: string(n.From), To: string(n.To), Status: n.Status, Attempts: n.Attempts, LastError: optional(n.LastError),
 		SentAt: n.SentAt, NextAttemptAt: n.NextAttemptAt, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt}

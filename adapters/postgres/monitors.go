@@ -64,16 +64,16 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor, pl
 // insertPlannedTriggers gives a new monitor the triggers of plan.
 func insertPlannedTriggers(ctx context.Context, tx pgx.Tx, m *monitor.Monitor, plan app.TriggerPlan) error {
 	specs := plan.Specs
-	fields := make([]string, len(specs))
+	prefixes := make([]string, len(specs))
 	for i := range specs {
-		fields[i] = fmt.Sprintf("triggers[%d].action_id", i)
+		prefixes[i] = fmt.Sprintf("triggers[%d].", i)
 	}
 	if plan.Default {
 		var actionID string
 		err := tx.QueryRow(ctx, `SELECT id FROM actions WHERE user_id = $1 AND is_default`, m.UserID).Scan(&actionID)
 		switch {
 		case err == nil:
-			specs, fields = append(specs, trigger.DefaultSpec(actionID)), append(fields, "action_id")
+			specs, prefixes = append(specs, trigger.DefaultSpec(actionID)), append(prefixes, "")
 		case !errors.Is(err, pgx.ErrNoRows): // no default action left: the monitor starts with none
 			return fmt.Errorf("find default action: %w", translate(err))
 		}
@@ -85,7 +85,7 @@ func insertPlannedTriggers(ctx context.Context, tx pgx.Tx, m *monitor.Monitor, p
 		}
 		t := trigger.Trigger{ID: id.String(), MonitorID: m.ID, ActionID: sp.ActionID, Condition: sp.Condition,
 			Frequency: sp.Frequency, Cooldown: sp.Cooldown, Enabled: sp.Enabled, CreatedAt: m.CreatedAt}
-		if err := insertTrigger(ctx, tx, m.UserID, &t, fields[i]); err != nil {
+		if err := insertTrigger(ctx, tx, m.UserID, &t, prefixes[i]); err != nil {
 			return err
 		}
 	}

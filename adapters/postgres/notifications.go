@@ -58,18 +58,18 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			allowed       bool // the account's own address, or one its owner confirmed
 		)
 		err := tx.QueryRow(ctx, `
-			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, m.consecutive_failures, coalesce(e.error, ''),
-			       n.user_id, n.recipient, n.monitor_id, n.evaluation_id,
+			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, coalesce(m.consecutive_failures, 0), coalesce(e.error, ''),
+			       n.user_id, n.recipient, coalesce(n.monitor_id::text, ''), n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
-			       m.name, m.prompt, e.explanation, e.finished_at, e.started_at,
+			       coalesce(m.name, ''), coalesce(m.prompt, ''), e.explanation, e.finished_at, e.started_at,
 			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
 			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient)),
 			       lower(n.recipient) = lower(u.email) OR EXISTS (SELECT 1 FROM email_recipients r
 			         WHERE r.user_id = n.user_id AND r.email = lower(n.recipient) AND r.confirmed_at IS NOT NULL),
-			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', '')
+			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', ''), coalesce(n.digest_day::text, '')
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
-			JOIN monitors m ON m.id = n.monitor_id
+			LEFT JOIN monitors m ON m.id = n.monitor_id
 			LEFT JOIN evaluations e ON e.id = n.evaluation_id
 			LEFT JOIN actions a ON a.id = n.action_id
 			WHERE n.id = $1
@@ -77,7 +77,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Channel, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
 				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList, &allowed,
-				&d.ActionID, &actionEnabled, &sealed)
+				&d.ActionID, &actionEnabled, &sealed, &d.DigestDay)
 		if err != nil {
 			return fmt.Errorf("load notification: %w", translate(err))
 		}
@@ -121,6 +121,10 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		}
 		d.NotificationID = id
 		d.Attempt++
+		if d.Kind == app.KindDigest {
+			d.Digest, err = digestItems(ctx, tx, id)
+			return err
+		}
 		if explanation != nil {
 			d.Explanation = *explanation
 		}

@@ -19,7 +19,7 @@ var _ app.NotificationRepository = (*NotificationStore)(nil)
 
 func notificationNotFound() error { return domain.Errorf(domain.ENOTFOUND, "Notification not found.") }
 
-const notificationColumns = `n.id, n.monitor_id, coalesce(n.trigger_id::text, ''), coalesce(n.action_id::text, ''),
+const notificationColumns = `n.id, coalesce(n.monitor_id::text, ''), coalesce(n.trigger_id::text, ''), coalesce(n.action_id::text, ''),
 	coalesce(n.evaluation_id::text, ''), n.kind, n.channel, n.recipient, n.from_state, n.to_state, n.status, n.attempts,
 	coalesce(n.last_error, ''), n.sent_at, n.next_attempt_at, n.created_at, n.updated_at`
 

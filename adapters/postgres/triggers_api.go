@@ -67,31 +67,32 @@ func ownsMonitor(ctx context.Context, tx pgx.Tx, userID, monitorID string, lock 
 	return true, nil
 }
 
-// checkActionOwner returns ENOTFOUND, naming field, unless the action is the user's.
-func checkActionOwner(ctx context.Context, tx pgx.Tx, userID, actionID, field string) error {
-	notFound := &domain.Error{Code: domain.ENOTFOUND, Message: "Action not found.", Fields: map[string]string{field: "is not one of your actions"}}
-	if !validID(actionID) {
+// checkAction returns ENOTFOUND, naming prefix+"action_id", unless the trigger's action is
+// the user's, and EINVALID when its frequency cannot use that kind of action.
+func checkAction(ctx context.Context, tx pgx.Tx, userID string, t *trigger.Trigger, prefix string) error {
+	notFound := &domain.Error{Code: domain.ENOTFOUND, Message: "Action not found.", Fields: map[string]string{prefix + "action_id": "is not one of your actions"}}
+	if !validID(t.ActionID) {
 		return notFound
 	}
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM actions WHERE id = $1 AND user_id = $2)`, actionID, userID).Scan(&ok)
+	var typ string
+	err := tx.QueryRow(ctx, `SELECT type FROM actions WHERE id = $1 AND user_id = $2`, t.ActionID, userID).Scan(&typ)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound
+	}
 	if err != nil {
 		return fmt.Errorf("find action: %w", translate(err))
 	}
-	if !ok {
-		return notFound
-	}
-	return nil
+	return trigger.CheckAction(t.Frequency, typ, prefix+"frequency")
 }
 
 func duplicateTrigger(err error) error {
 	return &domain.Error{Code: domain.ECONFLICT, Message: "The monitor already has a trigger for this action and condition.", Err: err}
 }
 
-// insertTrigger inserts t after checking that its action is the user's; field names the
-// action in errors.
-func insertTrigger(ctx context.Context, tx pgx.Tx, userID string, t *trigger.Trigger, field string) error {
-	if err := checkActionOwner(ctx, tx, userID, t.ActionID, field); err != nil {
+// insertTrigger inserts t after checking its action; prefix names its fields in errors
+// ("" or "triggers[0].").
+func insertTrigger(ctx context.Context, tx pgx.Tx, userID string, t *trigger.Trigger, prefix string) error {
+	if err := checkAction(ctx, tx, userID, t, prefix); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `
@@ -159,14 +160,14 @@ func (s *TriggerStore) CreateTrigger(ctx context.Context, userID string, t *trig
 		if n >= max {
 			return domain.Errorf(domain.ECONFLICT, "The monitor has reached the limit of %d triggers; delete one first.", max)
 		}
-		return insertTrigger(ctx, tx, userID, t, "action_id")
+		return insertTrigger(ctx, tx, userID, t, "")
 	})
 }
 
 // UpdateTrigger implements app.TriggerRepository.
 func (s *TriggerStore) UpdateTrigger(ctx context.Context, userID string, t *trigger.Trigger) error {
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkActionOwner(ctx, tx, userID, t.ActionID, "action_id"); err != nil {
+		if err := checkAction(ctx, tx, userID, t, ""); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `

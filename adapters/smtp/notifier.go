@@ -79,21 +79,48 @@ func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 
 // render renders the email of the delivery's kind.
 func (n *Notifier) render(d app.Delivery, monitorURL, unsubscribe string) (emailtpl.Email, error) {
+	if d.Kind == app.KindDigest {
+		return n.renderer.Digest(n.digest(d, unsubscribe))
+	}
 	if d.Kind == app.KindMonitorFailing {
 		return n.renderer.MonitorFailing(emailtpl.MonitorFailing{
 			RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt, Failures: d.Failures,
 			LastError: d.LastError, FailedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
 		})
 	}
-	facts := make([]emailtpl.FactLine, 0, len(d.Facts))
-	for _, f := range d.Facts {
-		facts = append(facts, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
-	}
+	facts := factLines(d.Facts)
 	return n.renderer.StateChanged(emailtpl.StateChanged{
 		RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt,
 		From: string(d.From), To: string(d.To), Explanation: d.Explanation, Facts: facts,
 		ChangedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
 	})
+}
+
+// digest groups a digest's changes by monitor, in the order they came.
+func (n *Notifier) digest(d app.Delivery, unsubscribe string) emailtpl.Digest {
+	out := emailtpl.Digest{RecipientName: d.RecipientName, Day: d.DigestDay, Timezone: d.Timezone,
+		SettingsURL: n.baseURL + "/docs", UnsubscribeURL: unsubscribe}
+	index := map[string]int{}
+	for _, it := range d.Digest {
+		i, ok := index[it.MonitorID]
+		if !ok {
+			i = len(out.Monitors)
+			index[it.MonitorID] = i
+			out.Monitors = append(out.Monitors, emailtpl.DigestMonitor{Name: it.MonitorName,
+				MonitorURL: n.baseURL + "/api/monitors/" + url.PathEscape(it.MonitorID)})
+		}
+		out.Monitors[i].Changes = append(out.Monitors[i].Changes, emailtpl.DigestChange{From: string(it.From), To: string(it.To),
+			At: it.At, Facts: factLines(it.Facts)})
+	}
+	return out
+}
+
+func factLines(facts []monitor.Fact) []emailtpl.FactLine {
+	out := make([]emailtpl.FactLine, 0, len(facts))
+	for _, f := range facts {
+		out = append(out, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
+	}
+	return out
 }
 
 func factValue(f monitor.Fact) string {

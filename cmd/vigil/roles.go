@@ -154,7 +154,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	pub := streams.NewPublisher(m.js, "vigil/"+m.name)
-	if m.has(roleAPI) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
+	if m.has(roleAPI) || m.has(roleScheduler) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
 		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log})
 		start("outbox relay", relay.Run)
 	}
@@ -387,11 +387,19 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 		}
 		return sched.MonitorChanged(ctx, ch.MonitorID)
 	})
+	digests := app.NewDigester(postgres.NewNotificationStore(m.pool, nil, "vigil/"+m.name), m.now)
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, 1)
 		go func() { errc <- events(ctx) }()
+		go m.every(ctx, digestEvery, func(ctx context.Context) {
+			if n, err := digests.Tick(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn().Err(err).Msg("daily digests; retrying next minute")
+			} else if n > 0 {
+				m.log.Info().Int("digests", n).Msg("daily digests made")
+			}
+		})
 		tick := time.NewTicker(m.cfg.SchedulerTick)
 		defer tick.Stop()
 		for {
@@ -488,11 +496,27 @@ func (m *Main) matcher() func(context.Context) error {
 }
 
 // mailerSweepEvery is how often the mailer role requests the notifications whose next
-// attempt is due; mailerSweepBatch bounds one sweep.
+// attempt is due; mailerSweepBatch bounds one sweep. digestEvery is how often the
+// scheduler looks for daily digests that are due.
 const (
 	mailerSweepEvery = 15 * time.Second
 	mailerSweepBatch = 500
+	digestEvery      = time.Minute
 )
+
+// every runs fn at once and then every period until ctx ends.
+func (m *Main) every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		fn(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 func (m *Main) mailer() (func(context.Context) error, error) {
 	mail, err := m.mailerService()
@@ -516,22 +540,13 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 		return nil
 	})
 	return func(ctx context.Context) error {
-		go func() {
-			t := time.NewTicker(mailerSweepEvery)
-			defer t.Stop()
-			for {
-				if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
-					m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
-				} else if n > 0 {
-					m.log.Info().Int("notifications", n).Msg("requested notifications due for an attempt")
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+		go m.every(ctx, mailerSweepEvery, func(ctx context.Context) {
+			if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
+				m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
+			} else if n > 0 {
+				m.log.Info().Int("notifications", n).Msg("requested notifications due for an attempt")
 			}
-		}()
+		})
 		return consume(ctx)
 	}, nil
 }

@@ -34,10 +34,21 @@ type Delivery struct {
 	Facts          []monitor.Fact
 	ChangedAt      time.Time
 	Attempt        int
-	Failures       int    // monitor_failing: consecutive failed checks
-	LastError      string // monitor_failing: the last failure
-	ActionID       string // "" when the action was deleted meanwhile
-	Secret         string // webhook: the signing secret, in clear
+	Failures       int          // monitor_failing: consecutive failed checks
+	LastError      string       // monitor_failing: the last failure
+	ActionID       string       // "" when the action was deleted meanwhile
+	Secret         string       // webhook: the signing secret, in clear
+	DigestDay      string       // digest: the recipient's local day
+	Digest         []DigestItem // digest: the changes it reports
+}
+
+// DigestItem is one change a digest reports.
+type DigestItem struct {
+	MonitorID   string
+	MonitorName string
+	From, To    monitor.State
+	At          time.Time
+	Facts       []monitor.Fact
 }
 
 // Claim outcomes.

@@ -164,3 +164,13 @@ func (t *Trigger) Apply(c Changes) error {
 	t.ActionID, t.Condition, t.Frequency, t.Cooldown, t.Enabled = s.ActionID, s.Condition, s.Frequency, s.Cooldown, s.Enabled
 	return nil
 }
+
+// CheckAction returns EINVALID, naming field, when a trigger of frequency f cannot use an
+// action of type actionType: a daily digest is an email, so it needs an email action.
+func CheckAction(f Frequency, actionType, field string) error {
+	if f == DailyDigest && actionType != "email" {
+		return &domain.Error{Code: domain.EINVALID, Message: "The trigger has invalid fields.",
+			Fields: map[string]string{field: "daily_digest needs an email action; a webhook is called every_time or once"}}
+	}
+	return nil
+}
