@@ -41,6 +41,9 @@ type Config struct {
 	// "id=base64key,..." with 32-byte keys; the first seals, all open. Dev without it: a
 	// key generated once in the data dir.
 	DataKeys string
+	// SendGridWebhookKey is SENDGRID_WEBHOOK_PUBLIC_KEY: the verification key of SendGrid's
+	// signed Event Webhook (base64 DER or PEM). Set, it enables POST /api/webhooks/email-events.
+	SendGridWebhookKey string
 
 	SchedulerTick       time.Duration // SCHEDULER_TICK
 	SchedulerBatch      int           // SCHEDULER_BATCH
@@ -151,6 +154,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LogFormat = env("LOG_FORMAT", map[bool]string{true: "console", false: "json"}[dev])
 	c.SecretKey = env("VIGIL_SECRET_KEY", "")
 	c.DataKeys = env("VIGIL_DATA_KEYS", "")
+	c.SendGridWebhookKey = env("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
 	c.SchedulerTick = dur("SCHEDULER_TICK", time.Second)
 	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)

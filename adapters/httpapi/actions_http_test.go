@@ -2,9 +2,15 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/sendgrid"
 )
 
 func (b *monitorsBundle) action(t *testing.T, token, body string) httpapi.ActionJSON {
@@ -502,4 +509,105 @@ func TestMonitorConfirmSetting(t *testing.T) {
 	}
 	rec = b.do(t, http.MethodPost, "/api/monitors", strings.Replace(body, `"confirm":3`, `"confirm":0`, 1), b.ann, nil)
 	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+}
+
+// signEvents signs a SendGrid event body as SendGrid does: ECDSA P-256 over the timestamp
+// followed by the body.
+func (b *monitorsBundle) signEvents(t *testing.T, body string, at time.Time) map[string]string {
+	t.Helper()
+	ts := strconv.FormatInt(at.Unix(), 10)
+	digest := sha256.Sum256([]byte(ts + body))
+	sig, err := ecdsa.SignASN1(rand.Reader, b.eventKey, digest[:])
+	require.NoError(t, err)
+	return map[string]string{sendgrid.HeaderSignature: base64.StdEncoding.EncodeToString(sig), sendgrid.HeaderTimestamp: ts}
+}
+
+func TestEmailEventsWebhook(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	ctx := context.Background()
+	mon := b.create(t, b.ann, fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q}`, b.source.URL))
+	ids := map[string]string{}
+	for _, to := range []string{"ann@example.com", "carol@example.com", "dan@example.com"} {
+		var id string
+		require.NoError(t, b.pool.QueryRow(ctx, `
+			INSERT INTO notifications (user_id, monitor_id, recipient, from_state, to_state, status)
+			VALUES ($1, $2, $3, 'inactive', 'active', 'sent') RETURNING id`, b.annUserID, mon.ID, to).Scan(&id))
+		ids[to] = id
+	}
+	body := fmt.Sprintf(`[
+		{"email":"ann@example.com","event":"delivered","timestamp":1764590000,"smtp-id":"<%s@vigil>"},
+		{"email":"carol@example.com","event":"bounce","reason":"550 5.1.1 no such user","timestamp":1764590001,"smtp-id":"<%s@vigil>"},
+		{"email":"dan@example.com","event":"spamreport","timestamp":1764590002,"smtp-id":"<%s@vigil>"},
+		{"email":"erin@example.com","event":"dropped","reason":"Bounced Address","timestamp":1764590003},
+		{"email":"ann@example.com","event":"open","timestamp":1764590004}
+	]`, ids["ann@example.com"], ids["carol@example.com"], ids["dan@example.com"])
+
+	rec := b.do(t, http.MethodPost, "/api/webhooks/email-events", body, "", b.signEvents(t, body, time.Now()))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.JSONEq(t, `{"received":5,"applied":4}`, rec.Body.String())
+	for to, status := range map[string]string{"ann@example.com": "delivered", "carol@example.com": "bounced", "dan@example.com": "complained"} {
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE id = $1 AND status = $2`, ids[to], status), to)
+	}
+	for email, reason := range map[string]string{"carol@example.com": "bounce", "dan@example.com": "complaint", "erin@example.com": "bounce"} {
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM email_suppressions WHERE email = $1 AND reason = $2`, email, reason), email)
+	}
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM email_suppressions WHERE email = 'ann@example.com'`))
+	// The same events again change nothing more (a bounced notification stays bounced).
+	rec = b.do(t, http.MethodPost, "/api/webhooks/email-events", body, "", b.signEvents(t, body, time.Now()))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM email_suppressions`))
+
+	// Not SendGrid's: forged, tampered, stale, or unsigned; and a body that is not events.
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	forged := &monitorsBundle{eventKey: other}
+	for name, headers := range map[string]map[string]string{
+		"another key": forged.signEvents(t, body, time.Now()),
+		"stale":       b.signEvents(t, body, time.Now().Add(-time.Hour)),
+		"unsigned":    nil,
+	} {
+		rec := b.do(t, http.MethodPost, "/api/webhooks/email-events", body, "", headers)
+		require.Equal(t, http.StatusUnauthorized, rec.Code, name)
+	}
+	tampered := b.signEvents(t, body, time.Now())
+	rec = b.do(t, http.MethodPost, "/api/webhooks/email-events", strings.Replace(body, "erin", "frank", 1), "", tampered)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM email_suppressions WHERE email = 'frank@example.com'`))
+	notEvents := `{"email":"x@example.com"}`
+	rec = b.do(t, http.MethodPost, "/api/webhooks/email-events", notEvents, "", b.signEvents(t, notEvents, time.Now()))
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+}
+
+func TestAdminSuppressions(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `INSERT INTO email_suppressions (email, reason, detail) VALUES
+		('a@example.com', 'bounce', '550'), ('b@example.com', 'complaint', NULL), ('c@other.example', 'unsubscribe', 'one-click link')`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, b.do(t, http.MethodGet, "/api/admin/suppressions", "", b.ann, nil).Code)
+	_, err = b.pool.Exec(ctx, `UPDATE users SET role = 'admin' WHERE id = $1`, b.annUserID)
+	require.NoError(t, err)
+	rec := b.do(t, http.MethodPost, "/api/auth/login", fmt.Sprintf(`{"email":"ann@example.com","password":%q}`, goodPassword), "", nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	admin := decode[httpapi.TokenResponse](t, rec).AccessToken
+
+	rec = b.do(t, http.MethodGet, "/api/admin/suppressions?limit=2", "", admin, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	page := decode[httpapi.SuppressionListJSON](t, rec)
+	require.Len(t, page.Suppressions, 2)
+	require.Equal(t, "a@example.com", page.Suppressions[0].Email)
+	require.Equal(t, "b@example.com", *page.NextAfter)
+	page = decode[httpapi.SuppressionListJSON](t, b.do(t, http.MethodGet, "/api/admin/suppressions?after=b@example.com", "", admin, nil))
+	require.Len(t, page.Suppressions, 1)
+	require.Nil(t, page.NextAfter)
+	page = decode[httpapi.SuppressionListJSON](t, b.do(t, http.MethodGet, "/api/admin/suppressions?q=other", "", admin, nil))
+	require.Len(t, page.Suppressions, 1)
+	require.Equal(t, "unsubscribe", page.Suppressions[0].Reason)
+
+	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodDelete, "/api/admin/suppressions/A@example.com", "", admin, nil).Code)
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodDelete, "/api/admin/suppressions/a@example.com", "", admin, nil).Code)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM audit_log WHERE action = 'suppression_removed' AND target_id = 'a@example.com'`))
+	require.Equal(t, http.StatusForbidden, b.do(t, http.MethodDelete, "/api/admin/suppressions/b@example.com", "", b.bob, nil).Code)
 }

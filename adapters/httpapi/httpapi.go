@@ -64,6 +64,12 @@ type Config struct {
 	// serves /api/notifications.
 	ActionTestLimit echo.MiddlewareFunc
 	Notifications   Notifications
+	// EmailEventSource and EmailEvents serve POST /api/webhooks/email-events (bounces,
+	// complaints, deliveries) when both are set; Suppressions serves
+	// /api/admin/suppressions.
+	EmailEventSource EmailEventSource
+	EmailEvents      EmailEventHandler
+	Suppressions     Suppressions
 
 	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager
@@ -140,6 +146,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Notifications != nil && cfg.AccessTokens != nil {
 		s.registerNotificationRoutes(e)
+	}
+	if cfg.EmailEventSource != nil && cfg.EmailEvents != nil {
+		s.registerEmailEventRoutes(e)
+	}
+	if cfg.Suppressions != nil && cfg.AccessTokens != nil {
+		s.registerSuppressionRoutes(e)
 	}
 	// api keys (issue 3)
 	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {

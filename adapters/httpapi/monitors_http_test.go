@@ -2,8 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +30,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/password"
 	"github.com/vigilhq/vigil/adapters/postgres"
 	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+	"github.com/vigilhq/vigil/adapters/sendgrid"
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
 	"github.com/vigilhq/vigil/adapters/source"
@@ -47,7 +52,8 @@ type monitorsBundle struct {
 	source    *httptest.Server
 	ann, bob  string // access tokens
 	annUserID string
-	mail      *smtptest.Server // receives recipient confirmation emails
+	mail      *smtptest.Server  // receives recipient confirmation emails
+	eventKey  *ecdsa.PrivateKey // signs email provider events
 }
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
@@ -111,9 +117,19 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit})
 	actions, mail, box := newActionService(t, pool, audit)
 	b.mail = mail
+	eventKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	b.eventKey = eventKey
+	der, err := x509.MarshalPKIXPublicKey(&eventKey.PublicKey)
+	require.NoError(t, err)
+	verifier, err := sendgrid.NewVerifier(base64.StdEncoding.EncodeToString(der))
+	require.NoError(t, err)
+	suppressions := postgres.NewSuppressionStore(pool)
 	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
 		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
-		Notifications: app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now)}
+		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
+		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),
+		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(pool, "vigil/test"), audit, time.Now)}
 
 	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/keyring"
 	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/sendgrid"
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
@@ -78,4 +80,17 @@ func (m *Main) actionService() (*app.ActionService, error) {
 	return app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
 		Guard: source.NewGuard(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}), Audit: postgres.NewAuditStore(m.pool), Now: m.now,
 		Secrets: store, Senders: senders})
+}
+
+// emailEventSource returns the reader of SendGrid's signed event requests, or nil (the
+// route is off) without SENDGRID_WEBHOOK_PUBLIC_KEY.
+func (m *Main) emailEventSource() (httpapi.EmailEventSource, error) {
+	if m.cfg.SendGridWebhookKey == "" {
+		return nil, nil
+	}
+	v, err := sendgrid.NewVerifier(m.cfg.SendGridWebhookKey)
+	if err != nil {
+		return nil, fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
+	}
+	return sendgrid.Source{Verifier: v}, nil
 }

@@ -303,6 +303,11 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	emailSource, err := m.emailEventSource()
+	if err != nil {
+		return nil, err
+	}
+	suppressions := postgres.NewSuppressionStore(m.pool)
 	notifications := app.NewNotificationService(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), m.now)
 	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
 	var actionTestLimit echo.MiddlewareFunc
@@ -329,7 +334,11 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Actions:           actions,
 		ActionTestLimit:   actionTestLimit,
 		Notifications:     notifications,
-		Triggers:          app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
+		EmailEventSource:  emailSource,
+		EmailEvents:       app.NewEmailEvents(suppressions),
+		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(m.pool, "vigil/"+m.name),
+			postgres.NewAuditStore(m.pool), m.now),
+		Triggers: app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
 
 		// password reset, google sign-in (issue 3)
 		PasswordResets: accounts,
