@@ -34,8 +34,11 @@ build: ## Build bin/vigil
 run: ## Run everything locally: PostgreSQL, Mailpit, migrations, seed, `vigil all`
 	bash .ci/dev-run
 
-test: ## Run the tests (race detector, real PostgreSQL); PKGS=./domain/... TESTFLAGS=-v
+test: ## Run the tests (race detector, real PostgreSQL, headless Chromium); PKGS=./domain/... TESTFLAGS=-v
 	@$(test_db); \
+	chromium="$$(bash .ci/ensure-chromium)" || { echo "make: no Chromium for the email rendering tests (see above)" >&2; exit 1; }; \
+	export VIGIL_CHROMIUM="$$chromium" VIGIL_TEST_ARTIFACTS="$${VIGIL_TEST_ARTIFACTS:-$(CURDIR)/data/test-artifacts}"; \
+	echo "VIGIL_CHROMIUM=$$chromium; screenshots in $$VIGIL_TEST_ARTIFACTS" >&2; \
 	go test -race -count=1 -timeout 45m $(TESTFLAGS) $(PKGS)
 
 bench: ## Run the benchmarks (real PostgreSQL); PKGS=... BENCHFLAGS='-benchtime 5s'

@@ -34,6 +34,7 @@ type Config struct {
 	SMTPURL          string        // SMTP_URL
 	MailFrom         string        // MAIL_FROM
 	PublicBaseURL    string        // PUBLIC_BASE_URL
+	PublicAppURL     string        // PUBLIC_APP_URL: a separate front end serving the pages links in emails open; default PublicBaseURL
 	LogLevel         string        // LOG_LEVEL
 	LogFormat        string        // LOG_FORMAT: json | console
 	SecretKey        string        // VIGIL_SECRET_KEY: signs links; dev keeps a generated one in the data dir
@@ -150,6 +151,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SMTPURL = env("SMTP_URL", devDefault("smtp://127.0.0.1:1025"))
 	c.MailFrom = env("MAIL_FROM", devDefault("Vigil <vigil@localhost>"))
 	c.PublicBaseURL = env("PUBLIC_BASE_URL", devDefault("http://localhost:8080"))
+	c.PublicAppURL = env("PUBLIC_APP_URL", c.PublicBaseURL)
 	c.LogLevel = env("LOG_LEVEL", "info")
 	c.LogFormat = env("LOG_FORMAT", map[bool]string{true: "console", false: "json"}[dev])
 	c.SecretKey = env("VIGIL_SECRET_KEY", "")
@@ -265,6 +267,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.PublicBaseURL != "" && !hasScheme(c.PublicBaseURL, "http", "https") {
 		errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL: must be an http(s) URL"))
+	}
+	if c.PublicAppURL != "" && !hasScheme(c.PublicAppURL, "http", "https") {
+		errs = append(errs, fmt.Errorf("PUBLIC_APP_URL: must be an http(s) URL"))
 	}
 	if c.MailFrom != "" {
 		if _, err := mail.ParseAddress(c.MailFrom); err != nil {

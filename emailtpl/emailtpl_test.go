@@ -215,3 +215,36 @@ func TestMonitorFailing(t *testing.T) {
 		t.Fatal("empty data accepted")
 	}
 }
+
+func TestStateChanged_ChartAndLinks(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	d := validStateChanged()
+	d.PauseURL = "https://app.vigil.example/m/m_123?t=p#pause"
+	d.SettingsURL = "https://app.vigil.example/settings?t=s"
+	d.HistoryLabel = "price (EUR)"
+	for i, v := range []float64{520, 515, 510, 505, 479} {
+		d.History = append(d.History, emailtpl.ChartPoint{At: d.ChangedAt.Add(time.Duration(i-4) * time.Hour), Value: v})
+	}
+	email, err := r.StateChanged(d)
+	require.NoError(t, err)
+	assert.Contains(t, email.HTML, "Recent values of price (EUR)")
+	assert.Contains(t, email.HTML, "From 479 to 520")
+	assert.Equal(t, 5, strings.Count(email.HTML, `title="`), "one bar per value")
+	assert.Contains(t, email.HTML, `title="479 at Tue 3 Mar 2026, 14:05 CET (Europe/Berlin)"`)
+	assert.Contains(t, email.HTML, "height:6px", "the lowest value has the shortest bar")
+	assert.Contains(t, email.HTML, "height:48px;line-height:48px", "the highest the tallest")
+	assert.NotContains(t, email.HTML, "<img", "drawn in HTML, never a remote image")
+	assert.Contains(t, email.HTML, `href="https://app.vigil.example/m/m_123?t=p#pause"`)
+	assert.Contains(t, email.HTML, "Manage notifications")
+	assert.Contains(t, email.Text, "Recent values of price (EUR): from 479 to 520\n  520 at Tue 3 Mar 2026, 10:05 CET (Europe/Berlin)\n")
+	assert.Contains(t, email.Text, "Pause it: https://app.vigil.example/m/m_123?t=p#pause\nManage notifications: https://app.vigil.example/settings?t=s\n")
+
+	d.History = d.History[:1]
+	email, err = r.StateChanged(d)
+	require.NoError(t, err)
+	assert.NotContains(t, email.HTML, "Recent values", "one value is no chart")
+	d.PauseURL = "javascript:alert(1)"
+	_, err = r.StateChanged(d)
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}

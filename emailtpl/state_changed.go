@@ -3,6 +3,7 @@ package emailtpl
 import (
 	htmltemplate "html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,9 +45,23 @@ type StateChanged struct {
 	// empty or unknown.
 	Timezone string
 	// MonitorURL links to the monitor; UnsubscribeURL is the one-click unsubscribe link.
-	// Both must be absolute http(s) URLs.
+	// Both must be absolute http(s) URLs. PauseURL (pause the monitor) and SettingsURL
+	// (manage notifications) are shown when set.
 	MonitorURL     string
 	UnsubscribeURL string
+	PauseURL       string
+	SettingsURL    string
+	// History is the recent values of the key fact, oldest first, drawn as a small bar
+	// chart when there are at least two.
+	History []ChartPoint
+	// HistoryLabel names the charted fact, with its unit: "price (USD)".
+	HistoryLabel string
+}
+
+// ChartPoint is one value of a chart.
+type ChartPoint struct {
+	At    time.Time
+	Value float64
 }
 
 // stateChangedView is what the state_changed templates see: every value already worded and
@@ -68,6 +83,51 @@ type stateChangedView struct {
 	ChangedAt      string
 	MonitorURL     string
 	UnsubscribeURL string
+	PauseURL       string
+	SettingsURL    string
+	Chart          *chartView
+}
+
+// chartView is a bar chart in table cells: no image, no script, so every client shows it.
+type chartView struct {
+	Label string
+	Min   string
+	Max   string
+	Bars  []barView
+}
+
+type barView struct {
+	Height int    // pixels, of chartHeight
+	Space  int    // chartHeight - Height
+	Title  string // the value and when, for clients that show titles
+	Last   bool
+}
+
+const chartHeight = 48
+
+// chartOf draws points as bars scaled between their minimum and maximum.
+func chartOf(points []ChartPoint, label, tz string) *chartView {
+	if len(points) < 2 {
+		return nil
+	}
+	lo, hi := points[0].Value, points[0].Value
+	for _, p := range points {
+		lo, hi = min(lo, p.Value), max(hi, p.Value)
+	}
+	c := &chartView{Label: oneLine(label), Min: formatNumber(lo), Max: formatNumber(hi)}
+	for i, p := range points {
+		h := chartHeight
+		if hi > lo {
+			h = 6 + int(float64(chartHeight-6)*(p.Value-lo)/(hi-lo))
+		}
+		c.Bars = append(c.Bars, barView{Height: h, Space: chartHeight - h, Title: formatNumber(p.Value) + " at " + formatTime(p.At, tz),
+			Last: i == len(points)-1})
+	}
+	return c
+}
+
+func formatNumber(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 type factView struct {
@@ -119,6 +179,9 @@ func (r *Renderer) StateChanged(d StateChanged) (Email, error) {
 		ChangedAt:      formatTime(d.ChangedAt, d.Timezone),
 		MonitorURL:     d.MonitorURL,
 		UnsubscribeURL: d.UnsubscribeURL,
+		PauseURL:       d.PauseURL,
+		SettingsURL:    d.SettingsURL,
+		Chart:          chartOf(d.History, d.HistoryLabel, d.Timezone),
 	}
 	if v.Explanation != "" {
 		v.Preheader = v.Explanation
@@ -177,6 +240,11 @@ func validateStateChanged(d StateChanged) error {
 	}
 	if !absoluteHTTPURL(d.UnsubscribeURL) {
 		fields["unsubscribe_url"] = "must be an absolute http(s) URL"
+	}
+	for name, u := range map[string]string{"pause_url": d.PauseURL, "settings_url": d.SettingsURL} {
+		if u != "" && !absoluteHTTPURL(u) {
+			fields[name] = "must be an absolute http(s) URL"
+		}
 	}
 	if len(fields) > 0 {
 		return &domain.Error{Code: domain.EINVALID, Message: "Invalid state-changed email data.", Fields: fields}

@@ -70,6 +70,9 @@ type Config struct {
 	EmailEventSource EmailEventSource
 	EmailEvents      EmailEventHandler
 	Suppressions     Suppressions
+	// PageTokens serves the pages the links in emails open: /m/:id (with Monitors) and
+	// /settings (with Accounts). /reset-password is served with PasswordResets.
+	PageTokens PageTokens
 
 	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager
@@ -153,6 +156,8 @@ func New(cfg Config) *Server {
 	if cfg.Suppressions != nil && cfg.AccessTokens != nil {
 		s.registerSuppressionRoutes(e)
 	}
+	s.registerPageRoutes(e)
+	s.registerResetPage(e)
 	// api keys (issue 3)
 	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {
 		s.registerAPIKeyRoutes(e)

@@ -54,6 +54,7 @@ type monitorsBundle struct {
 	annUserID string
 	mail      *smtptest.Server  // receives recipient confirmation emails
 	eventKey  *ecdsa.PrivateKey // signs email provider events
+	links     *tokens.Links     // signs the tokens of page links
 }
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
@@ -115,7 +116,8 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	audit := postgres.NewAuditStore(pool)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
 		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit})
-	actions, mail, box := newActionService(t, pool, audit)
+	actions, mail, box, links := newActionService(t, pool, audit)
+	b.links = links
 	b.mail = mail
 	eventKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -129,7 +131,8 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),
-		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(pool, "vigil/test"), audit, time.Now)}
+		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(pool, "vigil/test"), audit, time.Now),
+		PageTokens:   links}
 
 	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -141,7 +144,7 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 
 // newActionService builds the actions use cases as production does, with an in-process
 // SMTP server for confirmation emails and the SSRF guard on (private targets refused).
-func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditStore) (*app.ActionService, *smtptest.Server, *keyring.Keyring) {
+func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditStore) (*app.ActionService, *smtptest.Server, *keyring.Keyring, *tokens.Links) {
 	t.Helper()
 	mail := smtptest.Start(t)
 	renderer, err := emailtpl.New()
@@ -162,13 +165,13 @@ func newActionService(t *testing.T, pool *pgxpool.Pool, audit *postgres.AuditSto
 	signer, err := tokens.NewUnsubscribe([]byte(strings.Repeat("u", 32)))
 	require.NoError(t, err)
 	senders := map[string]app.NotificationSender{
-		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, "http://vigil.test", signer),
+		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, tokens.NewPageLinks(links, signer, "http://vigil.test", time.Now)),
 		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: "http://vigil.test"}),
 	}
 	svc, err := app.NewActionService(app.ActionDeps{Store: store, Recipients: store, Mailer: mailer, Tokens: links,
 		Guard: source.NewGuard(source.Config{}), Audit: audit, Now: time.Now, Secrets: store, Senders: senders})
 	require.NoError(t, err)
-	return svc, mail, box
+	return svc, mail, box, links
 }
 
 type clockFunc func() time.Time

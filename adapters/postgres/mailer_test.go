@@ -78,12 +78,14 @@ func newMailerBundle(t *testing.T, b *bundle, guard source.Config) *mailerBundle
 	require.NoError(t, err)
 	signer, err := tokens.NewUnsubscribe(bytes.Repeat([]byte("k"), 32))
 	require.NoError(t, err)
+	links, err := tokens.NewLinks(bytes.Repeat([]byte("l"), 32))
+	require.NoError(t, err)
 	box, err := keyring.New([]keyring.Key{{ID: "test", Secret: bytes.Repeat([]byte{7}, keyring.KeySize)}})
 	require.NoError(t, err)
 	clock := &testClock{t: time.Now().UTC()}
 	store := postgres.NewNotificationStore(b.pool, box, "test")
 	senders := map[string]app.NotificationSender{
-		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, "https://vigil.example", signer),
+		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, tokens.NewPageLinks(links, signer, "https://vigil.example", clock.Now)),
 		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: "https://vigil.example", Guard: guard, Timeout: 2 * time.Second, Now: clock.Now}),
 	}
 	mailer := app.NewMailer(store, senders, clock.Now, app.MailerConfig{Lease: time.Minute, Schedule: testSchedule})
@@ -147,6 +149,8 @@ func TestMailerSendsOnce(t *testing.T) {
 	require.Contains(t, msgs[0].Header.Get("List-Unsubscribe"), "https://vigil.example/unsubscribe?token=")
 	require.Equal(t, "List-Unsubscribe=One-Click", msgs[0].Header.Get("List-Unsubscribe-Post"))
 	require.Equal(t, "auto-generated", msgs[0].Header.Get("Auto-Submitted"))
+	require.Contains(t, msgs[0].Text, "View monitor: https://vigil.example/m/"+mb.monitor.ID+"?t=", "a page, not the JSON API")
+	require.Contains(t, msgs[0].Text, "Manage notifications: https://vigil.example/settings?t=")
 	require.NotEmpty(t, msgs[0].Header.Get("List-Id"))
 	require.Equal(t, "<"+id+"@vigil>", msgs[0].Header.Get("Message-Id"), "deterministic per notification")
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM notifications WHERE id = $1 AND status = 'sent' AND attempts = 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,8 +136,10 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		if evaluationID == nil || startedAt == nil || changedAt == nil {
 			return nil
 		}
-		facts, err := factsOfEvaluation(ctx, tx, d.MonitorID, *evaluationID, keys, *startedAt, *changedAt)
-		d.Facts = facts
+		if d.Facts, err = factsOfEvaluation(ctx, tx, d.MonitorID, *evaluationID, keys, *startedAt, *changedAt); err != nil {
+			return err
+		}
+		d.History, d.HistoryKey, d.HistoryUnit, err = recentValues(ctx, tx, d.MonitorID, *changedAt)
 		return err
 	})
 	if errors.Is(err, app.ErrDelivered) || errors.Is(err, app.ErrInFlight) {
@@ -228,4 +231,38 @@ func (s *NotificationStore) RequestDue(ctx context.Context, now time.Time, lease
 		return streams.AppendOutbox(ctx, tx, s.source, events...)
 	})
 	return n, err
+}
+
+// historyPoints is how many recent values a state-changed email charts.
+const historyPoints = 12
+
+// recentValues returns the last values, up to until, of the monitor's first numeric fact,
+// oldest first, with the fact's name and unit; none for a monitor without numeric facts.
+func recentValues(ctx context.Context, tx pgx.Tx, monitorID string, until time.Time) ([]app.HistoryPoint, string, string, error) {
+	var key, unit string
+	err := tx.QueryRow(ctx, `
+		SELECT f->>'name', coalesce(f->>'unit', '') FROM monitors m, jsonb_array_elements(m.spec->'facts') f
+		WHERE m.id = $1 AND f->>'type' = 'number' LIMIT 1`, monitorID).Scan(&key, &unit)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", "", nil
+	}
+	if err != nil {
+		return nil, "", "", fmt.Errorf("charted fact: %w", translate(err))
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT observed_at, value_number FROM facts
+		WHERE monitor_id = $1 AND key = $2 AND value_number IS NOT NULL AND observed_at <= $3
+		ORDER BY observed_at DESC LIMIT $4`, monitorID, key, until, historyPoints)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("recent values: %w", translate(err))
+	}
+	points, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.HistoryPoint, error) {
+		var p app.HistoryPoint
+		return p, r.Scan(&p.At, &p.Value)
+	})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("recent values: %w", translate(err))
+	}
+	slices.Reverse(points)
+	return points, key, unit, nil
 }

@@ -3,7 +3,6 @@ package smtp
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 
 	"github.com/vigilhq/vigil/domain"
@@ -12,17 +11,20 @@ import (
 	"github.com/vigilhq/vigil/emailtpl"
 )
 
-// UnsubscribeSigner signs one-click unsubscribe tokens.
-type UnsubscribeSigner interface {
-	Sign(userID, email string) string
+// Links builds the links of notification emails, each signed for one purpose;
+// *tokens.PageLinks satisfies it.
+type Links interface {
+	Monitor(userID, monitorID string) string
+	Pause(userID, monitorID string) string
+	Settings(userID string) string
+	Unsubscribe(userID, email string) string
 }
 
 // Notifier renders notification emails and sends them; it satisfies app.NotificationSender.
 type Notifier struct {
 	renderer *emailtpl.Renderer
 	sender   *Sender
-	baseURL  string
-	signer   UnsubscribeSigner
+	links    Links
 }
 
 var _ app.NotificationSender = (*Notifier)(nil)
@@ -30,9 +32,10 @@ var _ app.NotificationSender = (*Notifier)(nil)
 // ListID names Vigil's notification emails as one list (RFC 2919), so clients can filter them.
 const ListID = "Vigil notifications <notifications.vigil>"
 
-// NewNotifier returns a Notifier linking to baseURL (PUBLIC_BASE_URL, never a request's Host).
-func NewNotifier(renderer *emailtpl.Renderer, sender *Sender, baseURL string, signer UnsubscribeSigner) *Notifier {
-	return &Notifier{renderer: renderer, sender: sender, baseURL: baseURL, signer: signer}
+// NewNotifier returns a Notifier whose emails link through links (to PUBLIC_BASE_URL or
+// PUBLIC_APP_URL, never a request's Host).
+func NewNotifier(renderer *emailtpl.Renderer, sender *Sender, links Links) *Notifier {
+	return &Notifier{renderer: renderer, sender: sender, links: links}
 }
 
 // Send implements app.NotificationSender: a 250 is delivered, an SMTP 5xx or a message
@@ -59,9 +62,8 @@ func (n *Notifier) Send(ctx context.Context, d app.Delivery) app.Attempt {
 // derived from the notification, so a re-send after a crash is recognisable as the same
 // message. It returns EINVALID for a permanent rejection and EUNAVAILABLE for a transient one.
 func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
-	unsubscribe := n.baseURL + "/unsubscribe?token=" + url.QueryEscape(n.signer.Sign(d.UserID, d.Recipient))
-	monitorURL := n.baseURL + "/api/monitors/" + url.PathEscape(d.MonitorID)
-	email, err := n.render(d, monitorURL, unsubscribe)
+	unsubscribe := n.links.Unsubscribe(d.UserID, d.Recipient)
+	email, err := n.render(d, unsubscribe)
 	if err != nil {
 		return fmt.Errorf("render notification %s: %w", d.NotificationID, err)
 	}
@@ -78,10 +80,11 @@ func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 }
 
 // render renders the email of the delivery's kind.
-func (n *Notifier) render(d app.Delivery, monitorURL, unsubscribe string) (emailtpl.Email, error) {
+func (n *Notifier) render(d app.Delivery, unsubscribe string) (emailtpl.Email, error) {
 	if d.Kind == app.KindDigest {
 		return n.renderer.Digest(n.digest(d, unsubscribe))
 	}
+	monitorURL := n.links.Monitor(d.UserID, d.MonitorID)
 	if d.Kind == app.KindMonitorFailing {
 		return n.renderer.MonitorFailing(emailtpl.MonitorFailing{
 			RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt, Failures: d.Failures,
@@ -89,17 +92,27 @@ func (n *Notifier) render(d app.Delivery, monitorURL, unsubscribe string) (email
 		})
 	}
 	facts := factLines(d.Facts)
+	history := make([]emailtpl.ChartPoint, 0, len(d.History))
+	for _, p := range d.History {
+		history = append(history, emailtpl.ChartPoint{At: p.At, Value: p.Value})
+	}
+	label := d.HistoryKey
+	if d.HistoryUnit != "" {
+		label += " (" + d.HistoryUnit + ")"
+	}
 	return n.renderer.StateChanged(emailtpl.StateChanged{
 		RecipientName: d.RecipientName, MonitorName: d.MonitorName, Prompt: d.Prompt,
 		From: string(d.From), To: string(d.To), Explanation: d.Explanation, Facts: facts,
 		ChangedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
+		PauseURL: n.links.Pause(d.UserID, d.MonitorID), SettingsURL: n.links.Settings(d.UserID),
+		History: history, HistoryLabel: label,
 	})
 }
 
 // digest groups a digest's changes by monitor, in the order they came.
 func (n *Notifier) digest(d app.Delivery, unsubscribe string) emailtpl.Digest {
 	out := emailtpl.Digest{RecipientName: d.RecipientName, Day: d.DigestDay, Timezone: d.Timezone,
-		SettingsURL: n.baseURL + "/docs", UnsubscribeURL: unsubscribe}
+		SettingsURL: n.links.Settings(d.UserID), UnsubscribeURL: unsubscribe}
 	index := map[string]int{}
 	for _, it := range d.Digest {
 		i, ok := index[it.MonitorID]
@@ -107,7 +120,7 @@ func (n *Notifier) digest(d app.Delivery, unsubscribe string) emailtpl.Digest {
 			i = len(out.Monitors)
 			index[it.MonitorID] = i
 			out.Monitors = append(out.Monitors, emailtpl.DigestMonitor{Name: it.MonitorName,
-				MonitorURL: n.baseURL + "/api/monitors/" + url.PathEscape(it.MonitorID)})
+				MonitorURL: n.links.Monitor(d.UserID, it.MonitorID)})
 		}
 		out.Monitors[i].Changes = append(out.Monitors[i].Changes, emailtpl.DigestChange{From: string(it.From), To: string(it.To),
 			At: it.At, Facts: factLines(it.Facts)})

@@ -67,7 +67,7 @@ func (m *Main) actionService() (*app.ActionService, error) {
 	if err != nil {
 		return nil, err
 	}
-	mailer, err := smtp.NewRecipientMailer(renderer, sender, m.cfg.PublicBaseURL, m.log.With().Str("component", "recipient_mail").Logger())
+	mailer, err := smtp.NewRecipientMailer(renderer, sender, m.cfg.PublicAppURL, m.log.With().Str("component", "recipient_mail").Logger())
 	if err != nil {
 		return nil, fmt.Errorf("PUBLIC_BASE_URL: %w", err)
 	}
@@ -93,4 +93,18 @@ func (m *Main) emailEventSource() (httpapi.EmailEventSource, error) {
 		return nil, fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
 	}
 	return sendgrid.Source{Verifier: v}, nil
+}
+
+// pageLinks builds the signed links of emails, to PUBLIC_APP_URL (by default
+// PUBLIC_BASE_URL, where the API serves the pages).
+func (m *Main) pageLinks() (*tokens.PageLinks, error) {
+	links, err := m.linkTokens()
+	if err != nil {
+		return nil, err
+	}
+	unsubscribe, err := m.unsubscribeTokens()
+	if err != nil {
+		return nil, err
+	}
+	return tokens.NewPageLinks(links, unsubscribe, m.cfg.PublicAppURL, m.now), nil
 }

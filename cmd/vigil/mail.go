@@ -19,7 +19,7 @@ func (m *Main) resetMailer() (*smtp.ResetMailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm, err := smtp.NewResetMailer(renderer, sender, smtp.ResetMailerConfig{BaseURL: m.cfg.PublicBaseURL,
+	rm, err := smtp.NewResetMailer(renderer, sender, smtp.ResetMailerConfig{BaseURL: m.cfg.PublicAppURL,
 		Logger: m.log.With().Str("component", "password_reset_mail").Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("PUBLIC_BASE_URL: %w", err)

@@ -303,6 +303,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	pageTokens, err := m.linkTokens()
+	if err != nil {
+		return nil, err
+	}
 	emailSource, err := m.emailEventSource()
 	if err != nil {
 		return nil, err
@@ -335,6 +339,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		ActionTestLimit:   actionTestLimit,
 		Notifications:     notifications,
 		EmailEventSource:  emailSource,
+		PageTokens:        pageTokens,
 		EmailEvents:       app.NewEmailEvents(suppressions),
 		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(m.pool, "vigil/"+m.name),
 			postgres.NewAuditStore(m.pool), m.now),
@@ -581,13 +586,13 @@ func (m *Main) notificationSenders() (map[string]app.NotificationSender, error) 
 	if err != nil {
 		return nil, err
 	}
-	signer, err := m.unsubscribeTokens()
+	links, err := m.pageLinks()
 	if err != nil {
 		return nil, err
 	}
 	base := strings.TrimRight(m.cfg.PublicBaseURL, "/")
 	return map[string]app.NotificationSender{
-		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, base, signer),
+		app.ChannelEmail:   smtp.NewNotifier(renderer, sender, links),
 		app.ChannelWebhook: webhook.New(webhook.Config{BaseURL: base, Guard: source.Config{AllowPrivate: m.cfg.AllowPrivateSources}}),
 	}, nil
 }

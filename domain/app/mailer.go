@@ -40,6 +40,17 @@ type Delivery struct {
 	Secret         string       // webhook: the signing secret, in clear
 	DigestDay      string       // digest: the recipient's local day
 	Digest         []DigestItem // digest: the changes it reports
+	// History is the recent values of the monitor's first numeric fact, HistoryKey, in
+	// HistoryUnit, oldest first: the email's small chart.
+	History     []HistoryPoint
+	HistoryKey  string
+	HistoryUnit string
+}
+
+// HistoryPoint is one stored value of a fact.
+type HistoryPoint struct {
+	At    time.Time
+	Value float64
 }
 
 // DigestItem is one change a digest reports.
