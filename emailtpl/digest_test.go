@@ -52,3 +52,30 @@ Unsubscribe: https://vigil.example/unsubscribe?token=t
 	_, err = r.Digest(emailtpl.Digest{Day: "2026-12-01", SettingsURL: "https://vigil.example/settings", UnsubscribeURL: "https://vigil.example/u"})
 	assert.ErrorIs(t, err, domain.ErrInvalid, "an empty day sends nothing")
 }
+
+func TestWebhookDisabled(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	email, err := r.WebhookDisabled(emailtpl.WebhookDisabled{RecipientName: "Ann", ActionName: "Ops hook", URL: "https://hooks.example.com/x",
+		Answer: "The endpoint answered 410 Gone.", At: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Timezone: "UTC",
+		SettingsURL: "https://vigil.example/settings?t=s", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t"})
+	require.NoError(t, err)
+	assert.Equal(t, "Ops hook: webhook turned off", email.Subject)
+	assert.Equal(t, `Hi Ann,
+
+Ops hook: webhook turned off
+
+On Tue 1 Dec 2026, 09:30 UTC its endpoint answered 410 Gone, which says it will never take deliveries again, so Vigil turned the action off. Its triggers send nothing until you turn it on again (PATCH /api/actions/<id> with {"enabled":true}) or point it at a new URL.
+
+Endpoint: https://hooks.example.com/x
+It said: The endpoint answered 410 Gone.
+
+Manage notifications: https://vigil.example/settings?t=s
+
+--
+You receive this email because you own the webhook action "Ops hook".
+Unsubscribe: https://vigil.example/unsubscribe?token=t
+`, email.Text)
+	_, err = r.WebhookDisabled(emailtpl.WebhookDisabled{ActionName: "x"})
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}

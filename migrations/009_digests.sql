@@ -3,7 +3,8 @@
 ALTER TABLE notifications ALTER COLUMN monitor_id DROP NOT NULL;
 ALTER TABLE notifications ADD CONSTRAINT notifications_monitor_required CHECK (kind = 'digest' OR monitor_id IS NOT NULL);
 ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
-ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check CHECK (kind IN ('state_changed', 'monitor_failing', 'digest'));
+-- webhook_disabled: the owner is told a webhook answered 410 Gone and was turned off.
+ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check CHECK (kind IN ('state_changed', 'monitor_failing', 'digest', 'webhook_disabled'));
 -- digest_day: the recipient's local day a digest is for; one digest per recipient and day.
 ALTER TABLE notifications ADD COLUMN digest_day date;
 ALTER TABLE notifications ADD CONSTRAINT notifications_digest_day_required CHECK ((kind = 'digest') = (digest_day IS NOT NULL));
@@ -13,7 +14,7 @@ CREATE INDEX notifications_digest_idx ON notifications (digest_id) WHERE digest_
 ---- create above / drop below ----
 
 UPDATE notifications SET status = 'digest_pending', digest_id = NULL WHERE status = 'digested';
-DELETE FROM notifications WHERE kind = 'digest';
+DELETE FROM notifications WHERE kind IN ('digest', 'webhook_disabled');
 DROP INDEX notifications_digest_idx;
 DROP INDEX notifications_digest_day_key;
 ALTER TABLE notifications DROP CONSTRAINT notifications_digest_day_required;

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -56,7 +57,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		var (
 			actionEnabled *bool
 			sealed        string
-			allowed       bool // the account's own address, or one its owner confirmed
+			allowed        bool // the account's own address, or one its owner confirmed
+			disabledReason string
 		)
 		err := tx.QueryRow(ctx, `
 			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, coalesce(m.consecutive_failures, 0), coalesce(e.error, ''),
@@ -67,7 +69,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient)),
 			       lower(n.recipient) = lower(u.email) OR EXISTS (SELECT 1 FROM email_recipients r
 			         WHERE r.user_id = n.user_id AND r.email = lower(n.recipient) AND r.confirmed_at IS NOT NULL),
-			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', ''), coalesce(n.digest_day::text, '')
+			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', ''), coalesce(n.digest_day::text, ''),
+			       coalesce(a.name, ''), coalesce(a.config->>'url', ''), coalesce(a.disabled_reason, '')
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
 			LEFT JOIN monitors m ON m.id = n.monitor_id
@@ -78,7 +81,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Channel, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
 				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
 				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList, &allowed,
-				&d.ActionID, &actionEnabled, &sealed, &d.DigestDay)
+				&d.ActionID, &actionEnabled, &sealed, &d.DigestDay, &d.ActionName, &d.ActionURL, &disabledReason)
 		if err != nil {
 			return fmt.Errorf("load notification: %w", translate(err))
 		}
@@ -122,9 +125,13 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		}
 		d.NotificationID = id
 		d.Attempt++
-		if d.Kind == app.KindDigest {
+		switch d.Kind {
+		case app.KindDigest:
 			d.Digest, err = digestItems(ctx, tx, id)
 			return err
+		case app.KindWebhookDisabled:
+			d.LastError, d.ChangedAt = disabledReason, updatedAt
+			return nil
 		}
 		if explanation != nil {
 			d.Explanation = *explanation
@@ -188,12 +195,7 @@ func (s *NotificationStore) RecordAttempt(ctx context.Context, r app.AttemptReco
 			}
 		}
 		if d.DisableAction && r.ActionID != "" {
-			_, err := tx.Exec(ctx, `
-				UPDATE actions SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1`,
-				r.ActionID, "The endpoint answered 410 Gone: "+d.Error, r.FinishedAt)
-			if err != nil {
-				return fmt.Errorf("disable action: %w", translate(err))
-			}
+			return disableWebhook(ctx, tx, s.source, r)
 		}
 		return nil
 	})
@@ -265,4 +267,33 @@ func recentValues(ctx context.Context, tx pgx.Tx, monitorID string, until time.T
 	}
 	slices.Reverse(points)
 	return points, key, unit, nil
+}
+
+// disableWebhook turns off the webhook action of r, which answered 410 Gone, and tells
+// its owner by email (once per turning off, whatever the number of deliveries that saw it).
+func disableWebhook(ctx context.Context, tx pgx.Tx, source string, r app.AttemptRecord) error {
+	var ownerID, ownerEmail string
+	err := tx.QueryRow(ctx, `
+		UPDATE actions a SET enabled = false, disabled_reason = $2, updated_at = $3
+		FROM users u WHERE a.id = $1 AND a.enabled AND u.id = a.user_id
+		RETURNING u.id::text, u.email`, r.ActionID, "The endpoint answered 410 Gone: "+r.Decision.Error, r.FinishedAt).Scan(&ownerID, &ownerEmail)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // already off
+	}
+	if err != nil {
+		return fmt.Errorf("disable action: %w", translate(err))
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new notification id: %w", err)
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO notifications (id, user_id, monitor_id, action_id, kind, channel, recipient, from_state, to_state, status,
+		                           created_at, updated_at)
+		SELECT $1, $2, n.monitor_id, $3, 'webhook_disabled', 'email', $4, n.from_state, n.to_state, 'pending', $5, $5
+		FROM notifications n WHERE n.id = $6`, id, ownerID, r.ActionID, ownerEmail, r.FinishedAt, r.NotificationID)
+	if err != nil {
+		return fmt.Errorf("insert webhook-disabled notification: %w", translate(err))
+	}
+	return streams.AppendOutbox(ctx, tx, source, event.NotificationRequested{NotificationID: id.String(), UserID: ownerID, At: r.FinishedAt})
 }

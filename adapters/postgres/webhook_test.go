@@ -155,6 +155,14 @@ func TestWebhookGoneDisablesTheAction(t *testing.T) {
 	mb.deliverRequested(t)
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM notifications WHERE id = $1 AND status = 'failed'`, id))
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM actions WHERE id = $1 AND NOT enabled AND disabled_reason LIKE '%410%'`, a.ID))
+	// The owner is told, by email, once.
+	require.Equal(t, 1, mb.deliverRequested(t))
+	msgs := mb.smtp.Messages()
+	require.Len(t, msgs, 1)
+	require.Equal(t, []string{"ann@example.com"}, msgs[0].To)
+	require.Contains(t, msgs[0].Subject, "webhook turned off")
+	require.Contains(t, msgs[0].Text, rcv.URL)
+	require.Contains(t, msgs[0].Text, "410 Gone")
 	// A disabled action fires no more.
 	require.Empty(t, fire(t, mb.bundle, monitor.StateInactive, monitor.StateActive, 50))
 }

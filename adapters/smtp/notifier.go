@@ -81,8 +81,13 @@ func (n *Notifier) SendNotification(ctx context.Context, d app.Delivery) error {
 
 // render renders the email of the delivery's kind.
 func (n *Notifier) render(d app.Delivery, unsubscribe string) (emailtpl.Email, error) {
-	if d.Kind == app.KindDigest {
+	switch d.Kind {
+	case app.KindDigest:
 		return n.renderer.Digest(n.digest(d, unsubscribe))
+	case app.KindWebhookDisabled:
+		return n.renderer.WebhookDisabled(emailtpl.WebhookDisabled{RecipientName: d.RecipientName, ActionName: d.ActionName,
+			URL: d.ActionURL, Answer: d.LastError, At: d.ChangedAt, Timezone: d.Timezone,
+			SettingsURL: n.links.Settings(d.UserID), UnsubscribeURL: unsubscribe})
 	}
 	monitorURL := n.links.Monitor(d.UserID, d.MonitorID)
 	if d.Kind == app.KindMonitorFailing {

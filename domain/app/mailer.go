@@ -15,6 +15,8 @@ const (
 	KindStateChanged   = "state_changed"   // a trigger fired on a state change
 	KindMonitorFailing = "monitor_failing" // the owner is told a monitor was put in error
 	KindTest           = "test"            // a sample sent by POST /api/actions/:id/test, never stored
+	// KindWebhookDisabled tells the owner a webhook answered 410 Gone and was turned off.
+	KindWebhookDisabled = "webhook_disabled"
 )
 
 // Delivery is everything one notification needs to be delivered.
@@ -34,9 +36,11 @@ type Delivery struct {
 	Facts          []monitor.Fact
 	ChangedAt      time.Time
 	Attempt        int
-	Failures       int          // monitor_failing: consecutive failed checks
-	LastError      string       // monitor_failing: the last failure
-	ActionID       string       // "" when the action was deleted meanwhile
+	Failures       int    // monitor_failing: consecutive failed checks
+	LastError      string // monitor_failing: the last failure
+	ActionID       string // "" when the action was deleted meanwhile
+	ActionName     string
+	ActionURL      string       // a webhook action's URL
 	Secret         string       // webhook: the signing secret, in clear
 	DigestDay      string       // digest: the recipient's local day
 	Digest         []DigestItem // digest: the changes it reports
