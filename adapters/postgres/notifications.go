@@ -55,8 +55,8 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			keys           []string
 		)
 		var (
-			actionEnabled *bool
-			sealed        string
+			actionEnabled  *bool
+			sealed         string
 			allowed        bool // the account's own address, or one its owner confirmed
 			disabledReason string
 		)
