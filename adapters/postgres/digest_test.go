@@ -47,16 +47,18 @@ func TestDailyDigest(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 	var wg sync.WaitGroup
-	made := make([]int, 4)
+	made, errs := make([]int, 4), make([]error, 4)
 	for i := range made {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			made[i], err = app.NewDigester(store, func() time.Time { return at }).Tick(ctx)
+			made[i], errs[i] = app.NewDigester(store, func() time.Time { return at }).Tick(ctx)
 		}()
 	}
 	wg.Wait()
-	require.NoError(t, err)
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
 	require.Equal(t, 1, made[0]+made[1]+made[2]+made[3], "one digest from four schedulers")
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM notifications WHERE kind = 'digest' AND digest_day = $1 AND id = $2`,
 		at.Format(time.DateOnly), app.DigestID(b.userID, "ann@example.com", at.Format(time.DateOnly))))

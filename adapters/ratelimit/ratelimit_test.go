@@ -415,7 +415,7 @@ func TestDefaults(t *testing.T) {
 	t.Parallel()
 	rules := ratelimit.Defaults()
 	all := rules.All()
-	require.Len(t, all, 8)
+	require.Len(t, all, 9)
 	names := map[string]bool{}
 	for _, r := range all {
 		require.NoError(t, r.Validate())
@@ -425,4 +425,5 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, ratelimit.Rule{Name: "login-fail-account", Limit: 100, Window: time.Hour}, rules.LoginFailuresAccount)
 	require.Equal(t, 20, rules.LoginIP.Limit)
 	require.Equal(t, time.Minute, rules.LoginIP.Window)
+	require.Equal(t, ratelimit.Rule{Name: "action-test-caller", Limit: 10, Window: time.Hour}, rules.ActionTest)
 }
