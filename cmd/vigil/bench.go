@@ -30,8 +30,12 @@ type benchTarget struct {
 // DATABASE_URL's, loads monitors and evaluations, starts the API in this process with the
 // rule-based provider, and measures each monitor operation over real HTTP on loopback.
 func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "notify" {
+		return runBenchNotify(ctx, cfg, args[1:], out)
+	}
 	if len(args) == 0 || args[0] != "api" {
-		return errors.New("usage: vigil bench api [-monitors N] [-evaluations N] [-requests N] [-keep]")
+		return errors.New("usage: vigil bench api [-monitors N] [-evaluations N] [-requests N] [-keep]\n" +
+			"       vigil bench notify [-changes 1000,5000] [-timeout 10m] [-keep]")
 	}
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	monitors := fs.Int("monitors", 10000, "monitors in the database")

@@ -37,6 +37,8 @@ Tasks:
   seed        create the admin user and demo monitors (idempotent)
   bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
               measure the monitor API's latency percentiles
+  bench notify  1,000 then 5,000 simultaneous state changes, each with an email and a
+              webhook trigger: state change to SMTP accept and to webhook 2xx, p50/p95/p99
 
 Settings come from environment variables; see .env.example and README.md.
 `

@@ -39,6 +39,8 @@ type Received struct {
 	// single-part and (nested) multipart messages.
 	Text string
 	HTML string
+	// At is when the server accepted the message.
+	At time.Time
 }
 
 // Server is an SMTP server on 127.0.0.1 without TLS. It is safe for concurrent use.
@@ -58,11 +60,26 @@ type Server struct {
 // Start starts a server listening on 127.0.0.1:0. It is closed in t.Cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, stop, err := Listen()
+	if err != nil {
+		t.Fatalf("smtptest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("smtptest: serve: %v", err)
+		}
+	})
+	return s
+}
+
+// Listen starts a server listening on 127.0.0.1:0 outside a test (vigil bench); stop
+// closes it and returns the error serving ended with, if any.
+func Listen() (s *Server, stop func() error, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("smtptest: listen: %v", err)
+		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	s := &Server{addr: ln.Addr().String(), arrived: make(chan struct{})}
+	s = &Server{addr: ln.Addr().String(), arrived: make(chan struct{})}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &session{s: s}, nil
 	}))
@@ -72,21 +89,22 @@ func Start(t testing.TB) *Server {
 	s.srv.WriteTimeout = 30 * time.Second
 	s.srv.MaxMessageBytes = 10 << 20
 
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("smtptest: serve: %v", err)
+		err := s.srv.Serve(ln)
+		if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+			err = nil
 		}
+		done <- err
 	}()
-	t.Cleanup(func() {
+	stop = func() error {
 		_ = s.srv.Close()
 		// Close the listener too: a server closed before Serve registered it would otherwise
 		// wait for connections forever.
 		_ = ln.Close()
-		<-done
-	})
-	return s
+		return <-done
+	}
+	return s, stop, nil
 }
 
 // Addr returns the server's host:port.
@@ -166,6 +184,7 @@ func (s *Server) takeReject() *smtp.SMTPError {
 }
 
 func (s *Server) record(r Received) {
+	r.At = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.msgs = append(s.msgs, r)

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/domain/action"
+	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/streams"
+)
+
+// runBenchNotify implements `vigil bench notify`: in a scratch database it gives monitors
+// an email trigger and a webhook trigger, commits a burst of simultaneous state changes
+// (as the recorder does: evaluations and StateChanged in the outbox), and measures, with
+// the matcher and the mailer running in this process against a local SMTP server and a
+// local webhook receiver, how long each state change takes to reach SMTP accept and a
+// webhook 2xx.
+func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench notify", flag.ContinueOnError)
+	rounds := fs.String("changes", "1000,5000", "simultaneous state changes per round, comma-separated")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long a round may take")
+	keep := fs.Bool("keep", false, "keep the scratch database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var sizes []int
+	for _, s := range strings.Split(*rounds, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-changes: %q is not a positive number", s)
+		}
+		sizes = append(sizes, n)
+	}
+	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
+	if err != nil {
+		return err
+	}
+	defer drop()
+
+	mail, stopMail, err := smtptest.Listen()
+	if err != nil {
+		return fmt.Errorf("local SMTP server: %w", err)
+	}
+	defer stopMail() //nolint:errcheck // the bench is over
+	hooks := &hookClock{}
+	receiver := httptest.NewServer(hooks)
+	defer receiver.Close()
+
+	cfg.DatabaseURL = dbURL
+	cfg.NATSURL = ""
+	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
+	cfg.DataDir = fmt.Sprintf("%s/bench-%d", strings.TrimRight(cfg.DataDir, "/"), time.Now().UnixNano())
+	cfg.SMTPURL = mail.URL()
+	cfg.AllowPrivateSources = true // the receiver is on loopback
+	cfg.LogLevel = "warn"
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	mig, err := postgres.NewMigrator(ctx, conn)
+	if err == nil {
+		err = mig.Up(ctx)
+	}
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, "bench", []string{roleNATS, roleMatcher, roleMailer}, io.Discard)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	defer func() { stop(); <-done; m.Close() }()
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: 4, StatementTimeout: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	select { // let the roles declare their consumers before the first burst
+	case err := <-done:
+		return fmt.Errorf("start roles: %w", err)
+	case <-time.After(3 * time.Second):
+	}
+	keys, err := m.dataKeys()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "matcher and mailer running (%d handlers each); SMTP %s; webhooks %s\n", streams.ConcurrencyDefault, mail.Addr(), receiver.URL)
+	fmt.Fprintf(out, "%-8s %-8s %9s %9s %9s %9s %10s\n", "changes", "channel", "p50", "p95", "p99", "max", "per second")
+	for round, n := range sizes {
+		emailsBefore, hooksBefore := len(mail.Messages()), hooks.count()
+		t0, err := burst(ctx, pool, keys, round, n, receiver.URL+"/hook")
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(*timeout)
+		for len(mail.Messages()) < emailsBefore+n || hooks.count() < hooksBefore+n {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("round of %d: %d emails and %d webhooks after %s", n, len(mail.Messages())-emailsBefore, hooks.count()-hooksBefore, *timeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var emailLat, hookLat []time.Duration
+		for _, msg := range mail.Messages()[emailsBefore:] {
+			emailLat = append(emailLat, msg.At.Sub(t0))
+		}
+		for _, at := range hooks.since(hooksBefore) {
+			hookLat = append(hookLat, at.Sub(t0))
+		}
+		report(out, n, "email", emailLat, 5*time.Second)
+		report(out, n, "webhook", hookLat, 2*time.Second)
+	}
+	return nil
+}
+
+// report prints one channel's latency percentiles and throughput, against its p99 target.
+func report(out io.Writer, n int, channel string, d []time.Duration, p99Target time.Duration) {
+	slices.Sort(d)
+	p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	last := d[len(d)-1]
+	verdict := "ok"
+	if p(0.99) > p99Target {
+		verdict = "MISSED"
+	}
+	fmt.Fprintf(out, "%-8d %-8s %9s %9s %9s %9s %10.0f  p99 < %s %s\n", n, channel, p(0.5).Round(time.Millisecond),
+		p(0.95).Round(time.Millisecond), p(0.99).Round(time.Millisecond), last.Round(time.Millisecond),
+		float64(len(d))/last.Seconds(), p99Target, verdict)
+}
+
+// burst creates a user with n monitors, each with a state_change trigger to the user's
+// email action and one to a webhook action, then commits n state changes in one
+// transaction and returns when it committed.
+func burst(ctx context.Context, pool *pgxpool.Pool, keys postgres.Sealer, round, n int, hookURL string) (time.Time, error) {
+	userID := uuid.Must(uuid.NewV7()).String()
+	if _, err := pool.Exec(ctx, `INSERT INTO users (id, email, name, email_verified_at) VALUES ($1, $2, 'Bench', now())`,
+		userID, fmt.Sprintf("bench%d@vigil.localhost", round)); err != nil {
+		return time.Time{}, fmt.Errorf("bench user: %w", err)
+	}
+	hook, err := action.New(uuid.Must(uuid.NewV7()).String(), action.Draft{UserID: userID, Type: action.TypeWebhook, URL: hookURL}, time.Now().UTC())
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := postgres.NewActionStore(pool, keys).CreateAction(ctx, hook); err != nil {
+		return time.Time{}, err
+	}
+	stmts := []string{
+		`INSERT INTO actions (user_id, name, type, config, is_default)
+		 SELECT id, 'Email me', 'email', jsonb_build_object('to', jsonb_build_array(email)), true FROM users WHERE id = $1`,
+		`INSERT INTO monitors (user_id, name, prompt, kind, spec, interval_seconds, status, state, next_run_at)
+		 SELECT $1, 'Bench ' || i, 'Tell me when the price drops below $80', 'current_state',
+		        '{"kind":"current_state","summary":"price below 80","facts":[{"name":"price","type":"number","unit":"USD"}],"condition":"price < 80","needs_source":true,"confidence":1}',
+		        3600, 'paused', 'inactive', now() + interval '1 day'
+		 FROM generate_series(1, $2::int) AS i`,
+		`INSERT INTO triggers (monitor_id, action_id, condition)
+		 SELECT m.id, a.id, 'state_change' FROM monitors m JOIN actions a ON a.user_id = m.user_id WHERE m.user_id = $1`,
+	}
+	for _, s := range stmts {
+		args := []any{userID}
+		if strings.Contains(s, "$2") {
+			args = append(args, n)
+		}
+		if _, err := pool.Exec(ctx, s, args...); err != nil {
+			return time.Time{}, fmt.Errorf("bench data: %w", err)
+		}
+	}
+	var t0 time.Time
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO evaluations (monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation)
+			SELECT id, now(), now(), now(), 'succeeded', 'active', 'inactive', true, 'The price is 79.'
+			FROM monitors WHERE user_id = $1
+			RETURNING id::text, monitor_id::text`, userID)
+		if err != nil {
+			return err
+		}
+		type ev struct{ id, monitorID string }
+		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ev, error) {
+			var e ev
+			return e, r.Scan(&e.id, &e.monitorID)
+		})
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		events := make([]event.Event, 0, len(evs))
+		for _, e := range evs {
+			events = append(events, event.StateChanged{MonitorID: e.monitorID, UserID: userID, EvaluationID: e.id,
+				From: monitor.StateInactive, To: monitor.StateActive, ScheduledFor: now, At: now})
+		}
+		return streams.AppendOutbox(ctx, tx, "vigil/bench", events...)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("state changes: %w", err)
+	}
+	t0 = time.Now()
+	return t0, nil
+}
+
+// hookClock is a webhook receiver that answers 204 and notes when each delivery came.
+type hookClock struct {
+	mu  sync.Mutex
+	got []time.Time
+}
+
+func (h *hookClock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body) //nolint:errcheck // only the arrival matters
+	h.mu.Lock()
+	h.got = append(h.got, time.Now())
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookClock) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.got)
+}
+
+func (h *hookClock) since(i int) []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.got[i:]...)
+}
