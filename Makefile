@@ -22,7 +22,7 @@ export VIGIL_TEST_DATABASE_URL="$$url"; \
 echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
 endef
 
-.PHONY: help build run test bench bench-api lint migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify lint migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -47,6 +47,9 @@ bench: ## Run the benchmarks (real PostgreSQL); PKGS=... BENCHFLAGS='-benchtime 
 
 bench-api: build ## Monitor API latency on 10,000 monitors and 1,000,000 evaluations (vigil bench api)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench api
+
+bench-notify: build ## State change to SMTP accept and to webhook 2xx, 1,000 then 5,000 at once (vigil bench notify)
+	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench notify
 
 lint: ## gofmt, go vet, domain/ purity (and shellcheck .ci/ if installed)
 	@out="$$(gofmt -l .)"; \
