@@ -77,6 +77,15 @@ func TestAccountStoreUsers(t *testing.T) {
 	require.Equal(t, u.ID, got.ID)
 	require.Equal(t, "Ann@Example.com", got.Email)
 	require.Equal(t, account.RoleUser, got.Role)
+	var to string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT config->'to'->>0 FROM actions WHERE user_id = $1 AND is_default AND type = 'email'`, u.ID).Scan(&to))
+	require.Equal(t, "ann@example.com", to, "a new account has its default email action")
+
+	g := &account.User{ID: newID(t), Email: "gina@example.com", Role: account.RoleUser, Timezone: "UTC", DigestHour: 8,
+		NotificationsEnabled: true, EmailVerifiedAt: &b.now, CreatedAt: b.now, UpdatedAt: b.now}
+	require.NoError(t, b.users.CreateGoogleUser(ctx, g, "https://accounts.google.com", "sub-1"))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT config->'to'->>0 FROM actions WHERE user_id = $1 AND is_default`, g.ID).Scan(&to))
+	require.Equal(t, "gina@example.com", to, "so does one made with Google")
 
 	dup := &account.User{ID: newID(t), Email: "ANN@example.COM", Role: account.RoleUser, Timezone: "UTC", DigestHour: 8,
 		CreatedAt: b.now, UpdatedAt: b.now}
