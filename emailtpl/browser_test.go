@@ -90,6 +90,9 @@ func everyEmail(t *testing.T) map[string]emailtpl.Email {
 	out["recipient_confirm"], err = r.RecipientConfirm(emailtpl.RecipientConfirm{OwnerName: "Ann", OwnerEmail: "ann@example.com",
 		ConfirmURL: "https://vigil.example/confirm-recipient?token=" + strings.Repeat("B", 90), ExpiresIn: 7 * 24 * time.Hour})
 	require.NoError(t, err)
+	out["welcome"], err = r.Welcome(emailtpl.Welcome{RecipientName: long, ConfirmURL: "https://vigil.example/verify-email?token=" + strings.Repeat("C", 120),
+		ExpiresIn: 7 * 24 * time.Hour})
+	require.NoError(t, err)
 	out["webhook_disabled"], err = r.WebhookDisabled(emailtpl.WebhookDisabled{RecipientName: "Ann", ActionName: long,
 		URL: "https://hooks.example.com/" + strings.Repeat("p", 100), Answer: "The endpoint answered 410 Gone. " + strings.Repeat("g", 90),
 		At: at, Timezone: "Europe/Paris", SettingsURL: "https://vigil.example/settings?t=s", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t"})

@@ -45,3 +45,29 @@ You receive this email because a Vigil user entered this address.
 		assert.ErrorIs(t, err, domain.ErrInvalid, "%+v", d)
 	}
 }
+
+func TestWelcome(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	email, err := r.Welcome(emailtpl.Welcome{RecipientName: "Ann", ConfirmURL: "https://vigil.example/verify-email?token=a.b", ExpiresIn: 7 * 24 * time.Hour})
+	require.NoError(t, err)
+	assert.Equal(t, "Welcome to Vigil: confirm your email", email.Subject)
+	assert.Equal(t, `Hi Ann,
+
+Welcome to Vigil
+
+Tell Vigil in plain words what to watch, such as "tell me when the price on this page drops below $80", and it checks for you and emails you when it happens.
+
+Please confirm that this address is yours by opening this link:
+
+https://vigil.example/verify-email?token=a.b
+
+The link expires in 7 days.
+
+--
+You receive this email because someone registered a Vigil account with this address. If it was not you, ignore it.
+`, email.Text)
+	assert.Contains(t, email.HTML, `href="https://vigil.example/verify-email?token=a.b"`)
+	_, err = r.Welcome(emailtpl.Welcome{ConfirmURL: "/relative", ExpiresIn: time.Hour})
+	assert.ErrorIs(t, err, domain.ErrInvalid)
+}

@@ -73,6 +73,8 @@ type Config struct {
 	// PageTokens serves the pages the links in emails open: /m/:id (with Monitors) and
 	// /settings (with Accounts). /reset-password is served with PasswordResets.
 	PageTokens PageTokens
+	// EmailVerifier serves /verify-email, the link of welcome emails (with PageTokens).
+	EmailVerifier EmailVerifier
 
 	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager

@@ -55,6 +55,7 @@ type monitorsBundle struct {
 	mail      *smtptest.Server  // receives recipient confirmation emails
 	eventKey  *ecdsa.PrivateKey // signs email provider events
 	links     *tokens.Links     // signs the tokens of page links
+	welcome   *smtptest.Server  // receives welcome emails
 }
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
@@ -100,14 +101,25 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	require.NoError(t, err)
 	keys, err := tokens.NewKeySet([]ed25519.PrivateKey{key}, tokens.JWTConfig{Issuer: "https://vigil.test", Now: time.Now})
 	require.NoError(t, err)
+	welcomeBox := smtptest.Start(t)
+	welcomeRenderer, err := emailtpl.New()
+	require.NoError(t, err)
+	welcomeSender, err := smtp.NewSender(smtp.Config{URL: welcomeBox.URL(), From: "Vigil <vigil@example.com>"})
+	require.NoError(t, err)
+	welcomeLinks, err := tokens.NewLinks([]byte(strings.Repeat("l", 32)))
+	require.NoError(t, err)
+	welcome, err := smtp.NewWelcomeMailer(welcomeRenderer, welcomeSender, welcomeLinks, "http://vigil.test", time.Now, zerolog.Nop())
+	require.NoError(t, err)
+	t.Cleanup(func() { welcome.Wait(context.Background()) })
 	accounts, err := account.NewService(account.Deps{
 		Users: postgres.NewAccountStore(pool, "vigil/test"), Sessions: postgres.NewSessionStore(pool),
 		Audit: postgres.NewAuditStore(pool), Allowlist: postgres.NewAllowlistStore(pool),
 		Hasher: hasher, Tokens: keys, Clock: clockFunc(time.Now),
+		Welcome: welcome, Verifications: postgres.NewAccountStore(pool, "vigil/test"),
 	}, account.Config{})
 	require.NoError(t, err)
 
-	b := &monitorsBundle{pool: pool, claude: aitest.NewClaudeServer(t, fallback.New(time.Now))}
+	b := &monitorsBundle{pool: pool, claude: aitest.NewClaudeServer(t, fallback.New(time.Now)), welcome: welcomeBox}
 	cp, err := claude.New(claude.Config{APIKey: "sk-ant-test", BaseURL: b.claude.URL()}, time.Now)
 	require.NoError(t, err)
 	ai, err := chain.New([]chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}},
@@ -132,7 +144,7 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),
 		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(pool, "vigil/test"), audit, time.Now),
-		PageTokens:   links}
+		PageTokens:   links, EmailVerifier: accounts}
 
 	b.source = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"embed"
 	"html/template"
 	"net/http"
@@ -22,8 +23,14 @@ import (
 type PageTokens interface {
 	VerifyMonitor(token string, now time.Time) (userID, monitorID string, err error)
 	VerifySettings(token string, now time.Time) (userID string, err error)
+	VerifyEmailToken(token string, now time.Time) (userID, email string, err error)
 	CSRF(token string) string
 	CheckCSRF(token, csrf string) bool
+}
+
+// EmailVerifier confirms account addresses; *account.Service satisfies it.
+type EmailVerifier interface {
+	VerifyEmail(ctx context.Context, userID, email string, cl account.Client) error
 }
 
 //go:embed pages/*.html
@@ -33,7 +40,7 @@ var pageFS embed.FS
 // per page, each with the shared layout.
 var pageTemplates = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"monitor", "settings", "reset"} {
+	for _, name := range []string{"monitor", "settings", "reset", "verify"} {
 		out[name] = template.Must(template.ParseFS(pageFS, "pages/layout.html", "pages/"+name+".html"))
 	}
 	return out
@@ -52,6 +59,38 @@ func (s *Server) registerPageRoutes(e *echo.Echo) {
 		e.GET("/settings", s.settingsPage)
 		e.POST("/settings", s.settingsPage)
 	}
+	if s.cfg.EmailVerifier != nil {
+		e.GET("/verify-email", s.verifyEmailPage)
+		e.POST("/verify-email", s.verifyEmailPage)
+	}
+}
+
+// verifyEmailPage is the page a welcome email's link opens. GET only asks (mail scanners
+// follow links); POST confirms. The signed token names the one account and address.
+func (s *Server) verifyEmailPage(c echo.Context) error {
+	token := c.QueryParam("token")
+	if token == "" {
+		token = c.FormValue("token")
+	}
+	view := map[string]any{"Title": "confirm your email", "Token": token}
+	userID, email, err := s.cfg.PageTokens.VerifyEmailToken(token, s.cfg.Now())
+	if err != nil {
+		view["Error"] = linkExpired
+		return s.renderPage(c, http.StatusBadRequest, "verify", view)
+	}
+	view["Email"] = email
+	if c.Request().Method == http.MethodPost {
+		err := s.cfg.EmailVerifier.VerifyEmail(c.Request().Context(), userID, email, clientOf(c))
+		if domain.ErrorCode(err) == domain.EINVALID {
+			view["Error"] = domain.ErrorMessage(err)
+			return s.renderPage(c, http.StatusBadRequest, "verify", view)
+		}
+		if err != nil {
+			return err
+		}
+		view["Done"] = true
+	}
+	return s.renderPage(c, http.StatusOK, "verify", view)
 }
 
 func (s *Server) registerResetPage(e *echo.Echo) {

@@ -179,3 +179,40 @@ func TestResetPasswordPage(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "the link works once")
 	_ = httpapi.PageSizeMax
 }
+
+var verifyLink = regexp.MustCompile(`http://vigil\.test(/verify-email\?token=[A-Za-z0-9._%-]+)`)
+
+// TestWelcomeEmailConfirmsTheAddress: registering mails a welcome with a link whose page
+// confirms the account's address on POST (GET only asks).
+func TestWelcomeEmailConfirmsTheAddress(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	msgs := b.welcome.WaitFor(t, 2, 10*time.Second) // ann and bob
+	var link string
+	for _, m := range msgs {
+		if m.To[0] == "ann@example.com" {
+			require.Equal(t, "Welcome to Vigil: confirm your email", m.Subject)
+			link = verifyLink.FindStringSubmatch(m.Text)[1]
+		}
+	}
+	require.NotEmpty(t, link)
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email_verified_at IS NOT NULL`, b.annUserID))
+	rec := b.do(t, http.MethodGet, link, "", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "Confirm ann@example.com?")
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email_verified_at IS NOT NULL`, b.annUserID))
+	rec = b.form(t, link, url.Values{}, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "Your address is confirmed")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email_verified_at IS NOT NULL`, b.annUserID))
+	me := decode[httpapi.UserJSON](t, b.do(t, http.MethodGet, "/api/me", "", b.ann, nil))
+	require.True(t, me.EmailVerified)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'email_verified'`, b.annUserID))
+
+	// A forged token, or one for an address the account no longer has, confirms nothing.
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodGet, link+"x", "", "", nil).Code)
+	other := "/verify-email?token=" + url.QueryEscape(b.links.SignVerifyEmail(b.annUserID, "old@example.com", time.Now().Add(time.Hour)))
+	rec = b.form(t, other, url.Values{}, "")
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Contains(t, rec.Body.String(), "no longer has")
+}

@@ -430,3 +430,22 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+var _ account.EmailVerifications = (*AccountStore)(nil)
+
+// MarkEmailVerified implements account.EmailVerifications.
+func (s *AccountStore) MarkEmailVerified(ctx context.Context, userID, email string, at time.Time) error {
+	if !validID(userID) {
+		return domain.Errorf(domain.ENOTFOUND, "Not found.")
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE users SET email_verified_at = coalesce(email_verified_at, $3), updated_at = $3
+		WHERE id = $1 AND lower(email) = lower($2)`, userID, email, at)
+	if err != nil {
+		return fmt.Errorf("mark email verified: %w", translate(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return domain.Errorf(domain.ENOTFOUND, "Not found.")
+	}
+	return nil
+}

@@ -82,3 +82,23 @@ func (l *Links) CSRF(token string) string {
 func (l *Links) CheckCSRF(token, csrf string) bool {
 	return hmac.Equal([]byte(csrf), []byte(l.CSRF(token)))
 }
+
+// PurposeVerifyEmail confirms an account's own address.
+const PurposeVerifyEmail = "verify-email"
+
+// VerifyEmailLifetime is how long a welcome email's confirmation link works.
+const VerifyEmailLifetime = 7 * 24 * time.Hour
+
+// SignVerifyEmail returns a token confirming email as userID's address until expires.
+func (l *Links) SignVerifyEmail(userID, email string, expires time.Time) string {
+	return l.Sign(PurposeVerifyEmail, expires, userID, strings.ToLower(email))
+}
+
+// VerifyEmailToken returns the user and address an email confirmation token is for.
+func (l *Links) VerifyEmailToken(token string, now time.Time) (userID, email string, err error) {
+	v, err := l.Verify(token, PurposeVerifyEmail, 2, now)
+	if err != nil {
+		return "", "", err
+	}
+	return v[0], v[1], nil
+}

@@ -35,6 +35,10 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	welcome, err := m.welcomeMailer()
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := account.NewService(account.Deps{
 		Users:     postgres.NewAccountStore(m.pool, "vigil/"+m.name),
 		Sessions:  postgres.NewSessionStore(m.pool),
@@ -47,6 +51,9 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 		ResetTokens: postgres.NewResetTokenStore(m.pool),               // password reset (issue 3)
 		ResetMailer: resetMail,                                         // password reset (issue 3)
 		Google:      postgres.NewAccountStore(m.pool, "vigil/"+m.name), // google sign-in (issue 3)
+
+		Welcome:       welcome,
+		Verifications: postgres.NewAccountStore(m.pool, "vigil/"+m.name),
 	}, account.Config{Beta: m.cfg.Beta})
 	if err != nil {
 		return nil, nil, err

@@ -27,6 +27,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
 	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
 	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/emailtpl"
 	"github.com/vigilhq/vigil/streams/natstest"
 )
 
@@ -162,14 +163,19 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The first email is the welcome: registration confirms the address.
+	welcome := mail.WaitFor(t, 1, 30*time.Second)[0]
+	require.Equal(t, emailtpl.WelcomeSubject, welcome.Subject)
+	require.Contains(t, welcome.Text, "http://vigil.example/verify-email?token=")
+
 	waitState(monitor.StateInactive) // 100 is not below 80; unknown -> inactive fires no state_change trigger
 	price.Store(50)
 	waitState(monitor.StateActive)
-	first := mail.WaitFor(t, 1, 30*time.Second)
+	first := mail.WaitFor(t, 2, 30*time.Second)[1:]
 	hooks.waitFor(t, 1, 30*time.Second)
 	price.Store(100)
 	waitState(monitor.StateInactive)
-	mail.WaitFor(t, 2, 30*time.Second)
+	mail.WaitFor(t, 3, 30*time.Second)
 	hooks.waitFor(t, 2, 30*time.Second)
 
 	// Let several more evaluations run: no state change, so no more mail.
@@ -179,7 +185,7 @@ func TestEndToEnd(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "evaluations stopped")
 		time.Sleep(100 * time.Millisecond)
 	}
-	msgs := mail.Messages()
+	msgs := mail.Messages()[1:]
 	require.Len(t, msgs, 2, "exactly one email per state change")
 	require.Equal(t, []string{"ann@example.com"}, first[0].To)
 	require.Contains(t, msgs[0].Text+msgs[0].HTML, "50")

@@ -36,11 +36,38 @@ func (m *Main) waitResetMail(ctx context.Context) {
 			m.log.Warn().Err(err).Msg("password reset emails still in flight at shutdown")
 		}
 	}
+	if m.welcomeMail != nil {
+		if err := m.welcomeMail.Wait(ctx); err != nil {
+			m.log.Warn().Err(err).Msg("welcome emails still in flight at shutdown")
+		}
+	}
 	if m.recipientMail != nil {
 		if err := m.recipientMail.Wait(ctx); err != nil {
 			m.log.Warn().Err(err).Msg("recipient confirmation emails still in flight at shutdown")
 		}
 	}
+}
+
+// welcomeMailer returns the API role's sender of welcome emails, built once and drained
+// by waitResetMail.
+func (m *Main) welcomeMailer() (*smtp.WelcomeMailer, error) {
+	if m.welcomeMail != nil {
+		return m.welcomeMail, nil
+	}
+	renderer, sender, err := m.mailParts()
+	if err != nil {
+		return nil, err
+	}
+	links, err := m.linkTokens()
+	if err != nil {
+		return nil, err
+	}
+	wm, err := smtp.NewWelcomeMailer(renderer, sender, links, m.cfg.PublicAppURL, m.now, m.log.With().Str("component", "welcome_mail").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("PUBLIC_APP_URL: %w", err)
+	}
+	m.welcomeMail = wm
+	return wm, nil
 }
 
 // mailParts returns the email renderer and the SMTP sender, built once per process and

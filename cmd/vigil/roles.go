@@ -79,6 +79,7 @@ type Main struct {
 
 	resetMail     *smtp.ResetMailer     // password reset (issue 3): built by resetMailer, drained on shutdown
 	recipientMail *smtp.RecipientMailer // built by actionService, drained on shutdown
+	welcomeMail   *smtp.WelcomeMailer   // built by welcomeMailer, drained on shutdown
 	renderer      *emailtpl.Renderer    // built by mailParts
 	smtpSender    *smtp.Sender          // built by mailParts
 
@@ -340,6 +341,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Notifications:     notifications,
 		EmailEventSource:  emailSource,
 		PageTokens:        pageTokens,
+		EmailVerifier:     accounts,
 		EmailEvents:       app.NewEmailEvents(suppressions),
 		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(m.pool, "vigil/"+m.name),
 			postgres.NewAuditStore(m.pool), m.now),

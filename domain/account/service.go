@@ -103,6 +103,10 @@ type Deps struct {
 	ResetMailer ResetMailer
 	// google sign-in (issue 3): optional; LoginWithGoogle needs it.
 	Google GoogleIdentityStore
+	// Welcome, optional, emails new password accounts a link confirming their address;
+	// VerifyEmail needs Verifications.
+	Welcome       WelcomeMailer
+	Verifications EmailVerifications
 }
 
 // Config tunes the Service.
@@ -187,6 +191,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 		Outcome: OutcomeSuccess}, cl); err != nil {
 		return nil, err
 	}
+	s.welcome(ctx, u)
 	return s.startSession(ctx, u, cl)
 }
 
