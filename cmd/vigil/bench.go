@@ -63,16 +63,7 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	cfg.StatementTimeout = 10 * time.Minute // the bulk load, on a busy machine
 	cfg.LogLevel = "warn"
 
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	mig, err := postgres.NewMigrator(ctx, conn)
-	if err == nil {
-		err = mig.Up(ctx)
-	}
-	conn.Close(ctx)
-	if err != nil {
+	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
 
@@ -261,4 +252,18 @@ func scratchDatabase(ctx context.Context, dbURL string, keep bool) (string, func
 		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") //nolint:errcheck // best effort
 	}
 	return u.String(), drop, nil
+}
+
+// migrateScratch applies every migration to a scratch database.
+func migrateScratch(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	mig, err := postgres.NewMigrator(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return mig.Up(ctx)
 }

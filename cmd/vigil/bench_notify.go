@@ -70,16 +70,7 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	cfg.SMTPURL = mail.URL()
 	cfg.AllowPrivateSources = true // the receiver is on loopback
 	cfg.LogLevel = "warn"
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	mig, err := postgres.NewMigrator(ctx, conn)
-	if err == nil {
-		err = mig.Up(ctx)
-	}
-	conn.Close(ctx)
-	if err != nil {
+	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
 	m := NewMain(cfg, "bench", []string{roleNATS, roleMatcher, roleMailer}, io.Discard)

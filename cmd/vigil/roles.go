@@ -77,7 +77,7 @@ type Main struct {
 	ai      ai.Provider     // built on first use, shared by the roles of this process
 	fetcher *source.Fetcher // likewise: one cache of fetched sources
 
-	resetMail     *smtp.ResetMailer     // password reset (issue 3): built by resetMailer, drained on shutdown
+	resetMail     *smtp.ResetMailer     // built by resetMailer, drained on shutdown
 	recipientMail *smtp.RecipientMailer // built by actionService, drained on shutdown
 	welcomeMail   *smtp.WelcomeMailer   // built by welcomeMailer, drained on shutdown
 	renderer      *emailtpl.Renderer    // built by mailParts
