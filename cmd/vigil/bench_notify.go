@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,9 +36,11 @@ import (
 // webhook 2xx.
 func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench notify", flag.ContinueOnError)
+	fs.SetOutput(out)
 	rounds := fs.String("changes", "1000,5000", "simultaneous state changes per round, comma-separated")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long a round may take")
 	keep := fs.Bool("keep", false, "keep the scratch database")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +96,19 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "matcher and mailer running (%d handlers each); SMTP %s; webhooks %s\n", streams.ConcurrencyDefault, mail.Addr(), receiver.URL)
+	fmt.Fprintf(out, "matcher (%d handlers) and mailer (%d, MAILER_CONCURRENCY) running; SMTP %s; webhooks %s\n",
+		streams.ConcurrencyDefault, cfg.MailerConcurrency, mail.Addr(), receiver.URL)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(out, "%-8s %-8s %9s %9s %9s %9s %10s\n", "changes", "channel", "p50", "p95", "p99", "max", "per second")
 	for round, n := range sizes {
 		emailsBefore, hooksBefore := len(mail.Messages()), hooks.count()

@@ -386,8 +386,12 @@ func (m *Main) api() (func(context.Context) error, error) {
 
 func (m *Main) consume(stream, consumer string, doubleAck bool, h streams.Handler) func(context.Context) error {
 	return func(ctx context.Context) error {
+		concurrency := 0 // the runner's default
+		if consumer == streams.ConsumerMailer {
+			concurrency = m.cfg.MailerConcurrency
+		}
 		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, DoubleAck: doubleAck,
-			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
+			Concurrency: concurrency, Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
 	}
 }
 
