@@ -248,3 +248,50 @@ func TestStateChanged_ChartAndLinks(t *testing.T) {
 	_, err = r.StateChanged(d)
 	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
+
+// TestStateChanged_GoldenText pins the whole text part.
+func TestStateChanged_GoldenText(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	d := validStateChanged()
+	d.PauseURL = "https://app.vigil.example/m/m_123?t=p#pause"
+	d.SettingsURL = "https://app.vigil.example/settings?t=s"
+	d.HistoryLabel = "price (EUR)"
+	for i, v := range []float64{505, 479} {
+		d.History = append(d.History, emailtpl.ChartPoint{At: d.ChangedAt.Add(time.Duration(i-1) * time.Hour), Value: v})
+	}
+	email, err := r.StateChanged(d)
+	require.NoError(t, err)
+	assert.Equal(t, `Hi Anna,
+
+Price watch: Condition met
+
+The condition you are watching is now met.
+
+Change: Condition not met -> Condition met
+When:   Tue 3 Mar 2026, 14:05 CET (Europe/Berlin)
+
+Why:
+The listed price dropped to 479 EUR, below your 500 EUR limit.
+
+Facts:
+- price: 479 EUR
+- discount: 12%
+- in_stock: true
+
+Recent values of price (EUR): from 479 to 505
+  505 at Tue 3 Mar 2026, 13:05 CET (Europe/Berlin)
+  479 at Tue 3 Mar 2026, 14:05 CET (Europe/Berlin)
+
+What you are watching:
+Is the Fairphone 5 below 500 EUR at shop.example?
+
+View monitor: https://app.vigil.example/monitors/m_123
+Pause it: https://app.vigil.example/m/m_123?t=p#pause
+Manage notifications: https://app.vigil.example/settings?t=s
+
+--
+You receive this email because you subscribed to changes of "Price watch".
+Unsubscribe: https://app.vigil.example/unsubscribe?token=abc.def
+`, email.Text)
+}
