@@ -88,7 +88,8 @@ func (s *Server) listSuppressions(c echo.Context) error {
 	}
 	limit, ok := pageSize(c.QueryParam("limit"))
 	if !ok {
-		return fieldError("limit", "must be a whole number from 1 to "+strconv.Itoa(PageSizeMax))
+		return &domain.Error{Code: domain.EINVALID, Message: "The query has invalid parameters.",
+			Fields: map[string]string{"limit": "must be a whole number from 1 to " + strconv.Itoa(PageSizeMax)}}
 	}
 	list, err := s.cfg.Suppressions.List(c.Request().Context(), caller.UserID, c.QueryParam("q"), c.QueryParam("after"), limit+1)
 	if err != nil {

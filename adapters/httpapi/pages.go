@@ -238,19 +238,10 @@ func pageChart(spec monitor.Spec, history []app.EvaluationRecord, tz string) map
 func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func factText(f monitor.Fact) string {
-	switch {
-	case f.Number != nil:
-		v := number(*f.Number)
-		if f.Unit != "" {
-			v += " " + f.Unit
-		}
-		return v
-	case f.Text != nil:
-		return *f.Text
-	case f.Bool != nil:
-		return strconv.FormatBool(*f.Bool)
+	if f.Number != nil && f.Unit != "" {
+		return f.ValueText() + " " + f.Unit
 	}
-	return ""
+	return f.ValueText()
 }
 
 func pageTime(t time.Time, tz string) string {

@@ -3,7 +3,6 @@ package smtp
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
@@ -136,19 +135,7 @@ func (n *Notifier) digest(d app.Delivery, unsubscribe string) emailtpl.Digest {
 func factLines(facts []monitor.Fact) []emailtpl.FactLine {
 	out := make([]emailtpl.FactLine, 0, len(facts))
 	for _, f := range facts {
-		out = append(out, emailtpl.FactLine{Key: f.Key, Value: factValue(f), Unit: f.Unit})
+		out = append(out, emailtpl.FactLine{Key: f.Key, Value: f.ValueText(), Unit: f.Unit})
 	}
 	return out
-}
-
-func factValue(f monitor.Fact) string {
-	switch {
-	case f.Number != nil:
-		return strconv.FormatFloat(*f.Number, 'f', -1, 64)
-	case f.Text != nil:
-		return *f.Text
-	case f.Bool != nil:
-		return strconv.FormatBool(*f.Bool)
-	}
-	return ""
 }

@@ -1,6 +1,9 @@
 package monitor
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // FactType is the type of a fact's value.
 type FactType string
@@ -70,4 +73,18 @@ type Verdict struct {
 	State       State   `json:"state"`
 	Confidence  float64 `json:"confidence"`
 	Explanation string  `json:"explanation"`
+}
+
+// ValueText returns the fact's value as text, without its unit: numbers in their shortest
+// exact form, booleans as true or false; "" when no value is set.
+func (f Fact) ValueText() string {
+	switch {
+	case f.Number != nil:
+		return strconv.FormatFloat(*f.Number, 'f', -1, 64)
+	case f.Text != nil:
+		return *f.Text
+	case f.Bool != nil:
+		return strconv.FormatBool(*f.Bool)
+	}
+	return ""
 }
