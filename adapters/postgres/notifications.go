@@ -146,6 +146,9 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		if d.Facts, err = factsOfEvaluation(ctx, tx, d.MonitorID, *evaluationID, keys, *startedAt, *changedAt); err != nil {
 			return err
 		}
+		if d.Channel != app.ChannelEmail {
+			return nil // only emails chart recent values
+		}
 		d.History, d.HistoryKey, d.HistoryUnit, err = recentValues(ctx, tx, d.MonitorID, *changedAt)
 		return err
 	})
