@@ -4,6 +4,7 @@
 package smtp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -29,6 +30,11 @@ const (
 	PortDefault = 587
 	// PortSSLDefault is used for smtps:// URLs without a port (implicit TLS, RFC 8314).
 	PortSSLDefault = 465
+	// MaxConnsDefault bounds the connections one Sender keeps open to the relay.
+	MaxConnsDefault = 16
+	// IdleTimeoutDefault is how long an idle connection is kept; relays commonly drop
+	// idle clients after a minute or more (RFC 5321 §4.5.3.2 asks servers for 5 minutes).
+	IdleTimeoutDefault = 30 * time.Second
 )
 
 // Config configures a Sender.
@@ -46,11 +52,20 @@ type Config struct {
 	Timeout time.Duration
 	// HeloName is the name sent with EHLO; empty means the local host name.
 	HeloName string
+	// MaxConns bounds the connections open to the relay at once; a Send beyond it waits
+	// for one to come free. Zero means MaxConnsDefault.
+	MaxConns int
+	// IdleTimeout is how long an unused connection is kept for the next Send; zero means
+	// IdleTimeoutDefault, and a negative value keeps none (a connection per Send).
+	IdleTimeout time.Duration
 }
 
-// Sender delivers email over SMTP. It opens one connection per Send and is safe for
-// concurrent use.
+// Sender delivers email over SMTP and is safe for concurrent use. It keeps up to MaxConns
+// connections open and reuses an idle one for the next Send, which saves the greeting,
+// EHLO, STARTTLS and AUTH of a new connection for every email.
 type Sender struct {
+	pool *pool
+
 	host     string
 	port     int
 	ssl      bool
@@ -99,10 +114,18 @@ func NewSender(cfg Config) (*Sender, error) {
 	if strings.ContainsAny(cfg.HeloName, " \t\r\n") {
 		problems = append(problems, "helo name must be a single word")
 	}
+	if cfg.MaxConns < 0 {
+		problems = append(problems, "max connections must not be negative")
+	}
 
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("smtp sender config: %s", strings.Join(problems, "; "))
 	}
+	idle := cfg.IdleTimeout
+	if idle == 0 {
+		idle = IdleTimeoutDefault
+	}
+	s.pool = newPool(cmp.Or(cfg.MaxConns, MaxConnsDefault), idle, time.Now)
 	return s, nil
 }
 
@@ -211,40 +234,76 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
+	if err := s.pool.acquire(ctx); err != nil {
+		return unavailable(ctx, fmt.Errorf("wait for a connection to %s: %w", s.addr(), err))
+	}
+	defer s.pool.release()
 
+	// An idle connection may have been dropped by the relay meanwhile: go-mail checks it
+	// with NOOP before MAIL FROM, and a failed check is retried once on a new connection.
+	// Nothing of the message has been sent then, so the retry cannot duplicate it.
+	for reused := true; ; {
+		c := s.pool.take()
+		if c == nil {
+			reused = false
+			if c, err = s.connect(ctx); err != nil {
+				return err
+			}
+		}
+		err := c.send(ctx, msg)
+		var se *mail.SendError
+		switch {
+		case err == nil:
+			s.pool.put(c)
+			return nil
+		case msg.IsDelivered():
+			// The relay accepted the message; only the RSET after it failed. Sending it
+			// again would duplicate it.
+			c.close()
+			return nil
+		case reused && errors.As(err, &se) && se.Reason == mail.ErrConnCheck && ctx.Err() == nil:
+			c.close()
+			continue
+		}
+		if errors.As(err, &se) && se.ErrorCode() >= 400 && se.Reason != mail.ErrConnCheck && ctx.Err() == nil {
+			// The relay answered: the connection is sound (go-mail sent RSET) and worth keeping.
+			s.pool.put(c)
+		} else {
+			c.close()
+		}
+		return sendError(ctx, fmt.Errorf("send mail to %s via %s: %w", m.To, s.addr(), err))
+	}
+}
+
+// connect opens a new connection to the relay: greeting, EHLO, STARTTLS and AUTH.
+func (s *Sender) connect(ctx context.Context) (*conn, error) {
+	c := &conn{}
 	// go-mail honours ctx only while dialling. Closing the connection when ctx ends makes
 	// its blocking reads and writes return, so a cancelled Send does not wait for the timeout.
-	var stops []func() bool
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-	}()
+	stop := func() bool { return false }
 	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := s.dial(dctx, network, addr)
+		nc, err := s.dial(dctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		stops = append(stops, context.AfterFunc(ctx, func() { _ = conn.Close() }))
-		return conn, nil
+		c.raw = nc
+		stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
+		return nc, nil
 	}
-
 	client, err := mail.NewClient(s.host, s.clientOptions(dial)...)
 	if err != nil {
-		return &domain.Error{Code: domain.EINTERNAL, Message: "Could not set up the mail client.", Err: fmt.Errorf("new smtp client: %w", err)}
+		return nil, &domain.Error{Code: domain.EINTERNAL, Message: "Could not set up the mail client.", Err: fmt.Errorf("new smtp client: %w", err)}
 	}
-	conn, err := client.DialToSMTPClientWithContext(ctx)
+	smtpConn, err := client.DialToSMTPClientWithContext(ctx)
+	stop()
 	if err != nil {
-		return unavailable(ctx, fmt.Errorf("connect to smtp server %s: %w", s.addr(), err))
+		if c.raw != nil {
+			_ = c.raw.Close()
+		}
+		return nil, unavailable(ctx, fmt.Errorf("connect to smtp server %s: %w", s.addr(), err))
 	}
-	// The message is delivered (or not) once SendWithSMTPClient returns; a failed QUIT
-	// changes nothing and must not make the caller send it again.
-	defer func() { _ = client.CloseWithSMTPClient(conn) }()
-
-	if err := client.SendWithSMTPClient(conn, msg); err != nil {
-		return sendError(ctx, fmt.Errorf("send mail to %s via %s: %w", m.To, s.addr(), err))
-	}
-	return nil
+	c.client, c.smtp = client, smtpConn
+	return c, nil
 }
 
 func (s *Sender) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }

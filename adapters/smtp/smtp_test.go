@@ -339,3 +339,72 @@ func TestNewSender(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+func TestSend_ReusesConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for i := range 5 {
+		require.NoError(t, b.sender.Send(t.Context(), message()), "send %d", i)
+	}
+	assert.Len(t, b.server.WaitFor(t, 5, 5*time.Second), 5)
+	assert.Equal(t, 1, b.server.Connections(), "five emails in a row share one connection")
+}
+
+func TestSend_RedialsDroppedConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	require.NoError(t, b.sender.Send(t.Context(), message()))
+	b.server.WaitFor(t, 1, 5*time.Second)
+	b.server.DropConnections() // the relay hangs up on an idle client
+
+	require.NoError(t, b.sender.Send(t.Context(), message()), "a dropped idle connection is replaced, not reported")
+	assert.Len(t, b.server.WaitFor(t, 2, 5*time.Second), 2, "each email arrives once")
+	assert.Equal(t, 2, b.server.Connections())
+}
+
+func TestSend_KeepsConnectionAfterRejection(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	b.server.RejectNext(451, "Try again later")
+	err := b.sender.Send(t.Context(), message())
+	require.Error(t, err)
+	assert.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err))
+	require.NoError(t, b.sender.Send(t.Context(), message()))
+	assert.Len(t, b.server.WaitFor(t, 1, 5*time.Second), 1)
+	assert.Equal(t, 1, b.server.Connections(), "a relay that answered left the connection usable")
+}
+
+func TestSend_BoundsConnections(t *testing.T) {
+	t.Parallel()
+	server := smtptest.Start(t)
+	sender, err := smtp.NewSender(smtp.Config{URL: server.URL(), From: "alerts@vigil.example", MaxConns: 2})
+	require.NoError(t, err)
+
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- sender.Send(t.Context(), message()) }()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	assert.Len(t, server.WaitFor(t, n, 5*time.Second), n)
+	assert.LessOrEqual(t, server.Connections(), 2, "never more connections than MaxConns")
+	sender.Close()
+}
+
+func TestSend_NoIdleConnections(t *testing.T) {
+	t.Parallel()
+	server := smtptest.Start(t)
+	sender, err := smtp.NewSender(smtp.Config{URL: server.URL(), From: "alerts@vigil.example", IdleTimeout: -1})
+	require.NoError(t, err)
+
+	for range 3 {
+		require.NoError(t, sender.Send(t.Context(), message()))
+	}
+	server.WaitFor(t, 3, 5*time.Second)
+	assert.Equal(t, 3, server.Connections(), "a negative idle timeout keeps no connection")
+}

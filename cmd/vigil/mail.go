@@ -80,7 +80,7 @@ func (m *Main) mailParts() (*emailtpl.Renderer, *smtp.Sender, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom})
+	sender, err := smtp.NewSender(smtp.Config{URL: m.cfg.SMTPURL, From: m.cfg.MailFrom, MaxConns: m.cfg.SMTPMaxConns})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -255,6 +255,9 @@ func (m *Main) Close() error {
 	if m.pool != nil {
 		m.pool.Close()
 	}
+	if m.smtpSender != nil {
+		m.smtpSender.Close()
+	}
 	if m.ns != nil {
 		m.ns.Shutdown()
 		m.ns.WaitForShutdown()

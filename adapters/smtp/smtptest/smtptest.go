@@ -55,6 +55,8 @@ type Server struct {
 	rejectAll *smtp.SMTPError // an outage: every DATA is answered with it
 	authUser  string
 	authPass  string
+	opened    int                     // connections accepted so far
+	live      map[*smtp.Conn]struct{} // connections open now
 }
 
 // Start starts a server listening on 127.0.0.1:0. It is closed in t.Cleanup.
@@ -79,9 +81,13 @@ func Listen() (s *Server, stop func() error, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	s = &Server{addr: ln.Addr().String(), arrived: make(chan struct{})}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &session{s: s}, nil
+	s = &Server{addr: ln.Addr().String(), arrived: make(chan struct{}), live: map[*smtp.Conn]struct{}{}}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.opened++
+		s.live[c] = struct{}{}
+		s.mu.Unlock()
+		return &session{s: s, conn: c}, nil
 	}))
 	s.srv.Domain = "smtptest.localhost"
 	s.srv.AllowInsecureAuth = true
@@ -137,6 +143,27 @@ func (s *Server) RejectAll(code int, msg string) {
 	s.rejectAll = nil
 	if code != 0 {
 		s.rejectAll = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: msg}
+	}
+}
+
+// Connections returns how many connections the server has accepted so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
+}
+
+// DropConnections closes every open connection without a word, as a relay does with
+// clients idle for too long.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	conns := make([]*smtp.Conn, 0, len(s.live))
+	for c := range s.live {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Conn().Close()
 	}
 }
 
@@ -201,6 +228,7 @@ func (s *Server) credentials() (user, password string) {
 // session is one SMTP connection; go-smtp calls its methods from the connection's goroutine.
 type session struct {
 	s        *Server
+	conn     *smtp.Conn
 	authUser string
 	from     string
 	to       []string
@@ -257,7 +285,12 @@ func (ss *session) Reset() {
 	ss.from, ss.to = "", nil
 }
 
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	ss.s.mu.Lock()
+	delete(ss.s.live, ss.conn)
+	ss.s.mu.Unlock()
+	return nil
+}
 
 // parse decodes the header, subject and text parts of a raw message, best effort: a message
 // it cannot parse is still recorded with its raw Data.
