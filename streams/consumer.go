@@ -109,34 +109,12 @@ func Run(ctx context.Context, js jetstream.JetStream, h Handler, cfg RunConfig) 
 	if h == nil {
 		return errors.New("run consumer: nil handler")
 	}
-	if cfg.Stream == "" || cfg.Consumer == "" {
-		return errors.New("run consumer: stream and consumer are required")
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = BackoffBaseDefault
-	}
-	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = BackoffMaxDefault
-	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = DrainTimeoutDefault
-	}
-	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	r, err := newRunner(ctx, js, cfg)
 	if err != nil {
-		return fmt.Errorf("run consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+		return err
 	}
-	info := cons.CachedInfo()
-	r := &runner{
-		js:         js,
-		h:          h,
-		cfg:        cfg,
-		ackWait:    info.Config.AckWait,
-		maxDeliver: info.Config.MaxDeliver,
-		log:        cfg.Logger.With().Str("stream", cfg.Stream).Str("consumer", cfg.Consumer).Logger(),
-	}
+	r.h = h
+	cfg = r.cfg
 
 	// Handlers outlive ctx by up to DrainTimeout so in-flight work can finish.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -148,7 +126,7 @@ func Run(ctx context.Context, js jetstream.JetStream, h Handler, cfg RunConfig) 
 		stopping bool
 		wg       sync.WaitGroup
 	)
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
+	cc, err := r.cons.Consume(func(msg jetstream.Msg) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -202,7 +180,40 @@ func Run(ctx context.Context, js jetstream.JetStream, h Handler, cfg RunConfig) 
 	return runErr
 }
 
+// newRunner fills cfg's defaults and finds its consumer.
+func newRunner(ctx context.Context, js jetstream.JetStream, cfg RunConfig) (*runner, error) {
+	if cfg.Stream == "" || cfg.Consumer == "" {
+		return nil, errors.New("run consumer: stream and consumer are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = ConcurrencyDefault
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = BackoffBaseDefault
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = BackoffMaxDefault
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DrainTimeoutDefault
+	}
+	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("run consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	info := cons.CachedInfo()
+	return &runner{
+		js:         js,
+		cons:       cons,
+		cfg:        cfg,
+		ackWait:    info.Config.AckWait,
+		maxDeliver: info.Config.MaxDeliver,
+		log:        cfg.Logger.With().Str("stream", cfg.Stream).Str("consumer", cfg.Consumer).Logger(),
+	}, nil
+}
+
 type runner struct {
+	cons       jetstream.Consumer
 	js         jetstream.JetStream
 	h          Handler
 	cfg        RunConfig
@@ -220,13 +231,29 @@ func (r *runner) release(msg jetstream.Msg) {
 
 // handle runs the handler on one delivery and settles it.
 func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		// Not a JetStream delivery; nothing sensible to do but let it expire.
-		r.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without metadata")
+	m, log, herr, ok := r.message(msg)
+	if !ok {
 		return
 	}
-	m := Message{
+	start := time.Now()
+	if herr == nil {
+		// Handlers log through zerolog.Ctx(ctx), so their lines carry the event id too.
+		herr = r.call(log.WithContext(WithTraceparent(ctx, m.Envelope.Traceparent)), msg, m)
+	}
+	outcome := r.settle(ctx, msg, m, herr, log)
+	r.observe(outcome, time.Since(start))
+}
+
+// message reads a delivery's metadata and envelope. ok is false for a message that is not
+// a JetStream delivery (nothing sensible to do but let it expire); herr is a Permanent
+// error for an envelope that cannot be decoded.
+func (r *runner) message(msg jetstream.Msg) (m Message, log zerolog.Logger, herr error, ok bool) {
+	md, err := msg.Metadata()
+	if err != nil {
+		r.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without metadata")
+		return Message{}, r.log, nil, false
+	}
+	m = Message{
 		Subject:      msg.Subject(),
 		NumDelivered: md.NumDelivered,
 		StreamSeq:    md.Sequence.Stream,
@@ -234,7 +261,6 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	lc := r.log.With().Str("subject", m.Subject).Uint64("deliveries", m.NumDelivered).Uint64("stream_seq", m.StreamSeq)
 	env, err := DecodeEnvelope(msg.Headers(), msg.Data())
-	var herr error
 	if err != nil {
 		herr = Permanent(err)
 		lc = lc.Str("event_id", msg.Headers().Get(HeaderID)).Str("event_type", msg.Headers().Get(HeaderType))
@@ -242,15 +268,13 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		m.Envelope = env
 		lc = lc.Str("event_id", env.ID).Str("event_type", env.Type)
 	}
-	log := lc.Logger()
-	start := time.Now()
-	if herr == nil {
-		// Handlers log through zerolog.Ctx(ctx), so their lines carry the event id too.
-		herr = r.call(log.WithContext(WithTraceparent(ctx, env.Traceparent)), msg, m)
-	}
-	outcome := r.settle(ctx, msg, m, herr, log)
+	return m, lc.Logger(), herr, true
+}
+
+// observe tells the observer, if any, how a delivery ended.
+func (r *runner) observe(outcome string, d time.Duration) {
 	if r.cfg.Observer != nil {
-		r.cfg.Observer.ObserveMessage(r.cfg.Stream, r.cfg.Consumer, outcome, time.Since(start))
+		r.cfg.Observer.ObserveMessage(r.cfg.Stream, r.cfg.Consumer, outcome, d)
 	}
 }
 
