@@ -50,6 +50,8 @@ type Config struct {
 	SchedulerBatch      int           // SCHEDULER_BATCH
 	MailerConcurrency   int           // MAILER_CONCURRENCY: deliveries one mailer process makes at once
 	SMTPMaxConns        int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
+	MatcherConcurrency  int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
+	MatcherBatch        int           // MATCHER_BATCH: state changes matched in one transaction
 	MinInterval         time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures         int           // MONITOR_MAX_FAILURES: consecutive failures before status error
 	AllowPrivateSources bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
@@ -163,6 +165,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
 	c.MailerConcurrency = num("MAILER_CONCURRENCY", 16, 1, 256)
 	c.SMTPMaxConns = num("SMTP_MAX_CONNS", 16, 1, 256)
+	c.MatcherConcurrency = num("MATCHER_CONCURRENCY", 2, 1, 64)
+	c.MatcherBatch = num("MATCHER_BATCH", 100, 1, 500)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -99,8 +100,17 @@ func fire(t *testing.T, b *bundle, from, to monitor.State, price float64) []stri
 	b.slot = b.slot.Add(time.Minute)
 	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx, completed(b.monitor, b.slot, monitor.EvaluationSucceeded, to, price), 3)
 	require.NoError(t, err)
-	ids, err := postgres.NewTriggerStore(b.pool, "test").FireTriggers(ctx, event.StateChanged{MonitorID: b.monitor.ID,
-		UserID: b.userID, EvaluationID: rec.EvaluationID, From: from, To: to}, time.Now())
+	return fireChanges(t, postgres.NewTriggerStore(b.pool, "test"), event.StateChanged{MonitorID: b.monitor.ID,
+		UserID: b.userID, EvaluationID: rec.EvaluationID, From: from, To: to})
+}
+
+// fireChanges fires the triggers of the changes in one batch, deciding as the matcher does,
+// and returns the ids of the notifications created.
+func fireChanges(t *testing.T, store *postgres.TriggerStore, changes ...event.StateChanged) []string {
+	t.Helper()
+	ids, err := store.FireTriggers(context.Background(), changes, func(st app.FiringState) (app.FiringPlan, error) {
+		return app.PlanFiring(changes, st, time.Now().UTC(), func() (string, error) { return uuid.NewString(), nil })
+	})
 	require.NoError(t, err)
 	return ids
 }

@@ -96,7 +96,7 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 		case d.Channel == app.ChannelWebhook && (actionEnabled == nil || !*actionEnabled):
 			reason = "The webhook action was turned off or deleted before delivery."
 		case d.Channel == app.ChannelEmail && !allowed:
-			reason = unconfirmedRecipient
+			reason = app.UnconfirmedRecipient
 		case d.Channel == app.ChannelEmail && (onList || !notifyOn || (unsubscribedAt != nil && strings.EqualFold(d.Recipient, email))):
 			reason = "The address is unsubscribed, on the suppression list, or notifications are off."
 		}

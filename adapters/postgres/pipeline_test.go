@@ -222,8 +222,7 @@ func TestFireTriggers(t *testing.T) {
 		From: monitor.StateInactive, To: monitor.StateActive, At: time.Now()}
 	store := postgres.NewTriggerStore(b.pool, "test")
 
-	ids, err := store.FireTriggers(ctx, sc, time.Now())
-	require.NoError(t, err)
+	ids := fireChanges(t, store, sc)
 	require.Len(t, ids, 2, "state_change (once) and becomes_active (digest) fire; becomes_inactive does not")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'pending' AND recipient = 'ann@example.com'`))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'digest_pending'`))
@@ -231,11 +230,44 @@ func TestFireTriggers(t *testing.T) {
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE frequency = 'once' AND NOT enabled AND fired_count = 1`))
 
 	// Redelivery of the same StateChanged creates nothing.
-	ids, err = store.FireTriggers(ctx, sc, time.Now())
-	require.NoError(t, err)
+	ids = fireChanges(t, store, sc)
 	require.Empty(t, ids)
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notifications`))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
+}
+
+// TestFireTriggersBatch: several changes of one monitor in one batch fire in order (a
+// once trigger once), and a redelivered batch with a new change in it fires only the new one.
+func TestFireTriggersBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, b.actionID, "state_change", "every_time"))
+	onceAction, err := b.seed.EnsureEmailAction(ctx, b.userID, "Once")
+	require.NoError(t, err)
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, onceAction, "state_change", "once"))
+	evals := postgres.NewEvaluationStore(b.pool, "test")
+	var changes []event.StateChanged
+	from, slot := monitor.StateInactive, time.Now().UTC()
+	for i, to := range []monitor.State{monitor.StateActive, monitor.StateInactive, monitor.StateActive} {
+		rec, err := evals.RecordEvaluation(ctx, completed(b.monitor, slot.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, to, 50), 3)
+		require.NoError(t, err)
+		changes = append(changes, event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID, From: from, To: to})
+		from = to
+	}
+	store := postgres.NewTriggerStore(b.pool, "test")
+
+	ids := fireChanges(t, store, changes[:2]...)
+	require.Len(t, ids, 3, "every_time fires for both changes, once for the first only")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE frequency = 'every_time' AND fired_count = 2`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE frequency = 'once' AND fired_count = 1 AND NOT enabled`))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
+
+	ids = fireChanges(t, store, changes...)
+	require.Len(t, ids, 1, "only the change not seen before fires")
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM notifications`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE frequency = 'every_time' AND fired_count = 3`))
+	require.Equal(t, 4, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeNotificationRequested))
 }
 
 func TestClaimDueFollowsCron(t *testing.T) {
@@ -280,8 +312,7 @@ func TestFireTriggersPerRecipient(t *testing.T) {
 	sc := event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
 		From: monitor.StateUnknown, To: monitor.StateActive, At: time.Now()}
 	store := postgres.NewTriggerStore(b.pool, "test")
-	ids, err := store.FireTriggers(ctx, sc, time.Now())
-	require.NoError(t, err)
+	ids := fireChanges(t, store, sc)
 	require.Len(t, ids, 3)
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'pending' AND recipient IN ('ann@example.com', 'carol@example.com')`))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE status = 'suppressed' AND recipient = 'dan@example.com'
@@ -290,8 +321,7 @@ func TestFireTriggersPerRecipient(t *testing.T) {
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM triggers WHERE id IN (SELECT trigger_id FROM notifications) AND fired_count = 1`))
 
 	// Redelivered: nothing new, for any recipient.
-	ids, err = store.FireTriggers(ctx, sc, time.Now())
-	require.NoError(t, err)
+	ids = fireChanges(t, store, sc)
 	require.Empty(t, ids)
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM notifications`))
 }

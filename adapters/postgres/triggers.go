@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
-	"github.com/vigilhq/vigil/domain/trigger"
 	"github.com/vigilhq/vigil/streams"
 )
 
@@ -28,109 +26,41 @@ func NewTriggerStore(pool *pgxpool.Pool, source string) *TriggerStore {
 	return &TriggerStore{pool: pool, source: source}
 }
 
-type firingRow struct {
-	trigger    trigger.Trigger
-	channel    string
-	recipients []string
-	owner      string // the account's own address, lower-cased
-}
-
-// Why a delivery to an unconfirmed address is held back.
-const unconfirmedRecipient = "The recipient has not confirmed that they want these emails yet."
-
-// FireTriggers implements app.TriggerStore. An email action makes one notification per
-// recipient; an address other than the account's own that has not confirmed is recorded
-// as suppressed, so the user sees why it got nothing. A webhook action makes one, to its URL.
-func (s *TriggerStore) FireTriggers(ctx context.Context, sc event.StateChanged, now time.Time) ([]string, error) {
+// FireTriggers implements app.TriggerStore with a fixed number of statements whatever the
+// batch size: one to lock and load the triggers, one batch of two reads, one insert of all
+// notifications, one update of all triggers and one insert into the outbox.
+func (s *TriggerStore) FireTriggers(ctx context.Context, changes []event.StateChanged, decide func(app.FiringState) (app.FiringPlan, error)) ([]string, error) {
 	var created []string
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		created = created[:0]
-		// Lock the monitor's triggers so concurrent matchers agree on once/cooldown.
-		rows, err := tx.Query(ctx, `
-			SELECT t.id, t.action_id, t.condition, t.frequency, t.cooldown_seconds, t.enabled, t.fired_count,
-			       t.last_fired_at, a.type,
-			       CASE a.type WHEN 'webhook' THEN ARRAY[a.config->>'url'] ELSE ARRAY(SELECT jsonb_array_elements_text(a.config->'to')) END,
-			       lower(u.email)
-			FROM triggers t
-			JOIN actions a ON a.id = t.action_id AND a.enabled
-			JOIN users u ON u.id = a.user_id
-			WHERE t.monitor_id = $1 AND t.enabled
-			ORDER BY t.id
-			FOR UPDATE OF t`, sc.MonitorID)
-		if err != nil {
-			return fmt.Errorf("select triggers: %w", translate(err))
+		var monitorIDs, evaluationIDs, userIDs []string
+		for _, sc := range changes {
+			monitorIDs = append(monitorIDs, sc.MonitorID)
+			evaluationIDs = append(evaluationIDs, sc.EvaluationID)
+			userIDs = append(userIDs, sc.UserID)
 		}
-		candidates, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (firingRow, error) {
-			var f firingRow
-			var cooldown int
-			err := r.Scan(&f.trigger.ID, &f.trigger.ActionID, &f.trigger.Condition, &f.trigger.Frequency, &cooldown,
-				&f.trigger.Enabled, &f.trigger.FiredCount, &f.trigger.LastFiredAt, &f.channel, &f.recipients, &f.owner)
-			f.trigger.Cooldown = time.Duration(cooldown) * time.Second
-			f.trigger.MonitorID = sc.MonitorID
-			return f, err
-		})
+		st, err := loadFiringState(ctx, tx, monitorIDs, evaluationIDs, userIDs)
 		if err != nil {
-			return fmt.Errorf("read triggers: %w", translate(err))
+			return err
 		}
-		var confirmed map[string]bool
+		plan, err := decide(st)
+		if err != nil {
+			return err
+		}
+		if created, err = insertNotifications(ctx, tx, plan.Notifications); err != nil {
+			return err
+		}
+		if err := updateFiredTriggers(ctx, tx, plan.Triggers); err != nil {
+			return err
+		}
+		inserted := make(map[string]bool, len(created))
+		for _, id := range created {
+			inserted[id] = true
+		}
 		var events []event.Event
-		for _, c := range candidates {
-			firing, ok := c.trigger.Fire(sc.From, sc.To, now)
-			if !ok {
-				continue
-			}
-			recipients := c.recipients
-			if len(recipients) == 0 {
-				recipients = []string{c.owner}
-			}
-			fired := false
-			for _, to := range recipients {
-				status, reason := "pending", ""
-				if firing.Digest {
-					status = "digest_pending"
-				}
-				if c.channel == app.ChannelEmail && to != c.owner {
-					if confirmed == nil {
-						if confirmed, err = confirmedRecipients(ctx, tx, sc.UserID); err != nil {
-							return err
-						}
-					}
-					if !confirmed[to] {
-						status, reason = "suppressed", unconfirmedRecipient
-					}
-				}
-				id, err := uuid.NewV7()
-				if err != nil {
-					return fmt.Errorf("new notification id: %w", err)
-				}
-				tag, err := tx.Exec(ctx, `
-					INSERT INTO notifications (id, user_id, monitor_id, trigger_id, action_id, evaluation_id, channel,
-					                           recipient, from_state, to_state, status, last_error)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULLIF($12, ''))
-					ON CONFLICT (trigger_id, evaluation_id, recipient) DO NOTHING`,
-					id, sc.UserID, sc.MonitorID, c.trigger.ID, c.trigger.ActionID, sc.EvaluationID, c.channel,
-					to, sc.From, sc.To, status, reason)
-				if err != nil {
-					return fmt.Errorf("insert notification: %w", translate(err))
-				}
-				if tag.RowsAffected() == 0 {
-					continue // this trigger already fired for this evaluation
-				}
-				fired = true
-				created = append(created, id.String())
-				if status == "pending" {
-					events = append(events, event.NotificationRequested{NotificationID: id.String(), UserID: sc.UserID, MonitorID: sc.MonitorID, At: now})
-				}
-			}
-			if !fired {
-				continue
-			}
-			_, err = tx.Exec(ctx, `
-				UPDATE triggers SET fired_count = fired_count + 1, last_fired_at = $2,
-				       enabled = enabled AND NOT $3, updated_at = now()
-				WHERE id = $1`, c.trigger.ID, now, firing.Disable)
-			if err != nil {
-				return fmt.Errorf("update trigger: %w", translate(err))
+		for _, n := range plan.Notifications {
+			if inserted[n.ID] && n.Status == app.NotificationPending {
+				events = append(events, event.NotificationRequested{NotificationID: n.ID, UserID: n.UserID, MonitorID: n.MonitorID, At: plan.At})
 			}
 		}
 		return streams.AppendOutbox(ctx, tx, s.source, events...)
@@ -138,19 +68,123 @@ func (s *TriggerStore) FireTriggers(ctx context.Context, sc event.StateChanged, 
 	return created, err
 }
 
-// confirmedRecipients returns the addresses the user's recipients have confirmed.
-func confirmedRecipients(ctx context.Context, tx pgx.Tx, userID string) (map[string]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT email FROM email_recipients WHERE user_id = $1 AND confirmed_at IS NOT NULL`, userID)
+// loadFiringState locks the monitors' enabled triggers, in id order so concurrent matchers
+// cannot deadlock, and reads what the matcher decides on.
+func loadFiringState(ctx context.Context, tx pgx.Tx, monitorIDs, evaluationIDs, userIDs []string) (app.FiringState, error) {
+	st := app.FiringState{Candidates: map[string][]app.Candidate{}, Confirmed: map[string]map[string]bool{}, Fired: map[app.Fired]bool{}}
+	rows, err := tx.Query(ctx, `
+		SELECT t.id, t.monitor_id, t.action_id, t.condition, t.frequency, t.cooldown_seconds, t.enabled, t.fired_count,
+		       t.last_fired_at, a.type,
+		       CASE a.type WHEN 'webhook' THEN ARRAY[a.config->>'url'] ELSE ARRAY(SELECT jsonb_array_elements_text(a.config->'to')) END,
+		       lower(u.email)
+		FROM triggers t
+		JOIN actions a ON a.id = t.action_id AND a.enabled
+		JOIN users u ON u.id = a.user_id
+		WHERE t.monitor_id = ANY($1::uuid[]) AND t.enabled
+		ORDER BY t.id
+		FOR UPDATE OF t`, monitorIDs)
 	if err != nil {
-		return nil, fmt.Errorf("confirmed recipients: %w", translate(err))
+		return st, fmt.Errorf("select triggers: %w", translate(err))
 	}
-	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var triggerIDs []string
+	var c app.Candidate
+	var cooldown int
+	_, err = pgx.ForEachRow(rows, []any{&c.Trigger.ID, &c.Trigger.MonitorID, &c.Trigger.ActionID, &c.Trigger.Condition, &c.Trigger.Frequency,
+		&cooldown, &c.Trigger.Enabled, &c.Trigger.FiredCount, &c.Trigger.LastFiredAt, &c.Channel, &c.Recipients, &c.Owner}, func() error {
+		c.Trigger.Cooldown = time.Duration(cooldown) * time.Second
+		st.Candidates[c.Trigger.MonitorID] = append(st.Candidates[c.Trigger.MonitorID], c)
+		triggerIDs = append(triggerIDs, c.Trigger.ID)
+		c = app.Candidate{}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("confirmed recipients: %w", translate(err))
+		return st, fmt.Errorf("read triggers: %w", translate(err))
 	}
-	out := make(map[string]bool, len(emails))
-	for _, e := range emails {
-		out[e] = true
+	if len(triggerIDs) == 0 {
+		return st, nil
 	}
-	return out, nil
+	b := &pgx.Batch{}
+	b.Queue(`SELECT DISTINCT trigger_id::text, evaluation_id::text FROM notifications
+		WHERE trigger_id = ANY($1::uuid[]) AND evaluation_id = ANY($2::uuid[])`, triggerIDs, evaluationIDs)
+	b.Queue(`SELECT user_id::text, email FROM email_recipients WHERE user_id = ANY($1::uuid[]) AND confirmed_at IS NOT NULL`, userIDs)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err = br.Query()
+	if err != nil {
+		return st, fmt.Errorf("select fired triggers: %w", translate(err))
+	}
+	var f app.Fired
+	if _, err := pgx.ForEachRow(rows, []any{&f.TriggerID, &f.EvaluationID}, func() error { st.Fired[f] = true; return nil }); err != nil {
+		return st, fmt.Errorf("select fired triggers: %w", translate(err))
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return st, fmt.Errorf("confirmed recipients: %w", translate(err))
+	}
+	var userID, email string
+	_, err = pgx.ForEachRow(rows, []any{&userID, &email}, func() error {
+		if st.Confirmed[userID] == nil {
+			st.Confirmed[userID] = map[string]bool{}
+		}
+		st.Confirmed[userID][email] = true
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("confirmed recipients: %w", translate(err))
+	}
+	return st, br.Close()
+}
+
+// insertNotifications inserts the notifications in one statement and returns the ids of
+// those that were new.
+func insertNotifications(ctx context.Context, tx pgx.Tx, ns []app.NewNotification) ([]string, error) {
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	cols := make([][]string, 12)
+	for _, n := range ns {
+		for i, v := range []string{n.ID, n.UserID, n.MonitorID, n.TriggerID, n.ActionID, n.EvaluationID, n.Channel,
+			n.Recipient, string(n.From), string(n.To), n.Status, n.Reason} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO notifications (id, user_id, monitor_id, trigger_id, action_id, evaluation_id, channel,
+		                           recipient, from_state, to_state, status, last_error)
+		SELECT id, user_id, monitor_id, trigger_id, action_id, evaluation_id, channel, recipient, from_state, to_state,
+		       status, NULLIF(reason, '')
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[],
+		            $9::text[], $10::text[], $11::text[], $12::text[])
+		     AS n(id, user_id, monitor_id, trigger_id, action_id, evaluation_id, channel, recipient, from_state, to_state, status, reason)
+		ON CONFLICT (trigger_id, evaluation_id, recipient) DO NOTHING
+		RETURNING id::text`,
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10], cols[11])
+	if err != nil {
+		return nil, fmt.Errorf("insert notifications: %w", translate(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("insert notifications: %w", translate(err))
+	}
+	return ids, nil
+}
+
+// updateFiredTriggers applies the firings to their triggers in one statement.
+func updateFiredTriggers(ctx context.Context, tx pgx.Tx, fs []app.TriggerFiring) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	ids, times, ats, disables := make([]string, len(fs)), make([]int, len(fs)), make([]time.Time, len(fs)), make([]bool, len(fs))
+	for i, f := range fs {
+		ids[i], times[i], ats[i], disables[i] = f.TriggerID, f.Times, f.At, f.Disable
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE triggers t SET fired_count = t.fired_count + f.times, last_fired_at = f.at,
+		       enabled = t.enabled AND NOT f.disable, updated_at = now()
+		FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::bool[]) AS f(id, times, at, disable)
+		WHERE t.id = f.id`, ids, times, ats, disables)
+	if err != nil {
+		return fmt.Errorf("update triggers: %w", translate(err))
+	}
+	return nil
 }

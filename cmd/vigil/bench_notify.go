@@ -96,8 +96,8 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "matcher (%d handlers) and mailer (%d, MAILER_CONCURRENCY) running; SMTP %s; webhooks %s\n",
-		streams.ConcurrencyDefault, cfg.MailerConcurrency, mail.Addr(), receiver.URL)
+	fmt.Fprintf(out, "matcher (%d batches, MATCHER_CONCURRENCY) and mailer (%d, MAILER_CONCURRENCY) running; SMTP %s; webhooks %s\n",
+		cfg.MatcherConcurrency, cfg.MailerConcurrency, mail.Addr(), receiver.URL)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

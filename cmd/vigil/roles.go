@@ -503,19 +503,32 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 
 func (m *Main) matcher() func(context.Context) error {
 	match := app.NewMatcher(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), m.now)
-	return m.consume(streams.StreamStates, streams.ConsumerMatcher, false, func(ctx context.Context, msg streams.Message) error {
-		var sc event.StateChanged
-		if err := msg.Decode(&sc); err != nil {
-			return streams.Permanent(fmt.Errorf("decode state changed: %w", err))
+	h := streams.HandleBatch(func(ctx context.Context, ms []streams.Decoded[event.StateChanged]) error {
+		changes := make([]event.StateChanged, len(ms))
+		for i, msg := range ms {
+			changes[i] = msg.Data
 		}
-		ids, err := match.Match(ctx, sc)
+		matched, err := match.Match(ctx, changes)
 		if err != nil {
 			return err
 		}
-		zerolog.Ctx(ctx).Info().Str("monitor_id", sc.MonitorID).Str("from", string(sc.From)).Str("to", string(sc.To)).
-			Int("notifications", len(ids)).Msg("state change matched")
+		for _, r := range matched {
+			zerolog.Ctx(ctx).Info().Str("monitor_id", r.Change.MonitorID).Str("evaluation_id", r.Change.EvaluationID).
+				Str("from", string(r.Change.From)).Str("to", string(r.Change.To)).Int("notifications", r.Notifications).Msg("state change matched")
+		}
 		return nil
 	})
+	return m.consumeBatch(streams.StreamStates, streams.ConsumerMatcher, m.cfg.MatcherConcurrency, m.cfg.MatcherBatch, h)
+}
+
+// consumeBatch runs a batch consumer with the given concurrency and batch size.
+func (m *Main) consumeBatch(stream, consumer string, concurrency, size int, h streams.BatchHandler) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return streams.RunBatch(ctx, m.js, h, streams.BatchConfig{Size: size, RunConfig: streams.RunConfig{
+			Stream: stream, Consumer: consumer, Concurrency: concurrency,
+			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics,
+		}})
+	}
 }
 
 // mailerSweepEvery is how often the mailer role requests the notifications whose next
