@@ -239,9 +239,10 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	}
 	defer s.pool.release()
 
-	// An idle connection may have been dropped by the relay meanwhile: go-mail checks it
-	// with NOOP before MAIL FROM, and a failed check is retried once on a new connection.
-	// Nothing of the message has been sent then, so the retry cannot duplicate it.
+	// An idle connection may have been dropped by the relay meanwhile. That shows at MAIL
+	// FROM, the first command of a message, as a broken connection or a 421 (closing): the
+	// message is then retried once on a new connection. Nothing of it has been sent, so the
+	// retry cannot duplicate it; and no NOOP round trip is spent checking every reuse.
 	for reused := true; ; {
 		c := s.pool.take()
 		if c == nil {
@@ -252,6 +253,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		}
 		err := c.send(ctx, msg)
 		var se *mail.SendError
+		isSendErr := errors.As(err, &se)
 		switch {
 		case err == nil:
 			s.pool.put(c)
@@ -261,11 +263,11 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 			// again would duplicate it.
 			c.close()
 			return nil
-		case reused && errors.As(err, &se) && se.Reason == mail.ErrConnCheck && ctx.Err() == nil:
+		case reused && isSendErr && staleConn(se) && ctx.Err() == nil:
 			c.close()
 			continue
 		}
-		if errors.As(err, &se) && se.ErrorCode() >= 400 && se.Reason != mail.ErrConnCheck && ctx.Err() == nil {
+		if isSendErr && se.ErrorCode() >= 400 && se.ErrorCode() != 421 && ctx.Err() == nil {
 			// The relay answered: the connection is sound (go-mail sent RSET) and worth keeping.
 			s.pool.put(c)
 		} else {
@@ -273,6 +275,18 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		}
 		return sendError(ctx, fmt.Errorf("send mail to %s via %s: %w", m.To, s.addr(), err))
 	}
+}
+
+// staleConn reports whether a send failed because the connection it reused was gone: a
+// failed connection check, or MAIL FROM answered by a broken connection or 421.
+func staleConn(se *mail.SendError) bool {
+	switch se.Reason {
+	case mail.ErrConnCheck:
+		return true
+	case mail.ErrSMTPMailFrom:
+		return se.ErrorCode() == 0 || se.ErrorCode() == 421
+	}
+	return false
 }
 
 // connect opens a new connection to the relay: greeting, EHLO, STARTTLS and AUTH.
@@ -320,6 +334,7 @@ func (s *Sender) dial(ctx context.Context, network, addr string) (net.Conn, erro
 
 func (s *Sender) clientOptions(dial mail.DialContextFunc) []mail.Option {
 	opts := []mail.Option{
+		mail.WithoutNoop(),
 		mail.WithPort(s.port),
 		mail.WithTimeout(s.timeout),
 		mail.WithDialContextFunc(dial),
