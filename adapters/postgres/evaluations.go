@@ -183,28 +183,47 @@ func (s *EvaluationStore) LastSucceeded(ctx context.Context, m *monitor.Monitor)
 	return p, err
 }
 
-// factsOfEvaluation loads the facts an evaluation stored. Facts are observed while the
+// factsOfEvaluationSQL loads the facts an evaluation stored. Facts are observed while the
 // evaluation runs, so the lookup is a range scan of facts_monitor_key_time_idx per key,
 // however long the monitor's history.
-func factsOfEvaluation(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, monitorID, evaluationID string, keys []string, from, to time.Time) ([]monitor.Fact, error) {
-	rows, err := q.Query(ctx, `
-		SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
-		WHERE monitor_id = $1 AND key = ANY($2) AND observed_at BETWEEN $3 AND $4 AND evaluation_id = $5
-		ORDER BY key`, monitorID, keys, from, to, evaluationID)
-	if err != nil {
-		return nil, fmt.Errorf("load facts of evaluation %s: %w", evaluationID, translate(err))
-	}
-	facts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Fact, error) {
+const factsOfEvaluationSQL = `
+	SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+	WHERE monitor_id = $1 AND key = ANY($2) AND observed_at BETWEEN $3 AND $4 AND evaluation_id = $5
+	ORDER BY key`
+
+func scanFacts(rows pgx.Rows) ([]monitor.Fact, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Fact, error) {
 		f := monitor.Fact{Confidence: 1}
 		err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
 		return f, err
 	})
+}
+
+// factsOfEvaluation runs factsOfEvaluationSQL for an evaluation that ran from from to to.
+func factsOfEvaluation(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, monitorID, evaluationID string, keys []string, from, to time.Time) ([]monitor.Fact, error) {
+	rows, err := q.Query(ctx, factsOfEvaluationSQL, monitorID, keys, from, to, evaluationID)
+	if err != nil {
+		return nil, fmt.Errorf("load facts of evaluation %s: %w", evaluationID, translate(err))
+	}
+	facts, err := scanFacts(rows)
 	if err != nil {
 		return nil, fmt.Errorf("read facts of evaluation %s: %w", evaluationID, translate(err))
 	}
 	return facts, nil
+}
+
+// queueFactsOfEvaluation queues factsOfEvaluation's read into facts.
+func queueFactsOfEvaluation(b *pgx.Batch, facts *[]monitor.Fact, monitorID, evaluationID string, keys []string, from, to time.Time) {
+	b.Queue(factsOfEvaluationSQL, monitorID, keys, from, to, evaluationID).Query(func(rows pgx.Rows) error {
+		got, err := scanFacts(rows)
+		if err != nil {
+			return fmt.Errorf("read facts of evaluation %s: %w", evaluationID, err)
+		}
+		*facts = got
+		return nil
+	})
 }
 
 // MonthlySpend returns what the user's evaluations cost in the calendar month (UTC) of

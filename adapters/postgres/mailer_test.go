@@ -276,12 +276,17 @@ func TestMailerFailures(t *testing.T) {
 	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM notifications WHERE id = $1 AND status = 'pending' AND last_error LIKE '%451%'
 		AND next_attempt_at > now()`, id))
 
-	// Another mailer holding a fresh claim makes this one back off.
-	_, err = mb.store.ClaimNotification(ctx, id, mb.clock.Now(), time.Minute)
+	// Another mailer holding a fresh claim: this one leaves it alone, and the request is
+	// settled; the sweeper asks again when the other's lease is over.
+	claims, err := mb.store.ClaimNotifications(ctx, []string{id}, mb.clock.Now(), time.Minute)
 	require.NoError(t, err)
-	_, err = mb.mailer.Deliver(ctx, id)
-	require.ErrorIs(t, err, app.ErrInFlight)
+	require.NoError(t, claims[0].Err)
+	r, err = mb.mailer.Deliver(ctx, id)
+	require.NoError(t, err)
+	require.Nil(t, r, "nothing attempted while another mailer holds it")
 	require.Empty(t, mb.smtp.Messages())
+	require.Equal(t, 1, mb.count(t, `SELECT count(*) FROM notifications WHERE id = $1 AND status = 'sending' AND attempts = 2
+		AND next_attempt_at = $2`, id, mb.clock.Now().Add(time.Minute)), "due again when the lease ends")
 	// ... until its lease expires: that mailer died, the notification is taken over.
 	_, err = mb.pool.Exec(ctx, `UPDATE notifications SET updated_at = $2 WHERE id = $1`, id, mb.clock.Now().Add(-2*time.Minute))
 	require.NoError(t, err)

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/streams"
@@ -35,33 +35,31 @@ func NewNotificationStore(pool *pgxpool.Pool, box Sealer, source string) *Notifi
 	return &NotificationStore{pool: pool, box: box, source: source}
 }
 
-// ClaimNotification implements app.NotificationStore.
-func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, now time.Time, lease time.Duration) (app.Delivery, error) {
-	var (
-		d          app.Delivery
-		suppressed bool
-	)
+// claimRow is one notification as ClaimNotifications reads it.
+type claimRow struct {
+	id             string
+	state          app.ClaimState
+	d              app.Delivery
+	evaluationID   *string
+	explanation    *string
+	changedAt      *time.Time
+	startedAt      *time.Time
+	keys           []string
+	sealed         string
+	disabledReason string
+	chartKey       *string
+	chartUnit      string
+}
+
+// ClaimNotifications implements app.NotificationStore in a fixed number of round trips
+// whatever the batch size: one read that locks the notifications (in id order, so
+// concurrent mailers cannot deadlock), one update per outcome, and one pipelined batch of
+// the facts and recent values the deliveries show. Digests read their items on their own.
+func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string, now time.Time, lease time.Duration) ([]app.Claim, error) {
+	claims := make([]app.Claim, len(ids))
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var (
-			status, email  string
-			onList         bool
-			updatedAt      time.Time
-			evaluationID   *string
-			notifyOn       bool
-			unsubscribedAt *time.Time
-			explanation    *string
-			changedAt      *time.Time
-			startedAt      *time.Time
-			keys           []string
-		)
-		var (
-			actionEnabled  *bool
-			sealed         string
-			allowed        bool // the account's own address, or one its owner confirmed
-			disabledReason string
-		)
-		err := tx.QueryRow(ctx, `
-			SELECT n.status, n.updated_at, n.attempts, n.kind, n.channel, coalesce(m.consecutive_failures, 0), coalesce(e.error, ''),
+		rows, err := tx.Query(ctx, `
+			SELECT n.id::text, n.status, n.updated_at, n.attempts, n.kind, n.channel, coalesce(m.consecutive_failures, 0), coalesce(e.error, ''),
 			       n.user_id, n.recipient, coalesce(n.monitor_id::text, ''), n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
 			       coalesce(m.name, ''), coalesce(m.prompt, ''), e.explanation, e.finished_at, e.started_at,
@@ -70,135 +68,214 @@ func (s *NotificationStore) ClaimNotification(ctx context.Context, id string, no
 			       lower(n.recipient) = lower(u.email) OR EXISTS (SELECT 1 FROM email_recipients r
 			         WHERE r.user_id = n.user_id AND r.email = lower(n.recipient) AND r.confirmed_at IS NOT NULL),
 			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', ''), coalesce(n.digest_day::text, ''),
-			       coalesce(a.name, ''), coalesce(a.config->>'url', ''), coalesce(a.disabled_reason, '')
+			       coalesce(a.name, ''), coalesce(a.config->>'url', ''), coalesce(a.disabled_reason, ''),
+			       chart.key, coalesce(chart.unit, '')
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
 			LEFT JOIN monitors m ON m.id = n.monitor_id
 			LEFT JOIN evaluations e ON e.id = n.evaluation_id
 			LEFT JOIN actions a ON a.id = n.action_id
-			WHERE n.id = $1
-			FOR UPDATE OF n`, id).
-			Scan(&status, &updatedAt, &d.Attempt, &d.Kind, &d.Channel, &d.Failures, &d.LastError, &d.UserID, &d.Recipient, &d.MonitorID, &evaluationID,
-				&d.From, &d.To, &email, &d.RecipientName, &d.Timezone, &notifyOn, &unsubscribedAt,
-				&d.MonitorName, &d.Prompt, &explanation, &changedAt, &startedAt, &keys, &onList, &allowed,
-				&d.ActionID, &actionEnabled, &sealed, &d.DigestDay, &d.ActionName, &d.ActionURL, &disabledReason)
+			LEFT JOIN LATERAL (SELECT f->>'name' AS key, f->>'unit' AS unit FROM jsonb_array_elements(m.spec->'facts') f
+			                   WHERE f->>'type' = 'number' LIMIT 1) chart ON true
+			WHERE n.id = ANY($1::uuid[])
+			ORDER BY n.id
+			FOR UPDATE OF n`, ids)
 		if err != nil {
-			return fmt.Errorf("load notification: %w", translate(err))
+			return fmt.Errorf("load notifications: %w", translate(err))
 		}
-		switch {
-		case status == "sending" && now.Sub(updatedAt) < lease:
-			return app.ErrInFlight
-		case status != "pending" && status != "sending":
-			return app.ErrDelivered
+		found := map[string]*claimRow{}
+		var r claimRow
+		_, err = pgx.ForEachRow(rows, []any{&r.id, &r.state.Status, &r.state.UpdatedAt, &r.d.Attempt, &r.d.Kind, &r.d.Channel, &r.d.Failures,
+			&r.d.LastError, &r.d.UserID, &r.d.Recipient, &r.d.MonitorID, &r.evaluationID,
+			&r.d.From, &r.d.To, &r.state.OwnerEmail, &r.d.RecipientName, &r.d.Timezone, &r.state.NotificationsOn, &r.state.UnsubscribedAt,
+			&r.d.MonitorName, &r.d.Prompt, &r.explanation, &r.changedAt, &r.startedAt, &r.keys, &r.state.Suppressed, &r.state.Allowed,
+			&r.d.ActionID, &r.state.ActionEnabled, &r.sealed, &r.d.DigestDay, &r.d.ActionName, &r.d.ActionURL, &r.disabledReason,
+			&r.chartKey, &r.chartUnit}, func() error {
+			row := r
+			row.state.Channel, row.state.Recipient = row.d.Channel, row.d.Recipient
+			found[row.id] = &row
+			r = claimRow{}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load notifications: %w", translate(err))
 		}
-		reason := ""
-		switch {
-		case d.Channel == app.ChannelWebhook && (actionEnabled == nil || !*actionEnabled):
-			reason = "The webhook action was turned off or deleted before delivery."
-		case d.Channel == app.ChannelEmail && !allowed:
-			reason = app.UnconfirmedRecipient
-		case d.Channel == app.ChannelEmail && (onList || !notifyOn || (unsubscribedAt != nil && strings.EqualFold(d.Recipient, email))):
-			reason = "The address is unsubscribed, on the suppression list, or notifications are off."
-		}
-		if reason != "" {
-			// Committed, unlike an error return: the suppression is the outcome.
-			suppressed = true
-			if _, err := tx.Exec(ctx, `
-				UPDATE notifications SET status = 'suppressed', last_error = $3, next_attempt_at = NULL, updated_at = $2
-				WHERE id = $1`, id, now, reason); err != nil {
-				return fmt.Errorf("suppress notification: %w", translate(err))
+		var claimed []*claimRow
+		var claimIDs, suppressIDs, reasons []string
+		for i, id := range ids {
+			claims[i] = app.Claim{NotificationID: id}
+			row, ok := found[id]
+			if !ok {
+				claims[i].Err = fmt.Errorf("notification %s: %w", id, domain.ErrNotFound)
+				continue
 			}
+			reason, err := app.DecideClaim(row.state, now, lease)
+			switch {
+			case err != nil:
+				claims[i].Err = err
+			case reason != "":
+				claims[i].Err = app.ErrDelivered
+				suppressIDs, reasons = append(suppressIDs, id), append(reasons, reason)
+			default:
+				claimed = append(claimed, row)
+				claimIDs = append(claimIDs, id)
+			}
+		}
+		if len(suppressIDs) > 0 {
+			if _, err := tx.Exec(ctx, `
+				UPDATE notifications n SET status = 'suppressed', last_error = s.reason, next_attempt_at = NULL, updated_at = $3
+				FROM unnest($1::uuid[], $2::text[]) AS s(id, reason) WHERE n.id = s.id`, suppressIDs, reasons, now); err != nil {
+				return fmt.Errorf("suppress notifications: %w", translate(err))
+			}
+		}
+		if len(claimed) == 0 {
 			return nil
 		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $2, next_attempt_at = $3
+			WHERE id = ANY($1::uuid[])`, claimIDs, now, now.Add(lease)); err != nil {
+			return fmt.Errorf("claim notifications: %w", translate(err))
+		}
+		if err := s.completeDeliveries(ctx, tx, claimed, now); err != nil {
+			return err
+		}
+		at := map[string]int{}
+		for i, id := range ids {
+			at[id] = i
+		}
+		for _, row := range claimed {
+			claims[at[row.id]].Delivery = row.d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// completeDeliveries fills in what each claimed delivery shows: the webhook secret, the
+// facts of the evaluation and, for emails, the recent values of the charted fact, read in
+// one pipelined round trip; a digest's items are read on their own.
+func (s *NotificationStore) completeDeliveries(ctx context.Context, tx pgx.Tx, claimed []*claimRow, now time.Time) error {
+	b := &pgx.Batch{}
+	var digests []*claimRow
+	for _, row := range claimed {
+		d := &row.d
+		d.NotificationID = row.id
+		d.Attempt++
 		if d.Channel == app.ChannelWebhook {
-			secret, err := s.box.Open(sealed, []byte(d.ActionID))
+			secret, err := s.box.Open(row.sealed, []byte(d.ActionID))
 			if err != nil {
 				return fmt.Errorf("open the secret of action %s: %w", d.ActionID, err)
 			}
 			d.Secret = string(secret)
 		}
-		// A claim whose mailer dies is due again once its lease is over.
-		if _, err := tx.Exec(ctx, `
-			UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $2, next_attempt_at = $3
-			WHERE id = $1`, id, now, now.Add(lease)); err != nil {
-			return fmt.Errorf("claim notification: %w", translate(err))
-		}
-		d.NotificationID = id
-		d.Attempt++
 		switch d.Kind {
 		case app.KindDigest:
-			d.Digest, err = digestItems(ctx, tx, id)
-			return err
+			digests = append(digests, row)
+			continue
 		case app.KindWebhookDisabled:
-			d.LastError, d.ChangedAt = disabledReason, updatedAt
-			return nil
+			d.LastError, d.ChangedAt = row.disabledReason, row.state.UpdatedAt
+			continue
 		}
-		if explanation != nil {
-			d.Explanation = *explanation
+		if row.explanation != nil {
+			d.Explanation = *row.explanation
 		}
 		d.ChangedAt = now
-		if changedAt != nil {
-			d.ChangedAt = *changedAt
+		if row.changedAt != nil {
+			d.ChangedAt = *row.changedAt
 		}
-		if evaluationID == nil || startedAt == nil || changedAt == nil {
-			return nil
+		if row.evaluationID == nil || row.startedAt == nil || row.changedAt == nil {
+			continue
 		}
-		if d.Facts, err = factsOfEvaluation(ctx, tx, d.MonitorID, *evaluationID, keys, *startedAt, *changedAt); err != nil {
+		queueFactsOfEvaluation(b, &d.Facts, d.MonitorID, *row.evaluationID, row.keys, *row.startedAt, *row.changedAt)
+		if d.Channel == app.ChannelEmail && row.chartKey != nil { // only emails chart recent values
+			d.HistoryKey, d.HistoryUnit = *row.chartKey, row.chartUnit
+			queueRecentValues(b, &d.History, d.MonitorID, d.HistoryKey, *row.changedAt)
+		}
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("load facts of deliveries: %w", translate(err))
+		}
+	}
+	for _, row := range digests {
+		items, err := digestItems(ctx, tx, row.id)
+		if err != nil {
 			return err
 		}
-		if d.Channel != app.ChannelEmail {
-			return nil // only emails chart recent values
-		}
-		d.History, d.HistoryKey, d.HistoryUnit, err = recentValues(ctx, tx, d.MonitorID, *changedAt)
-		return err
-	})
-	if errors.Is(err, app.ErrDelivered) || errors.Is(err, app.ErrInFlight) {
-		return app.Delivery{}, err
+		row.d.Digest = items
 	}
-	if err == nil && suppressed {
-		return app.Delivery{}, app.ErrDelivered
-	}
-	return d, err
+	return nil
 }
 
-// RecordAttempt implements app.NotificationStore.
-func (s *NotificationStore) RecordAttempt(ctx context.Context, r app.AttemptRecord) error {
-	d := r.Decision
+// RecordAttempts implements app.NotificationStore: one insert of the attempts and one
+// update of their notifications, then what the rare decisions need (suppressing a refused
+// address, disabling a webhook that is gone).
+func (s *NotificationStore) RecordAttempts(ctx context.Context, rs []app.AttemptRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var code *int
-		if r.Attempt.Code != 0 {
-			code = &r.Attempt.Code
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, code, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, left($7, 1000))
-			ON CONFLICT (notification_id, attempt) DO NOTHING`,
-			r.NotificationID, r.Number, r.StartedAt, r.FinishedAt, string(r.Attempt.Result), code, r.Attempt.Detail)
-		if err != nil {
-			return fmt.Errorf("insert attempt: %w", translate(err))
-		}
-		var sentAt *time.Time
-		if d.Status == app.StatusSent {
-			sentAt = &r.FinishedAt
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE notifications SET status = $2, last_error = NULLIF(left($3, 1000), ''), next_attempt_at = $4,
-			       sent_at = coalesce($5, sent_at), updated_at = $6
-			WHERE id = $1 AND status = 'sending'`,
-			r.NotificationID, d.Status, d.Error, d.NextAttemptAt, sentAt, r.FinishedAt)
-		if err != nil {
-			return fmt.Errorf("update notification: %w", translate(err))
-		}
-		if d.SuppressRecipient {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO email_suppressions (email, reason, detail) VALUES (lower($1), 'bounce', left($2, 500))
-				ON CONFLICT (email) DO NOTHING`, r.Recipient, r.Attempt.Detail)
-			if err != nil {
-				return fmt.Errorf("suppress address: %w", translate(err))
+		n := len(rs)
+		var (
+			ids       = make([]string, n)
+			numbers   = make([]int, n)
+			started   = make([]time.Time, n)
+			finished  = make([]time.Time, n)
+			outcomes  = make([]string, n)
+			codes     = make([]*int, n)
+			details   = make([]string, n)
+			statuses  = make([]string, n)
+			errs      = make([]string, n)
+			nexts     = make([]*time.Time, n)
+			sentAts   = make([]*time.Time, n)
+			finishedT = make([]time.Time, n)
+		)
+		for i, r := range rs {
+			ids[i], numbers[i], started[i], finished[i] = r.NotificationID, r.Number, r.StartedAt, r.FinishedAt
+			outcomes[i], details[i] = string(r.Attempt.Result), r.Attempt.Detail
+			if r.Attempt.Code != 0 {
+				code := r.Attempt.Code
+				codes[i] = &code
+			}
+			statuses[i], errs[i], nexts[i], finishedT[i] = r.Decision.Status, r.Decision.Error, r.Decision.NextAttemptAt, r.FinishedAt
+			if r.Decision.Status == app.StatusSent {
+				at := r.FinishedAt
+				sentAts[i] = &at
 			}
 		}
-		if d.DisableAction && r.ActionID != "" {
-			return disableWebhook(ctx, tx, s.source, r)
+		b := &pgx.Batch{}
+		b.Queue(`
+			INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, code, detail)
+			SELECT id, attempt, started_at, finished_at, outcome, code, left(detail, 1000)
+			FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[], $7::text[])
+			     AS a(id, attempt, started_at, finished_at, outcome, code, detail)
+			ON CONFLICT (notification_id, attempt) DO NOTHING`, ids, numbers, started, finished, outcomes, codes, details)
+		b.Queue(`
+			UPDATE notifications n SET status = u.status, last_error = NULLIF(left(u.error, 1000), ''), next_attempt_at = u.next_at,
+			       sent_at = coalesce(u.sent_at, n.sent_at), updated_at = u.finished_at
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+			     AS u(id, status, error, next_at, sent_at, finished_at)
+			WHERE n.id = u.id AND n.status = 'sending'`, ids, statuses, errs, nexts, sentAts, finishedT)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("record attempts: %w", translate(err))
+		}
+		for _, r := range rs {
+			if r.Decision.SuppressRecipient {
+				_, err := tx.Exec(ctx, `
+					INSERT INTO email_suppressions (email, reason, detail) VALUES (lower($1), 'bounce', left($2, 500))
+					ON CONFLICT (email) DO NOTHING`, r.Recipient, r.Attempt.Detail)
+				if err != nil {
+					return fmt.Errorf("suppress address: %w", translate(err))
+				}
+			}
+			if r.Decision.DisableAction && r.ActionID != "" {
+				if err := disableWebhook(ctx, tx, s.source, r); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -241,35 +318,24 @@ func (s *NotificationStore) RequestDue(ctx context.Context, now time.Time, lease
 // historyPoints is how many recent values a state-changed email charts.
 const historyPoints = 12
 
-// recentValues returns the last values, up to until, of the monitor's first numeric fact,
-// oldest first, with the fact's name and unit; none for a monitor without numeric facts.
-func recentValues(ctx context.Context, tx pgx.Tx, monitorID string, until time.Time) ([]app.HistoryPoint, string, string, error) {
-	var key, unit string
-	err := tx.QueryRow(ctx, `
-		SELECT f->>'name', coalesce(f->>'unit', '') FROM monitors m, jsonb_array_elements(m.spec->'facts') f
-		WHERE m.id = $1 AND f->>'type' = 'number' LIMIT 1`, monitorID).Scan(&key, &unit)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", "", nil
-	}
-	if err != nil {
-		return nil, "", "", fmt.Errorf("charted fact: %w", translate(err))
-	}
-	rows, err := tx.Query(ctx, `
+// queueRecentValues queues the read of the last values, up to until, of the monitor's
+// fact key, into points, oldest first.
+func queueRecentValues(b *pgx.Batch, points *[]app.HistoryPoint, monitorID, key string, until time.Time) {
+	b.Queue(`
 		SELECT observed_at, value_number FROM facts
 		WHERE monitor_id = $1 AND key = $2 AND value_number IS NOT NULL AND observed_at <= $3
-		ORDER BY observed_at DESC LIMIT $4`, monitorID, key, until, historyPoints)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("recent values: %w", translate(err))
-	}
-	points, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.HistoryPoint, error) {
-		var p app.HistoryPoint
-		return p, r.Scan(&p.At, &p.Value)
+		ORDER BY observed_at DESC LIMIT $4`, monitorID, key, until, historyPoints).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.HistoryPoint, error) {
+			var p app.HistoryPoint
+			return p, r.Scan(&p.At, &p.Value)
+		})
+		if err != nil {
+			return fmt.Errorf("recent values: %w", err)
+		}
+		slices.Reverse(got)
+		*points = got
+		return nil
 	})
-	if err != nil {
-		return nil, "", "", fmt.Errorf("recent values: %w", translate(err))
-	}
-	slices.Reverse(points)
-	return points, key, unit, nil
 }
 
 // disableWebhook turns off the webhook action of r, which answered 410 Gone, and tells

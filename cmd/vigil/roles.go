@@ -389,12 +389,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 
 func (m *Main) consume(stream, consumer string, doubleAck bool, h streams.Handler) func(context.Context) error {
 	return func(ctx context.Context) error {
-		concurrency := 0 // the runner's default
-		if consumer == streams.ConsumerMailer {
-			concurrency = m.cfg.MailerConcurrency
-		}
 		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, DoubleAck: doubleAck,
-			Concurrency: concurrency, Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
+			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
 	}
 }
 
@@ -518,14 +514,14 @@ func (m *Main) matcher() func(context.Context) error {
 		}
 		return nil
 	})
-	return m.consumeBatch(streams.StreamStates, streams.ConsumerMatcher, m.cfg.MatcherConcurrency, m.cfg.MatcherBatch, h)
+	return m.consumeBatch(streams.StreamStates, streams.ConsumerMatcher, m.cfg.MatcherConcurrency, m.cfg.MatcherBatch, false, h)
 }
 
-// consumeBatch runs a batch consumer with the given concurrency and batch size.
-func (m *Main) consumeBatch(stream, consumer string, concurrency, size int, h streams.BatchHandler) func(context.Context) error {
+// consumeBatch runs a batch consumer with the given concurrency (batches at once) and batch size.
+func (m *Main) consumeBatch(stream, consumer string, concurrency, size int, doubleAck bool, h streams.BatchHandler) func(context.Context) error {
 	return func(ctx context.Context) error {
 		return streams.RunBatch(ctx, m.js, h, streams.BatchConfig{Size: size, RunConfig: streams.RunConfig{
-			Stream: stream, Consumer: consumer, Concurrency: concurrency,
+			Stream: stream, Consumer: consumer, Concurrency: concurrency, DoubleAck: doubleAck,
 			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics,
 		}})
 	}
@@ -559,22 +555,25 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	consume := m.consume(streams.StreamNotifications, streams.ConsumerMailer, true, func(ctx context.Context, msg streams.Message) error {
-		var nr event.NotificationRequested
-		if err := msg.Decode(&nr); err != nil {
-			return streams.Permanent(fmt.Errorf("decode notification requested: %w", err))
+	h := streams.HandleBatch(func(ctx context.Context, ms []streams.Decoded[event.NotificationRequested]) error {
+		ids := make([]string, len(ms))
+		for i, msg := range ms {
+			ids[i] = msg.Data.NotificationID
 		}
-		r, err := mail.Deliver(ctx, nr.NotificationID)
+		reports, err := mail.DeliverBatch(ctx, ids)
 		if err != nil {
 			return err
 		}
-		if r != nil {
+		for _, r := range reports {
 			m.metrics.ObserveDelivery(r.Channel, r.Decision.Status)
-			zerolog.Ctx(ctx).Info().Str("notification_id", nr.NotificationID).Str("channel", r.Channel).
+			zerolog.Ctx(ctx).Info().Str("notification_id", r.NotificationID).Str("channel", r.Channel).
 				Str("status", r.Decision.Status).Int("code", r.Attempt.Code).Str("error", r.Decision.Error).Msg("notification attempted")
 		}
 		return nil
 	})
+	// One batch more than the senders can take keeps a claim under way while the others send.
+	batches := (m.cfg.MailerConcurrency+m.cfg.MailerBatch-1)/m.cfg.MailerBatch + 1
+	consume := m.consumeBatch(streams.StreamNotifications, streams.ConsumerMailer, batches, m.cfg.MailerBatch, true, h)
 	return func(ctx context.Context) error {
 		go m.every(ctx, mailerSweepEvery, func(ctx context.Context) {
 			if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
@@ -598,7 +597,8 @@ func (m *Main) mailerService() (*app.Mailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now, app.MailerConfig{}), nil
+	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now,
+		app.MailerConfig{Senders: m.cfg.MailerConcurrency}), nil
 }
 
 // notificationSenders returns the sender of each channel: email through SMTP, webhooks over

@@ -55,6 +55,7 @@ var RetryScheduleDefault = []time.Duration{
 // Notification statuses a delivery attempt leads to.
 const (
 	StatusPending = "pending"
+	StatusSending = "sending" // claimed by a mailer
 	StatusSent    = "sent"
 	StatusFailed  = "failed"
 )

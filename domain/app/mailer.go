@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigilhq/vigil/domain"
@@ -87,18 +89,64 @@ type AttemptRecord struct {
 	Decision       Decision
 }
 
+// ClaimState is what the store knows of a notification a mailer is about to claim.
+type ClaimState struct {
+	Status        string
+	UpdatedAt     time.Time // when its status last changed; for a sending one, when it was claimed
+	Channel       string
+	Recipient     string
+	OwnerEmail    string
+	ActionEnabled *bool // nil: the action was deleted
+	// Allowed says the recipient is the account's own address or one its owner confirmed.
+	Allowed bool
+	// Suppressed says the address is on the suppression list (a bounce or a complaint).
+	Suppressed      bool
+	NotificationsOn bool
+	UnsubscribedAt  *time.Time
+}
+
+// DecideClaim decides what a mailer does with a notification: claim it (nil error and no
+// reason), suppress it for the reason given, or leave it: ErrDelivered when it needs
+// nothing more, ErrInFlight while another mailer's claim is younger than lease (an older
+// claim is taken over: that mailer died).
+func DecideClaim(s ClaimState, now time.Time, lease time.Duration) (reason string, err error) {
+	switch {
+	case s.Status == StatusSending && now.Sub(s.UpdatedAt) < lease:
+		return "", ErrInFlight
+	case s.Status != StatusPending && s.Status != StatusSending:
+		return "", ErrDelivered
+	case s.Channel == ChannelWebhook && (s.ActionEnabled == nil || !*s.ActionEnabled):
+		return "The webhook action was turned off or deleted before delivery.", nil
+	case s.Channel == ChannelEmail && !s.Allowed:
+		return UnconfirmedRecipient, nil
+	case s.Channel == ChannelEmail && (s.Suppressed || !s.NotificationsOn ||
+		(s.UnsubscribedAt != nil && strings.EqualFold(s.Recipient, s.OwnerEmail))):
+		return "The address is unsubscribed, on the suppression list, or notifications are off.", nil
+	}
+	return "", nil
+}
+
+// Claim is the outcome of claiming one notification of a batch: Err is nil and Delivery
+// filled when it is this mailer's to send; ErrDelivered (nothing to do, or suppressed
+// now), ErrInFlight or ENOTFOUND otherwise.
+type Claim struct {
+	NotificationID string
+	Delivery       Delivery
+	Err            error
+}
+
 // NotificationStore tracks deliveries.
 type NotificationStore interface {
-	// ClaimNotification marks a pending notification as sending and returns it. It returns
-	// ErrDelivered when there is nothing to do, ErrInFlight when another mailer holds it
-	// (a claim older than lease is taken over: that mailer died), ENOTFOUND when it is gone,
-	// and marks it suppressed (returning ErrDelivered) when its recipient is suppressed or
-	// has turned notifications off.
-	ClaimNotification(ctx context.Context, id string, now time.Time, lease time.Duration) (Delivery, error)
-	// RecordAttempt stores one attempt and applies its decision in one transaction: the
+	// ClaimNotifications decides, with DecideClaim, on each notification of ids in one
+	// transaction: it marks those to send as sending (one attempt more, due again once the
+	// lease is over, should this mailer die) and returns them with all a delivery needs,
+	// and marks those to suppress as suppressed with the reason. It returns one Claim per
+	// id, in order.
+	ClaimNotifications(ctx context.Context, ids []string, now time.Time, lease time.Duration) ([]Claim, error)
+	// RecordAttempts stores attempts and applies their decisions in one transaction: each
 	// notification's status, last error and next attempt, the suppression of a refused
 	// address and the disabling of a webhook that is gone.
-	RecordAttempt(ctx context.Context, r AttemptRecord) error
+	RecordAttempts(ctx context.Context, rs []AttemptRecord) error
 	// RequestDue requests again, through the outbox, up to limit notifications whose next
 	// attempt is due at now (pending ones, and sending ones whose claim is older than
 	// lease), and returns how many. A request lost on the way, or a retry scheduled
@@ -122,15 +170,22 @@ type Mailer struct {
 	now      func() time.Time
 	lease    time.Duration
 	schedule []time.Duration
+	sending  chan struct{} // one token per delivery under way
 }
 
 // MailerLeaseDefault is how long a claim protects a notification being sent.
 const MailerLeaseDefault = 2 * time.Minute
 
+// MailerSendersDefault is how many deliveries one Mailer makes at once.
+const MailerSendersDefault = 16
+
 // MailerConfig tunes a Mailer.
 type MailerConfig struct {
 	Lease    time.Duration   // MailerLeaseDefault when 0
 	Schedule []time.Duration // RetryScheduleDefault when empty
+	// Senders bounds the deliveries under way at once, over every batch (default
+	// MailerSendersDefault). Each waits mostly on a relay or an endpoint.
+	Senders int
 }
 
 // NewMailer returns a Mailer delivering each channel through its sender.
@@ -141,45 +196,120 @@ func NewMailer(store NotificationStore, senders map[string]NotificationSender, n
 	if len(cfg.Schedule) == 0 {
 		cfg.Schedule = RetryScheduleDefault
 	}
-	return &Mailer{store: store, senders: senders, now: now, lease: cfg.Lease, schedule: cfg.Schedule}
+	if cfg.Senders <= 0 {
+		cfg.Senders = MailerSendersDefault
+	}
+	return &Mailer{store: store, senders: senders, now: now, lease: cfg.Lease, schedule: cfg.Schedule,
+		sending: make(chan struct{}, cfg.Senders)}
 }
 
-// Report is what one Deliver did.
+// Report is what one delivery of a batch did.
 type Report struct {
-	Channel  string
-	Attempt  Attempt
-	Decision Decision
+	NotificationID string
+	Channel        string
+	Attempt        Attempt
+	Decision       Decision
 }
 
-// Deliver makes one attempt at a notification. It returns what the attempt did, nil when
-// there was nothing to do (sent already, failed for good, suppressed, gone), and an error
-// only when the outcome could not be recorded or another mailer holds the notification;
-// such a request should be redelivered.
+// Deliver makes one attempt at a notification; see DeliverBatch.
 func (m *Mailer) Deliver(ctx context.Context, notificationID string) (*Report, error) {
+	rs, err := m.DeliverBatch(ctx, []string{notificationID})
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return &rs[0], nil
+}
+
+// DeliverBatch makes one attempt at each notification of ids: it claims them in one
+// transaction, sends them at once (at most MailerConfig.Senders under way in the Mailer),
+// and records every attempt in one transaction. It reports the attempts made. Nothing is
+// reported for a notification that needs nothing (sent already, failed for good,
+// suppressed, gone) or that another mailer is sending: that one is due again in the
+// database when the other's lease ends, and RequestDue asks for it then, so a request for
+// it waits out the lease in one step instead of spending redeliveries. The error is for the
+// batch: the claim or the recording failed, and the requests should be redelivered.
+func (m *Mailer) DeliverBatch(ctx context.Context, ids []string) ([]Report, error) {
 	started := m.now().UTC()
-	d, err := m.store.ClaimNotification(ctx, notificationID, started, m.lease)
-	switch {
-	case errors.Is(err, ErrDelivered), errors.Is(err, domain.ErrNotFound):
+	claims, err := m.store.ClaimNotifications(ctx, ids, started, m.lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d notifications: %w", len(ids), err)
+	}
+	var todo []Delivery
+	for _, c := range claims {
+		switch {
+		case c.Err == nil:
+			todo = append(todo, c.Delivery)
+		case errors.Is(c.Err, ErrDelivered), errors.Is(c.Err, ErrInFlight), errors.Is(c.Err, domain.ErrNotFound):
+		default:
+			return nil, fmt.Errorf("claim notification %s: %w", c.NotificationID, c.Err)
+		}
+	}
+	if len(todo) == 0 {
 		return nil, nil
-	case errors.Is(err, ErrInFlight):
-		return nil, &domain.Error{Code: domain.EUNAVAILABLE, Message: "The notification is being sent by another mailer.", Err: err}
-	case err != nil:
-		return nil, fmt.Errorf("claim notification %s: %w", notificationID, err)
 	}
-	var attempt Attempt
-	if sender, ok := m.senders[d.Channel]; ok {
-		attempt = sender.Send(ctx, d)
-	} else {
-		attempt = Attempt{Result: ResultFailed, Detail: fmt.Sprintf("Vigil cannot deliver on the %q channel.", d.Channel)}
+	recs := make([]AttemptRecord, len(todo))
+	var wg sync.WaitGroup
+	sent := 0
+	for i, d := range todo {
+		if !m.acquire(ctx) {
+			break // the rest stay claimed and unsent: due again when the lease ends
+		}
+		sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-m.sending }()
+			recs[i] = m.record(d, started, m.send(ctx, d))
+		}()
 	}
+	wg.Wait()
+	recs = recs[:sent]
+	if err := m.store.RecordAttempts(ctx, recs); err != nil {
+		// Sent but not recorded: record them one by one, so one bad record does not make
+		// the others look unsent (they would be sent again once their lease ends).
+		var failed []error
+		for _, r := range recs {
+			if err := m.store.RecordAttempts(ctx, []AttemptRecord{r}); err != nil {
+				failed = append(failed, fmt.Errorf("record attempt %d of notification %s: %w (attempt: %s %s)",
+					r.Number, r.NotificationID, err, r.Attempt.Result, r.Attempt.Detail))
+			}
+		}
+		if len(failed) > 0 {
+			return nil, errors.Join(failed...)
+		}
+	}
+	out := make([]Report, len(recs))
+	for i, r := range recs {
+		out[i] = Report{NotificationID: r.NotificationID, Channel: r.Channel, Attempt: r.Attempt, Decision: r.Decision}
+	}
+	return out, nil
+}
+
+// acquire waits for a free sender; false when ctx ended first.
+func (m *Mailer) acquire(ctx context.Context) bool {
+	select {
+	case m.sending <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// send delivers d on its channel.
+func (m *Mailer) send(ctx context.Context, d Delivery) Attempt {
+	sender, ok := m.senders[d.Channel]
+	if !ok {
+		return Attempt{Result: ResultFailed, Detail: fmt.Sprintf("Vigil cannot deliver on the %q channel.", d.Channel)}
+	}
+	return sender.Send(ctx, d)
+}
+
+// record decides what an attempt at d means for the notification.
+func (m *Mailer) record(d Delivery, started time.Time, a Attempt) AttemptRecord {
 	finished := m.now().UTC()
-	decision := Decide(d.Channel, d.Attempt, attempt, finished, m.schedule)
-	rec := AttemptRecord{NotificationID: notificationID, Number: d.Attempt, Channel: d.Channel, Recipient: d.Recipient,
-		ActionID: d.ActionID, StartedAt: started, FinishedAt: finished, Attempt: attempt, Decision: decision}
-	if err := m.store.RecordAttempt(ctx, rec); err != nil {
-		return nil, fmt.Errorf("record attempt %d of notification %s: %w (attempt: %s %s)", d.Attempt, notificationID, err, attempt.Result, attempt.Detail)
-	}
-	return &Report{Channel: d.Channel, Attempt: attempt, Decision: decision}, nil
+	return AttemptRecord{NotificationID: d.NotificationID, Number: d.Attempt, Channel: d.Channel, Recipient: d.Recipient,
+		ActionID: d.ActionID, StartedAt: started, FinishedAt: finished, Attempt: a,
+		Decision: Decide(d.Channel, d.Attempt, a, finished, m.schedule)}
 }
 
 // RequestDue requests the notifications whose next attempt is due; the mailer role calls
