@@ -53,6 +53,7 @@ type Config struct {
 	MatcherConcurrency  int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
 	MatcherBatch        int           // MATCHER_BATCH: state changes matched in one transaction
 	MailerBatch         int           // MAILER_BATCH: notification requests claimed in one transaction
+	RelayWorkers        int           // RELAY_WORKERS: outbox batches one process publishes at once
 	MinInterval         time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures         int           // MONITOR_MAX_FAILURES: consecutive failures before status error
 	AllowPrivateSources bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
@@ -169,6 +170,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MatcherConcurrency = num("MATCHER_CONCURRENCY", 2, 1, 64)
 	c.MatcherBatch = num("MATCHER_BATCH", 100, 1, 500)
 	c.MailerBatch = num("MAILER_BATCH", 50, 1, 500)
+	c.RelayWorkers = num("RELAY_WORKERS", 4, 1, 32)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)

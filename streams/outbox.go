@@ -73,6 +73,10 @@ func AppendOutbox(ctx context.Context, tx pgx.Tx, source string, evs ...event.Ev
 // RelayConfig configures a Relay. Zero values take the Relay...Default constants.
 type RelayConfig struct {
 	BatchSize int
+	// Workers is how many batches one relay publishes at once (default 1). JetStream stores
+	// each stream's messages one after the other, with an fsync each on a single server, so
+	// more workers mostly help when the outbox holds events for several streams.
+	Workers int
 	// PollInterval is the fallback when no NOTIFY arrives.
 	PollInterval time.Duration
 	Logger       zerolog.Logger
@@ -105,6 +109,7 @@ func NewRelay(pool *pgxpool.Pool, pub *Publisher, cfg RelayConfig) *Relay {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = PublishTimeoutDefault
 	}
+	cfg.Workers = max(cfg.Workers, 1)
 	return &Relay{pool: pool, pub: pub, cfg: cfg, log: cfg.Logger.With().Str("component", "outbox_relay").Logger()}
 }
 
@@ -173,9 +178,37 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// Flush publishes every row pending now, batch by batch, and returns how many it published.
-// Rows locked by another relay are left to it.
+// Flush publishes every row pending now, batch by batch with RelayConfig.Workers batches at
+// once, and returns how many it published. Rows locked by another relay are left to it.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
+	if r.cfg.Workers == 1 {
+		return r.flush(ctx)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int
+		errs  []error
+	)
+	for range r.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := r.flush(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			total += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
+
+// flush publishes batches until fewer than BatchSize rows are left to claim.
+func (r *Relay) flush(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		n, err := r.publishBatch(ctx)
@@ -241,7 +274,9 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: %w", perr)
 	}
 
-	if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids); err != nil {
+	// clock_timestamp, not now(): the time JetStream acknowledged the rows, not the time
+	// this transaction began.
+	if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1)`, ids); err != nil {
 		return 0, fmt.Errorf("outbox: mark %d rows published: %w", len(ids), err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -156,7 +156,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	pub := streams.NewPublisher(m.js, "vigil/"+m.name)
 	if m.has(roleAPI) || m.has(roleScheduler) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
-		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log})
+		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log, Workers: m.cfg.RelayWorkers})
 		start("outbox relay", relay.Run)
 	}
 	for _, role := range m.roles {
