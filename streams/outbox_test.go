@@ -197,8 +197,9 @@ func TestTwoRelaysPublishEachRowOnce(t *testing.T) {
 		nc, js, err := streams.Connect(b.url, "relay")
 		require.NoError(t, err)
 		t.Cleanup(nc.Close)
+		// The second publishes three batches at once.
 		runRelay(t, streams.NewRelay(pool, streams.NewPublisher(js, "vigil/relay"), streams.RelayConfig{
-			BatchSize: 7 + i, PollInterval: 50 * time.Millisecond, Logger: testLogger(t),
+			BatchSize: 7 + i, Workers: 1 + 2*i, PollInterval: 50 * time.Millisecond, Logger: testLogger(t),
 		}))
 	}
 

@@ -34,7 +34,7 @@ func TestDecideClaim(t *testing.T) {
 	}{
 		{name: "pending is claimed", state: email(nil)},
 		{name: "a fresh claim is in flight", state: email(func(s *app.ClaimState) { s.Status, s.UpdatedAt = app.StatusSending, now.Add(-time.Minute) }), err: app.ErrInFlight},
-		{name: "an expired claim is taken over", state: email(func(s *app.ClaimState) { s.Status, s.UpdatedAt = app.StatusSending, now.Add(-3 * time.Minute) })},
+		{name: "an expired claim is taken over", state: email(func(s *app.ClaimState) { s.Status, s.UpdatedAt = app.StatusSending, now.Add(-3*time.Minute) })},
 		{name: "sent needs nothing", state: email(func(s *app.ClaimState) { s.Status = app.StatusSent }), err: app.ErrDelivered},
 		{name: "failed needs nothing", state: email(func(s *app.ClaimState) { s.Status = app.StatusFailed }), err: app.ErrDelivered},
 		{name: "unconfirmed address", state: email(func(s *app.ClaimState) { s.Allowed = false }), suppressed: true},
