@@ -164,29 +164,44 @@ func (s *MonitorStore) ListMonitors(ctx context.Context, q app.MonitorQuery) (ap
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// UpdateMonitor implements app.MonitorRepository.
-func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64) error {
+// UpdateMonitor implements app.MonitorRepository. The state, status, schedule and failure
+// columns are written only when edited says so; otherwise the row keeps what the recorder
+// and the scheduler wrote, even after this request read it.
+func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64, edited monitor.Edited) error {
 	spec, err := json.Marshal(m.Spec)
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
+		rows, err := tx.Query(ctx, `
 			UPDATE monitors SET name = $3, prompt = $4, kind = $5, spec = $6, source_url = NULLIF($7, ''),
-			       interval_seconds = $8, cron = NULLIF($9, ''), timezone = $10, status = $11, state = $12,
-			       state_changed_at = $13, next_run_at = $14, consecutive_failures = $15, last_error = NULLIF($16, ''),
-			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22,
+			       interval_seconds = $8, cron = NULLIF($9, ''), timezone = $10,
+			       status = CASE WHEN $23 THEN $11 ELSE status END,
+			       state = CASE WHEN $24 THEN $12 ELSE state END,
+			       state_changed_at = CASE WHEN $24 THEN $13 ELSE state_changed_at END,
 			       -- a state reset (a new classification) ends a streak towards a new state
-			       pending_state = CASE WHEN state IS DISTINCT FROM $12 THEN NULL ELSE pending_state END,
-			       pending_count = CASE WHEN state IS DISTINCT FROM $12 THEN 0 ELSE pending_count END
-			WHERE id = $1 AND user_id = $2 AND version = $21`,
+			       pending_state = CASE WHEN $24 THEN NULL ELSE pending_state END,
+			       pending_count = CASE WHEN $24 THEN 0 ELSE pending_count END,
+			       next_run_at = CASE WHEN $25 THEN $14 ELSE next_run_at END,
+			       consecutive_failures = CASE WHEN $26 THEN $15 ELSE consecutive_failures END,
+			       last_error = CASE WHEN $26 THEN NULLIF($16, '') ELSE last_error END,
+			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22
+			WHERE id = $1 AND user_id = $2 AND version = $21
+			RETURNING status, state, state_changed_at, next_run_at, consecutive_failures, coalesce(last_error, '')`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.StateChangedAt, m.NextRunAt, m.ConsecutiveFailures, m.LastError,
-			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion, max(m.Confirm, 1))
+			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion, max(m.Confirm, 1),
+			edited.SetStatus, edited.ResetState, edited.RunNow, edited.ClearFailures)
 		if err != nil {
 			return fmt.Errorf("update monitor: %w", translate(err))
 		}
-		if tag.RowsAffected() == 0 {
+		updated := false
+		_, err = pgx.ForEachRow(rows, []any{&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.ConsecutiveFailures, &m.LastError},
+			func() error { updated = true; return nil })
+		if err != nil {
+			return fmt.Errorf("update monitor: %w", translate(err))
+		}
+		if !updated {
 			var exists bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, m.ID, m.UserID).Scan(&exists); err != nil {
 				return fmt.Errorf("update monitor: %w", translate(err))

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -347,4 +348,86 @@ func TestRecordEvaluationConfirm(t *testing.T) {
 			b.monitor.ID, want.state, want.pending), "after evaluation %d", i+1)
 	}
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
+}
+
+// TestUserEditsDoNotUndoThePipeline: a PATCH reads the monitor, the recorder moves its
+// state, then the PATCH writes. The edit must not put the old state back, or the next
+// evaluation would report the same change again (and alert twice). Seven real changes give
+// seven StateChanged and six notifications, with a stale edit between every two
+// evaluations, and then with edits racing evaluations. (The trigger fires on active <->
+// inactive, so the first change, from unknown, notifies no one.)
+func TestUserEditsDoNotUndoThePipeline(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, b.actionID, "state_change", "every_time"))
+	monitors := postgres.NewMonitorStore(b.pool, "test")
+	evals := postgres.NewEvaluationStore(b.pool, "test")
+	triggers := postgres.NewTriggerStore(b.pool, "test")
+	edit := func(m *monitor.Monitor, name string) {
+		t.Helper()
+		c := monitor.Changes{Name: &name}
+		stored := m.Version
+		edited, err := m.Edit(m.Draft(c), c, nil, monitor.ClassifiedBy{}, time.Now().UTC())
+		require.NoError(t, err)
+		require.NoError(t, monitors.UpdateMonitor(ctx, m, stored, edited))
+	}
+	record := func(state monitor.State) {
+		t.Helper()
+		b.slot = b.slot.Add(time.Minute)
+		rec, err := evals.RecordEvaluation(ctx, completed(b.monitor, b.slot, monitor.EvaluationSucceeded, state, 50), 3)
+		require.NoError(t, err)
+		if rec.Outcome.Changed {
+			fireChanges(t, triggers, event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
+				From: rec.Outcome.From, To: rec.Outcome.To})
+		}
+	}
+	states := []monitor.State{monitor.StateInactive, monitor.StateActive}
+
+	record(monitor.StateActive) // unknown -> active
+	for i := range 6 {
+		stale, err := monitors.GetMonitor(ctx, b.userID, b.monitor.ID)
+		require.NoError(t, err)
+		record(states[i%2]) // the state moves after the edit read the row ...
+		edit(stale, fmt.Sprintf("Edited %d", i))
+		require.Equal(t, states[i%2], stale.State, "the edit answers with the state the recorder wrote")
+		record(states[i%2]) // ... and the same state again is no change
+	}
+	require.Equal(t, 7, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
+	require.Equal(t, 6, b.count(t, `SELECT count(*) FROM notifications WHERE monitor_id = $1`, b.monitor.ID),
+		"state_change fires on active <-> inactive, not on the first unknown -> active")
+
+	// The same with edits racing evaluations.
+	stop := make(chan struct{})
+	edits := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { edits <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m, err := monitors.GetMonitor(ctx, b.userID, b.monitor.ID)
+			if err != nil {
+				return
+			}
+			name := fmt.Sprintf("Racing %d", n)
+			c := monitor.Changes{Name: &name}
+			stored := m.Version
+			edited, err := m.Edit(m.Draft(c), c, nil, monitor.ClassifiedBy{}, time.Now().UTC())
+			if err == nil && monitors.UpdateMonitor(ctx, m, stored, edited) == nil {
+				n++
+			}
+		}
+	}()
+	for i := range 8 { // the state is active: inactive, active, ... are eight changes
+		record(states[i%2])
+		record(states[i%2])
+	}
+	close(stop)
+	require.Positive(t, <-edits, "the editor ran")
+	require.Equal(t, 15, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
+	require.Equal(t, 14, b.count(t, `SELECT count(*) FROM notifications WHERE monitor_id = $1`, b.monitor.ID))
 }

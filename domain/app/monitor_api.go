@@ -104,9 +104,11 @@ type MonitorRepository interface {
 	MonitorDetail(ctx context.Context, userID, id string) (MonitorDetail, error)
 	// ListMonitors returns a page of the user's monitors.
 	ListMonitors(ctx context.Context, q MonitorQuery) (MonitorPage, error)
-	// UpdateMonitor stores m if its stored version is still expectedVersion (ECONFLICT
+	// UpdateMonitor stores the user's fields of m, and of the fields the pipeline also
+	// writes only those edited names, if its stored version is still expectedVersion (ECONFLICT
 	// otherwise) and, in the same transaction, the MonitorUpdated event.
-	UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64) error
+	// It refreshes m's pipeline fields from the row it wrote.
+	UpdateMonitor(ctx context.Context, m *monitor.Monitor, expectedVersion int64, edited monitor.Edited) error
 	// DeleteMonitor deletes the user's monitor with its history and, in the same
 	// transaction, writes MonitorDeleted. ENOTFOUND when it is not the user's.
 	DeleteMonitor(ctx context.Context, userID, id string, now time.Time) error
@@ -221,10 +223,11 @@ func (s *MonitorService) Update(ctx context.Context, userID, id string, c monito
 		spec, by = &sp, monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}
 	}
 	stored := m.Version
-	if err := m.Edit(d, c, spec, by, s.now().UTC()); err != nil {
+	edited, err := m.Edit(d, c, spec, by, s.now().UTC())
+	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.UpdateMonitor(ctx, m, stored); err != nil {
+	if err := s.repo.UpdateMonitor(ctx, m, stored, edited); err != nil {
 		if errors.Is(err, domain.ErrConflict) {
 			return nil, versionConflict(stored)
 		}

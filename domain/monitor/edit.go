@@ -66,13 +66,24 @@ func (m *Monitor) NeedsClassification(c Changes) bool {
 	return (c.Prompt != nil && strings.TrimSpace(*c.Prompt) != m.Prompt) || (c.SourceURL != nil && *c.SourceURL != m.SourceURL)
 }
 
+// Edited says which columns the pipeline also writes an edit changed, so the store writes
+// those only when the edit decided to, and never writes back what it read: the recorder
+// and the scheduler may have moved the state, the schedule or the failures meanwhile.
+type Edited struct {
+	ResetState    bool // a new classification: the state is unknown again (State, StateChangedAt)
+	SetStatus     bool // the user paused or resumed (Status)
+	ClearFailures bool // a resume forgets the failures (ConsecutiveFailures, LastError)
+	RunNow        bool // a changed schedule or a resume runs at once (NextRunAt)
+}
+
 // Edit applies validated changes; spec and by are the new classification when
 // NeedsClassification said so, else nil. What is watched changing resets the state to
 // unknown; a changed schedule or a resumed monitor runs at once. Users may set the status
-// to active or paused only.
-func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time.Time) error {
+// to active or paused only. It reports which pipeline-owned fields it changed.
+func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time.Time) (Edited, error) {
+	var e Edited
 	if c.Status != nil && *c.Status != StatusActive && *c.Status != StatusPaused {
-		return &domain.Error{Code: domain.EINVALID, Message: "The monitor has invalid fields.",
+		return e, &domain.Error{Code: domain.EINVALID, Message: "The monitor has invalid fields.",
 			Fields: map[string]string{"status": "must be active or paused"}}
 	}
 	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
@@ -85,19 +96,23 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 		}
 		m.Spec, m.ClassifiedBy = *spec, by
 		m.State, m.StateChangedAt = StateUnknown, &now
+		e.ResetState = true
 		runNow = true
 	}
 	if c.Status != nil && *c.Status != m.Status {
 		if *c.Status == StatusActive {
 			m.ConsecutiveFailures, m.LastError = 0, ""
+			e.ClearFailures = true
 			runNow = true
 		}
 		m.Status = *c.Status
+		e.SetStatus = true
 	}
 	if runNow {
 		m.NextRunAt = now
+		e.RunNow = true
 	}
 	m.Version++
 	m.UpdatedAt = now
-	return nil
+	return e, nil
 }
