@@ -133,8 +133,8 @@ func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 }
 
 // ClaimDue implements app.DueStore.
-func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch func(context.Context, []app.DueMonitor) error) (int, error) {
-	var claimed int
+func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueMonitor, error) {
+	var due []app.DueMonitor
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT id, next_run_at, interval_seconds, coalesce(cron, ''), timezone FROM monitors
@@ -145,7 +145,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 		if err != nil {
 			return fmt.Errorf("select due monitors: %w", translate(err))
 		}
-		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
+		due, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
 			var d app.DueMonitor
 			var secs int
 			err := r.Scan(&d.ID, &d.Slot, &secs, &d.Cron, &d.Timezone)
@@ -158,9 +158,6 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 		if len(due) == 0 {
 			return nil
 		}
-		if err := dispatch(ctx, due); err != nil {
-			return fmt.Errorf("dispatch due monitors: %w", err)
-		}
 		ids := make([]string, len(due))
 		slots := make([]time.Time, len(due))
 		nexts := make([]time.Time, len(due))
@@ -169,16 +166,59 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery, dispatch fu
 			nexts[i] = monitor.NextRunOf(d.ID, d.Interval, d.Cron, d.Timezone, later(d.Slot, q.Now))
 		}
 		_, err = tx.Exec(ctx, `
-			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot
+			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot, slot_claimed_at = $4
 			FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, slot, next)
-			WHERE m.id = u.id`, ids, slots, nexts)
+			WHERE m.id = u.id`, ids, slots, nexts, q.Now)
 		if err != nil {
 			return fmt.Errorf("advance due monitors: %w", translate(err))
 		}
-		claimed = len(due)
 		return nil
 	})
-	return claimed, err
+	if err != nil {
+		return nil, err
+	}
+	return due, nil
+}
+
+// MarkPublished implements app.DueStore.
+func (s *MonitorStore) MarkPublished(ctx context.Context, due []app.DueMonitor) error {
+	ids := make([]string, len(due))
+	slots := make([]time.Time, len(due))
+	for i, d := range due {
+		ids[i], slots[i] = d.ID, d.Slot
+	}
+	_, err := s.pool.Exec(ctx, `
+		UPDATE monitors m SET slot_claimed_at = NULL
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, slot)
+		WHERE m.id = u.id AND m.last_scheduled_for = u.slot AND m.slot_claimed_at IS NOT NULL`, ids, slots)
+	if err != nil {
+		return fmt.Errorf("mark slots published: %w", translate(err))
+	}
+	return nil
+}
+
+// Unpublished implements app.DueStore. It reads without locking: a slot published twice is
+// stored once.
+func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit int) ([]app.DueMonitor, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, last_scheduled_for, interval_seconds, coalesce(cron, ''), timezone FROM monitors
+		WHERE slot_claimed_at < $1 AND status = 'active'
+		ORDER BY slot_claimed_at
+		LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select unpublished slots: %w", translate(err))
+	}
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
+		var d app.DueMonitor
+		var secs int
+		err := r.Scan(&d.ID, &d.Slot, &secs, &d.Cron, &d.Timezone)
+		d.Interval = time.Duration(secs) * time.Second
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read unpublished slots: %w", translate(err))
+	}
+	return due, nil
 }
 
 func later(a, b time.Time) time.Time {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -74,6 +75,50 @@ func TestCreateMonitorWritesOutboxEvent(t *testing.T) {
 	require.True(t, errors.Is(err, domain.ErrNotFound), "missing monitor: %v", err)
 }
 
+// fakePublisher records what the scheduler publishes; fail makes it refuse, block makes it
+// wait until released (a broker that does not answer).
+type fakePublisher struct {
+	mu    sync.Mutex
+	evs   []event.Event
+	fail  bool
+	block chan struct{}
+}
+
+func (p *fakePublisher) Publish(ctx context.Context, ev event.Event) error {
+	return p.PublishAll(ctx, []event.Event{ev})
+}
+
+func (p *fakePublisher) PublishAll(ctx context.Context, evs []event.Event) error {
+	p.mu.Lock()
+	block := p.block
+	p.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail {
+		return errors.New("nats: no responders available for request")
+	}
+	p.evs = append(p.evs, evs...)
+	return nil
+}
+
+// published counts the EvaluationDue published per monitor.
+func (p *fakePublisher) published() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for _, ev := range p.evs {
+		out[ev.AggregateID()]++
+	}
+	return out
+}
+
 func TestClaimDue(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -83,13 +128,6 @@ func TestClaimDue(t *testing.T) {
 		b.newMonitor(t)
 	}
 	now := time.Now().Add(time.Second)
-
-	// A failing dispatch changes nothing.
-	_, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 100}, func(context.Context, []app.DueMonitor) error {
-		return errors.New("nats down")
-	})
-	require.Error(t, err)
-	require.Equal(t, 10, b.count(t, `SELECT count(*) FROM monitors WHERE next_run_at <= $1`, now))
 
 	// Concurrent schedulers never claim the same monitor twice.
 	var (
@@ -102,18 +140,15 @@ func TestClaimDue(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				n, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 2}, func(_ context.Context, due []app.DueMonitor) error {
-					mu.Lock()
-					defer mu.Unlock()
-					for _, d := range due {
-						seen[d.ID]++
-					}
-					time.Sleep(10 * time.Millisecond)
-					return nil
-				})
-				if err != nil || n == 0 {
+				due, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 2})
+				if err != nil || len(due) == 0 {
 					return
 				}
+				mu.Lock()
+				for _, d := range due {
+					seen[d.ID]++
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -124,16 +159,94 @@ func TestClaimDue(t *testing.T) {
 	}
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitors WHERE next_run_at <= $1`, now))
 	require.Equal(t, 10, b.count(t, `SELECT count(*) FROM monitors WHERE last_scheduled_for IS NOT NULL AND next_run_at > $1 AND next_run_at <= $1::timestamptz + interval '1 minute'`, now))
+	require.Equal(t, 10, b.count(t, `SELECT count(*) FROM monitors WHERE slot_claimed_at = $1`, now), "claimed, not yet published")
+
+	// Claimed slots not marked published are found again, once they are old enough.
+	got, err := store.Unpublished(ctx, now, 100)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	got, err = store.Unpublished(ctx, now.Add(time.Millisecond), 100)
+	require.NoError(t, err)
+	require.Len(t, got, 10)
+	require.NoError(t, store.MarkPublished(ctx, got))
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitors WHERE slot_claimed_at IS NOT NULL`))
 
 	// Claiming one monitor by id.
 	_, err = b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second' WHERE id = $1`, b.monitor.ID)
 	require.NoError(t, err)
-	n, err := store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID}, func(_ context.Context, due []app.DueMonitor) error {
-		require.Equal(t, b.monitor.ID, due[0].ID)
-		return nil
-	})
+	due, err := store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID})
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Len(t, due, 1)
+	require.Equal(t, b.monitor.ID, due[0].ID)
+}
+
+// TestSchedulerBrokerOutage: with the broker down, or not answering, the scheduler claims
+// and commits before it publishes, so edits of the due monitors never wait for it; the
+// slots it could not publish are published when the broker is back, once each, and a
+// monitor that was due several times meanwhile runs once.
+func TestSchedulerBrokerOutage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewMonitorStore(b.pool, "test")
+	for i := 0; i < 4; i++ {
+		b.newMonitor(t)
+	}
+	clock := &testClock{t: time.Now().Add(time.Second)}
+	pub := &fakePublisher{block: make(chan struct{})}
+	sched := app.NewScheduler(store, pub, clock.Now, 100)
+
+	// A broker that does not answer: the tick waits in its publish ...
+	tickCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ticked := make(chan error, 1)
+	go func() { _, err := sched.Tick(tickCtx); ticked <- err }()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM monitors WHERE slot_claimed_at IS NOT NULL`) == 5
+	}, 10*time.Second, 10*time.Millisecond)
+	// ... and an edit of a claimed monitor goes through at once: no lock is held.
+	err := postgres.InTx(ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE monitors SET name = 'Edited during the outage' WHERE id = $1`, b.monitor.ID)
+		return err
+	})
+	require.NoError(t, err, "the edit must not wait for the scheduler's publish")
+
+	// The publish fails; the slots stay claimed and unpublished.
+	pub.mu.Lock()
+	pub.fail = true
+	close(pub.block)
+	pub.block = nil
+	pub.mu.Unlock()
+	require.Error(t, <-ticked)
+	require.Empty(t, pub.published())
+
+	// The broker is down for longer than the monitors' interval: they are due again.
+	clock.Add(2 * time.Minute)
+	_, err = sched.Tick(ctx)
+	require.Error(t, err)
+
+	// Back: once the slots claimed last are old enough, one tick publishes each monitor's
+	// latest slot, once.
+	clock.Add(app.SchedulerRepublishAfter + time.Second)
+	pub.mu.Lock()
+	pub.fail = false
+	pub.mu.Unlock()
+	_, err = sched.Tick(ctx)
+	require.NoError(t, err)
+	got := pub.published()
+	require.Len(t, got, 5, "every monitor runs after the outage: %v", got)
+	for id, times := range got {
+		require.Equal(t, 1, times, "monitor %s runs once, for its latest slot, not once per slot missed", id)
+	}
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitors WHERE slot_claimed_at IS NOT NULL`))
+
+	// And nothing is published again.
+	_, err = sched.Tick(ctx)
+	require.NoError(t, err)
+	require.Equal(t, got, pub.published())
 }
 
 func completed(m *monitor.Monitor, slot time.Time, status monitor.EvaluationStatus, state monitor.State, price float64) event.EvaluationCompleted {
@@ -285,7 +398,7 @@ func TestClaimDueFollowsCron(t *testing.T) {
 	require.Equal(t, 24*time.Hour, got.Interval)
 
 	now := time.Now().Add(time.Second)
-	_, err = store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 1, MonitorID: m.ID}, func(context.Context, []app.DueMonitor) error { return nil })
+	_, err = store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 1, MonitorID: m.ID})
 	require.NoError(t, err)
 	var next time.Time
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT next_run_at FROM monitors WHERE id = $1`, m.ID).Scan(&next))

@@ -26,11 +26,17 @@ type DueQuery struct {
 
 // DueStore claims due monitors.
 type DueStore interface {
-	// ClaimDue locks up to q.Limit active monitors due at q.Now, skipping rows other
-	// schedulers hold, and calls dispatch with them. When dispatch succeeds it advances each
-	// monitor's next_run_at past q.Now (monitor.NextRunOf) and commits; when it fails nothing
-	// changes, so the next tick retries the same slots. Returns how many were claimed.
-	ClaimDue(ctx context.Context, q DueQuery, dispatch func(context.Context, []DueMonitor) error) (int, error)
+	// ClaimDue, in one short transaction, takes up to q.Limit active monitors due at q.Now,
+	// skipping rows other schedulers hold, advances each one's next_run_at past q.Now
+	// (monitor.NextRunOf), records the slot as claimed but not yet published, and returns
+	// them. No lock is held once it returns, so edits never wait on the broker.
+	ClaimDue(ctx context.Context, q DueQuery) ([]DueMonitor, error)
+	// MarkPublished records that the broker stored the slots' EvaluationDue. A monitor
+	// claimed again meanwhile keeps its newer slot unpublished.
+	MarkPublished(ctx context.Context, due []DueMonitor) error
+	// Unpublished returns up to limit slots claimed before before whose EvaluationDue was
+	// never marked published: the broker was down, or the scheduler died after its claim.
+	Unpublished(ctx context.Context, before time.Time, limit int) ([]DueMonitor, error)
 }
 
 // Publisher publishes events to the broker.
@@ -39,9 +45,16 @@ type Publisher interface {
 	PublishAll(ctx context.Context, evs []event.Event) error
 }
 
-// Scheduler turns due monitors into EvaluationDue events. EvaluationDue ids are
-// deterministic (monitor and slot), so a slot published twice, by two replicas or
-// a restart between publish and commit, is stored once by JetStream.
+// SchedulerRepublishAfter is how long a claimed slot may stay unpublished before a
+// scheduler publishes it again: longer than a publish may take.
+const SchedulerRepublishAfter = 30 * time.Second
+
+// Scheduler turns due monitors into EvaluationDue events: claim and commit, then publish,
+// then mark published. EvaluationDue ids are deterministic (monitor and slot), so a slot
+// published twice, by two replicas, a republish or a restart, is stored once by JetStream;
+// and a slot claimed but not published (the broker was down, the scheduler died) is
+// published again by the next tick. After downtime, each monitor runs once for its latest
+// slot, not once per slot missed.
 type Scheduler struct {
 	store DueStore
 	pub   Publisher
@@ -54,34 +67,68 @@ func NewScheduler(store DueStore, pub Publisher, now func() time.Time, batch int
 	return &Scheduler{store: store, pub: pub, now: now, batch: max(batch, 1)}
 }
 
-// Tick schedules every monitor due now, batch by batch. Returns how many were scheduled.
+// Tick schedules every monitor due now, batch by batch, then publishes the slots left
+// unpublished by earlier ticks. Returns how many were scheduled. A publish that fails stops
+// the tick; its slots stay claimed and are published by a later tick, unless the monitor
+// is due again first: its newer slot replaces the older, so it runs once.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: s.batch}, s.dispatch)
-		total += n
+		due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: s.batch})
 		if err != nil {
 			return total, fmt.Errorf("claim due monitors: %w", err)
 		}
-		if n < s.batch {
-			return total, nil
+		if err := s.dispatch(ctx, due); err != nil {
+			return total, err
+		}
+		total += len(due)
+		if len(due) < s.batch {
+			break
 		}
 	}
+	return total, s.republish(ctx)
 }
 
 // MonitorChanged schedules one monitor at once if it is due, as a new monitor is.
 func (s *Scheduler) MonitorChanged(ctx context.Context, monitorID string) error {
-	if _, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: 1, MonitorID: monitorID}, s.dispatch); err != nil {
+	due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: 1, MonitorID: monitorID})
+	if err != nil {
 		return fmt.Errorf("schedule monitor %s: %w", monitorID, err)
 	}
-	return nil
+	return s.dispatch(ctx, due)
 }
 
+// republish publishes the slots claimed long enough ago and still unpublished.
+func (s *Scheduler) republish(ctx context.Context) error {
+	for {
+		due, err := s.store.Unpublished(ctx, s.now().Add(-SchedulerRepublishAfter), s.batch)
+		if err != nil {
+			return fmt.Errorf("find unpublished slots: %w", err)
+		}
+		if err := s.dispatch(ctx, due); err != nil {
+			return err
+		}
+		if len(due) < s.batch {
+			return nil
+		}
+	}
+}
+
+// dispatch publishes the slots' EvaluationDue and marks them published.
 func (s *Scheduler) dispatch(ctx context.Context, due []DueMonitor) error {
+	if len(due) == 0 {
+		return nil
+	}
 	now := s.now().UTC()
 	evs := make([]event.Event, len(due))
 	for i, d := range due {
 		evs[i] = event.EvaluationDue{MonitorID: d.ID, ScheduledFor: d.Slot.UTC(), At: now}
 	}
-	return s.pub.PublishAll(ctx, evs)
+	if err := s.pub.PublishAll(ctx, evs); err != nil {
+		return fmt.Errorf("publish %d due evaluations (they stay claimed and are published again later): %w", len(due), err)
+	}
+	if err := s.store.MarkPublished(ctx, due); err != nil {
+		return fmt.Errorf("mark %d due evaluations published: %w", len(due), err)
+	}
+	return nil
 }
