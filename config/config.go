@@ -46,20 +46,23 @@ type Config struct {
 	// signed Event Webhook (base64 DER or PEM). Set, it enables POST /api/webhooks/email-events.
 	SendGridWebhookKey string
 
-	SchedulerTick       time.Duration // SCHEDULER_TICK
-	SchedulerBatch      int           // SCHEDULER_BATCH
-	MailerConcurrency   int           // MAILER_CONCURRENCY: deliveries one mailer process makes at once
-	SMTPMaxConns        int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
-	MatcherConcurrency  int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
-	MatcherBatch        int           // MATCHER_BATCH: state changes matched in one transaction
-	MailerBatch         int           // MAILER_BATCH: notification requests claimed in one transaction
-	RelayWorkers        int           // RELAY_WORKERS: outbox batches one process publishes at once
-	MinInterval         time.Duration // MONITOR_MIN_INTERVAL
-	MaxFailures         int           // MONITOR_MAX_FAILURES: consecutive failures before status error
-	AllowPrivateSources bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
-	DemoSource          bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
-	StreamReplicas      int           // NATS_STREAM_REPLICAS
-	StreamMaxAge        time.Duration // NATS_STREAM_MAX_AGE
+	SchedulerTick        time.Duration // SCHEDULER_TICK
+	SchedulerBatch       int           // SCHEDULER_BATCH
+	MailerConcurrency    int           // MAILER_CONCURRENCY: deliveries one mailer process makes at once
+	SMTPMaxConns         int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
+	MatcherConcurrency   int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
+	MatcherBatch         int           // MATCHER_BATCH: state changes matched in one transaction
+	MailerBatch          int           // MAILER_BATCH: notification requests claimed in one transaction
+	RelayWorkers         int           // RELAY_WORKERS: outbox batches one process publishes at once
+	SchedulerConcurrency int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
+	EvaluatorConcurrency int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
+	RecorderConcurrency  int           // RECORDER_CONCURRENCY: evaluations one recorder records at once
+	MinInterval          time.Duration // MONITOR_MIN_INTERVAL
+	MaxFailures          int           // MONITOR_MAX_FAILURES: consecutive failures before status error
+	AllowPrivateSources  bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
+	DemoSource           bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
+	StreamReplicas       int           // NATS_STREAM_REPLICAS
+	StreamMaxAge         time.Duration // NATS_STREAM_MAX_AGE
 
 	AnthropicAPIKey  string         // ANTHROPIC_API_KEY
 	AnthropicBaseURL string         // ANTHROPIC_BASE_URL
@@ -171,6 +174,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MatcherBatch = num("MATCHER_BATCH", 100, 1, 500)
 	c.MailerBatch = num("MAILER_BATCH", 50, 1, 500)
 	c.RelayWorkers = num("RELAY_WORKERS", 4, 1, 32)
+	c.SchedulerConcurrency = num("SCHEDULER_CONCURRENCY", 4, 1, 64)
+	// Evaluations wait on sources and AI providers, not the CPU.
+	c.EvaluatorConcurrency = num("EVALUATOR_CONCURRENCY", 32, 1, 512)
+	c.RecorderConcurrency = num("RECORDER_CONCURRENCY", 4, 1, 64)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)

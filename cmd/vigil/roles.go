@@ -30,7 +30,6 @@ import (
 	"github.com/vigilhq/vigil/adapters/tokens"
 	"github.com/vigilhq/vigil/adapters/webhook"
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
@@ -387,25 +386,23 @@ func (m *Main) api() (func(context.Context) error, error) {
 	}, nil
 }
 
-func (m *Main) consume(stream, consumer string, doubleAck bool, h streams.Handler) func(context.Context) error {
+// consume runs a consumer handling one message at a time, concurrency at once.
+func (m *Main) consume(stream, consumer string, concurrency int, h streams.Handler) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, DoubleAck: doubleAck,
+		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, Concurrency: concurrency,
 			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
 	}
 }
 
 func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 	sched := app.NewScheduler(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), pub, m.now, m.cfg.SchedulerBatch)
-	events := m.consume(streams.StreamMonitors, streams.ConsumerScheduler, false, func(ctx context.Context, msg streams.Message) error {
-		var ch event.MonitorChange
-		if err := msg.Decode(&ch); err != nil {
-			return streams.Permanent(fmt.Errorf("decode %s: %w", msg.Envelope.Type, err))
-		}
-		if msg.Envelope.Type == event.TypeMonitorDeleted {
-			return nil // its row is gone; nothing is due any more
-		}
-		return sched.MonitorChanged(ctx, ch.MonitorID)
-	})
+	events := m.consume(streams.StreamMonitors, streams.ConsumerScheduler, m.cfg.SchedulerConcurrency,
+		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.MonitorChange]) error {
+			if msg.Envelope.Type == event.TypeMonitorDeleted {
+				return nil // its row is gone; nothing is due any more
+			}
+			return sched.MonitorChanged(ctx, msg.Data.MonitorID)
+		}))
 	digests := app.NewDigester(postgres.NewNotificationStore(m.pool, nil, "vigil/"+m.name), m.now)
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
@@ -445,13 +442,10 @@ func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, e
 	}
 	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
 		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{})
-	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, false, func(ctx context.Context, msg streams.Message) error {
-		var due event.EvaluationDue
-		if err := msg.Decode(&due); err != nil {
-			return streams.Permanent(fmt.Errorf("decode evaluation due: %w", err))
-		}
-		return ev.Evaluate(ctx, due, int(msg.NumDelivered))
-	}), nil
+	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, m.cfg.EvaluatorConcurrency,
+		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.EvaluationDue]) error {
+			return ev.Evaluate(ctx, msg.Data, int(msg.NumDelivered))
+		})), nil
 }
 
 func (m *Main) recorder() (func(context.Context) error, error) {
@@ -459,25 +453,20 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 		return nil, err
 	}
 	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.cfg.MaxFailures)
-	consume := m.consume(streams.StreamEvaluations, streams.ConsumerRecorder, false, func(ctx context.Context, msg streams.Message) error {
-		var done event.EvaluationCompleted
-		if err := msg.Decode(&done); err != nil {
-			return streams.Permanent(fmt.Errorf("decode evaluation completed: %w", err))
-		}
-		r, err := rec.Record(ctx, done)
-		if errors.Is(err, domain.ErrNotFound) {
-			return nil // the monitor was deleted meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		if !r.Duplicate {
-			zerolog.Ctx(ctx).Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
-				Str("status", string(done.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
-				Msg("evaluation recorded")
-		}
-		return nil
-	})
+	consume := m.consume(streams.StreamEvaluations, streams.ConsumerRecorder, m.cfg.RecorderConcurrency,
+		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.EvaluationCompleted]) error {
+			done := msg.Data
+			r, err := rec.Record(ctx, done) // ENOTFOUND, the monitor deleted meanwhile, is acked
+			if err != nil {
+				return err
+			}
+			if !r.Duplicate {
+				zerolog.Ctx(ctx).Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
+					Str("status", string(done.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
+					Msg("evaluation recorded")
+			}
+			return nil
+		}))
 	return func(ctx context.Context) error {
 		go func() { // keep monthly partitions ahead of time
 			t := time.NewTicker(24 * time.Hour)
