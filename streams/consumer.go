@@ -349,18 +349,8 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, m Message, herr 
 // published the message is redelivered later, unless this was its last delivery.
 func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, m Message, reason string, herr error, log zerolog.Logger) {
 	errText := truncate(herr.Error(), deadErrorMax)
-	h := nats.Header{}
-	for k, vs := range msg.Headers() {
-		h[k] = append([]string(nil), vs...)
-	}
-	id := "dead:" + r.cfg.Stream + ":" + r.cfg.Consumer + ":" + strconv.FormatUint(m.StreamSeq, 10)
-	h.Set(HeaderDeadSubject, m.Subject)
-	h.Set(HeaderDeadStreamSeq, strconv.FormatUint(m.StreamSeq, 10))
-	h.Set(HeaderDeadDeliveries, strconv.FormatUint(m.NumDelivered, 10))
-	h.Set(HeaderDeadReason, reason)
-	h.Set(HeaderDeadError, errText)
-	h.Set(HeaderMsgID, id)
-	dead := &nats.Msg{Subject: DeadLetterSubject(r.cfg.Stream, r.cfg.Consumer), Header: h, Data: msg.Data()}
+	dead := deadLetterMsg(msg.Headers(), msg.Data(), r.cfg.Stream, r.cfg.Consumer, m.Subject, m.StreamSeq, m.NumDelivered, reason, errText)
+	id := dead.Header.Get(HeaderMsgID)
 
 	var err error
 	for attempt := range 3 {
@@ -389,6 +379,24 @@ func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, m Message, r
 		log.Warn().Err(terr).Msg("term failed")
 	}
 	log.Error().Err(herr).Str("reason", reason).Msg("message dead-lettered")
+}
+
+// deadLetterMsg is the DEADLETTER copy of a message a consumer gave up on: the original
+// headers and data, with the Vigil-Dead-* headers added. Its message id is derived from the
+// stream, consumer and sequence, so the runner's copy and the max-deliveries advisory's
+// copy of the same delivery are stored once.
+func deadLetterMsg(orig nats.Header, data []byte, stream, consumer, subject string, seq, deliveries uint64, reason, errText string) *nats.Msg {
+	h := nats.Header{}
+	for k, vs := range orig {
+		h[k] = append([]string(nil), vs...)
+	}
+	h.Set(HeaderDeadSubject, subject)
+	h.Set(HeaderDeadStreamSeq, strconv.FormatUint(seq, 10))
+	h.Set(HeaderDeadDeliveries, strconv.FormatUint(deliveries, 10))
+	h.Set(HeaderDeadReason, reason)
+	h.Set(HeaderDeadError, errText)
+	h.Set(HeaderMsgID, "dead:"+stream+":"+consumer+":"+strconv.FormatUint(seq, 10))
+	return &nats.Msg{Subject: DeadLetterSubject(stream, consumer), Header: h, Data: data}
 }
 
 // backoffDelay is the redelivery delay after the given delivery failed: base doubled per

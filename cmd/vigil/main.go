@@ -35,6 +35,8 @@ Roles (run until interrupted):
 Tasks:
   migrate up | down [N] | to VERSION | status
   seed        create the admin user and demo monitors (idempotent)
+  dlq list | show SEQ | replay | purge [--stream S] [--since D] [--id SEQ] [--all]
+              the dead letter stream: what consumers gave up on, replayed or purged
   bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
               measure the monitor API's latency percentiles
   bench notify  1,000 then 5,000 simultaneous state changes, each with an email and a
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSeed(ctx, cfg, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, cfg, rest, stdout)
+	case "dlq":
+		err = runDLQ(ctx, cfg, rest, stdout)
 	default:
 		roles, ok := rolesOf[cmd]
 		if !ok {

@@ -158,6 +158,9 @@ func (m *Main) Run(ctx context.Context) error {
 		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log, Workers: m.cfg.RelayWorkers})
 		start("outbox relay", relay.Run)
 	}
+	if m.has(roleScheduler) || m.has(roleEvaluator) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
+		start("dead letter watch", func(ctx context.Context) error { return streams.WatchMaxDeliveries(ctx, m.nc, m.js, m.log) })
+	}
 	for _, role := range m.roles {
 		var fn func(context.Context) error
 		switch role {
