@@ -53,6 +53,7 @@ type Config struct {
 	MatcherConcurrency   int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
 	MatcherBatch         int           // MATCHER_BATCH: state changes matched in one transaction
 	MailerBatch          int           // MAILER_BATCH: notification requests claimed in one transaction
+	MailerLease          time.Duration // MAILER_LEASE: how long a mailer's claim protects a notification being sent
 	RelayWorkers         int           // RELAY_WORKERS: outbox batches one process publishes at once
 	SchedulerConcurrency int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
 	EvaluatorConcurrency int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
@@ -173,6 +174,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MatcherConcurrency = num("MATCHER_CONCURRENCY", 2, 1, 64)
 	c.MatcherBatch = num("MATCHER_BATCH", 100, 1, 500)
 	c.MailerBatch = num("MAILER_BATCH", 50, 1, 500)
+	c.MailerLease = dur("MAILER_LEASE", 2*time.Minute)
 	c.RelayWorkers = num("RELAY_WORKERS", 4, 1, 32)
 	c.SchedulerConcurrency = num("SCHEDULER_CONCURRENCY", 4, 1, 64)
 	// Evaluations wait on sources and AI providers, not the CPU.

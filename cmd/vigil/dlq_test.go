@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,17 @@ func TestDLQCommand(t *testing.T) {
 	require.Zero(t, code, out)
 	require.Contains(t, out, "no dead letters")
 
-	out, code = vigil("dlq", "show", "1")
+	// Handlers run at once, so the dead letters' order is not the publishing order.
+	dead, err := streams.NewDeadLetters(js).List(ctx, streams.DeadLetterFilter{})
+	require.NoError(t, err)
+	var seq string
+	for _, d := range dead {
+		if d.EventID == "created-1" {
+			seq = strconv.FormatUint(d.Seq, 10)
+		}
+	}
+	require.NotEmpty(t, seq)
+	out, code = vigil("dlq", "show", seq)
 	require.Zero(t, code, out)
 	require.Contains(t, out, "subject:     vigil.monitors.0192f000-0000-7000-8000-000000000001.created")
 	require.Contains(t, out, `"monitor_id": "0192f000-0000-7000-8000-000000000001"`)
@@ -79,7 +90,7 @@ func TestDLQCommand(t *testing.T) {
 	require.Contains(t, out, "--all")
 
 	close(accept)
-	out, code = vigil("dlq", "replay", "--id", "1")
+	out, code = vigil("dlq", "replay", "--id", seq)
 	require.Zero(t, code, out)
 	require.Contains(t, out, "replayed 1 dead letters")
 	select {

@@ -567,7 +567,9 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 	batches := (m.cfg.MailerConcurrency+m.cfg.MailerBatch-1)/m.cfg.MailerBatch + 1
 	consume := m.consumeBatch(streams.StreamNotifications, streams.ConsumerMailer, batches, m.cfg.MailerBatch, true, h)
 	return func(ctx context.Context) error {
-		go m.every(ctx, mailerSweepEvery, func(ctx context.Context) {
+		// A short lease (tests) is swept more often, so a dead mailer's claim is not left
+		// waiting long after it ended.
+		go m.every(ctx, min(mailerSweepEvery, max(m.cfg.MailerLease/4, 100*time.Millisecond)), func(ctx context.Context) {
 			if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
 				m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
 			} else if n > 0 {
@@ -590,7 +592,7 @@ func (m *Main) mailerService() (*app.Mailer, error) {
 		return nil, err
 	}
 	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now,
-		app.MailerConfig{Senders: m.cfg.MailerConcurrency}), nil
+		app.MailerConfig{Senders: m.cfg.MailerConcurrency, Lease: m.cfg.MailerLease}), nil
 }
 
 // notificationSenders returns the sender of each channel: email through SMTP, webhooks over

@@ -55,6 +55,9 @@ type Server struct {
 	rejectAll *smtp.SMTPError // an outage: every DATA is answered with it
 	authUser  string
 	authPass  string
+	stalls    int // DATA commands still to stall
+	stallFor  time.Duration
+	stalled   chan struct{}           // receives when a DATA stalls
 	opened    int                     // connections accepted so far
 	live      map[*smtp.Conn]struct{} // connections open now
 }
@@ -144,6 +147,43 @@ func (s *Server) RejectAll(code int, msg string) {
 	if code != 0 {
 		s.rejectAll = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: msg}
 	}
+}
+
+// StallNext makes the server take the next n messages and then answer nothing for d, as a
+// relay that hangs, before it refuses them (451). A client killed meanwhile has sent
+// nothing the server accepted. Stalled tells when each stall begins.
+func (s *Server) StallNext(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stalls, s.stallFor = n, d
+	if s.stalled == nil {
+		s.stalled = make(chan struct{}, 16)
+	}
+}
+
+// Stalled receives once for each message StallNext holds.
+func (s *Server) Stalled() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stalled == nil {
+		s.stalled = make(chan struct{}, 16)
+	}
+	return s.stalled
+}
+
+// takeStall returns how long to stall the next DATA, 0 for not at all.
+func (s *Server) takeStall() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stalls == 0 {
+		return 0
+	}
+	s.stalls--
+	select {
+	case s.stalled <- struct{}{}:
+	default:
+	}
+	return s.stallFor
 }
 
 // Connections returns how many connections the server has accepted so far.
@@ -271,6 +311,10 @@ func (ss *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("read data: %w", err)
+	}
+	if d := ss.s.takeStall(); d > 0 {
+		time.Sleep(d)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "Stalled, then gave up"}
 	}
 	if reject := ss.s.takeReject(); reject != nil {
 		return reject
