@@ -57,7 +57,8 @@ type Config struct {
 	RelayWorkers         int           // RELAY_WORKERS: outbox batches one process publishes at once
 	SchedulerConcurrency int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
 	EvaluatorConcurrency int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
-	RecorderConcurrency  int           // RECORDER_CONCURRENCY: evaluations one recorder records at once
+	RecorderConcurrency  int           // RECORDER_CONCURRENCY: batches of evaluations one recorder records at once
+	RecorderBatch        int           // RECORDER_BATCH: evaluations recorded in one transaction
 	MinInterval          time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures          int           // MONITOR_MAX_FAILURES: consecutive failures before status error
 	AllowPrivateSources  bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
@@ -179,7 +180,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SchedulerConcurrency = num("SCHEDULER_CONCURRENCY", 4, 1, 64)
 	// Evaluations wait on sources and AI providers, not the CPU.
 	c.EvaluatorConcurrency = num("EVALUATOR_CONCURRENCY", 32, 1, 512)
-	c.RecorderConcurrency = num("RECORDER_CONCURRENCY", 4, 1, 64)
+	c.RecorderConcurrency = num("RECORDER_CONCURRENCY", 2, 1, 64)
+	c.RecorderBatch = num("RECORDER_BATCH", 200, 1, 1000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/domain/monitor"
@@ -33,107 +31,177 @@ func NewEvaluationStore(pool *pgxpool.Pool, source string) *EvaluationStore {
 	return &EvaluationStore{pool: pool, source: source}
 }
 
-// RecordEvaluation implements app.EvaluationStore.
-func (s *EvaluationStore) RecordEvaluation(ctx context.Context, ev event.EvaluationCompleted, maxFailures int) (app.Recording, error) {
-	var rec app.Recording
+// RecordEvaluations implements app.EvaluationStore in a fixed number of statements
+// whatever the batch size: one lock-and-read of the monitors, one read of the slots already
+// recorded, one insert of the evaluations, one COPY of their facts, one update of the
+// monitors and one insert into the outbox (plus one insert for the rare failing notices).
+func (s *EvaluationStore) RecordEvaluations(ctx context.Context, evs []event.EvaluationCompleted, decide func(app.RecordState) (app.RecordPlan, error)) (app.RecordPlan, error) {
+	var plan app.RecordPlan
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var (
-			snap   monitor.Snapshot
-			userID string
-		)
-		err := tx.QueryRow(ctx, `
-			SELECT user_id, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
-			       confirm, coalesce(pending_state, ''), pending_count
-			FROM monitors WHERE id = $1 FOR UPDATE`, ev.MonitorID).
-			Scan(&userID, &snap.State, &snap.Status, &snap.LastEvaluationFor, &snap.ConsecutiveFailures, &snap.LastError,
-				&snap.Confirm, &snap.PendingState, &snap.PendingCount)
+		ids := make([]string, len(evs))
+		slots := make([]time.Time, len(evs))
+		for i, ev := range evs {
+			ids[i], slots[i] = ev.MonitorID, ev.ScheduledFor
+		}
+		st, err := loadRecordState(ctx, tx, ids, slots)
 		if err != nil {
-			return fmt.Errorf("lock monitor: %w", translate(err))
-		}
-		out := monitor.Apply(snap, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, maxFailures)
-		rec.Outcome = out
-
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("new evaluation id: %w", err)
-		}
-		var prev *monitor.State
-		if !out.Stale {
-			prev = &snap.State
-		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
-			                         previous_state, changed, explanation, provider, model, input_tokens,
-			                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), NULLIF($12, ''), $13, $14, $15, $16,
-			        NULLIF($17, ''), $18, NULLIF($19, ''), $20, $21)
-			ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
-			id, ev.MonitorID, ev.ScheduledFor, nullTime(ev.StartedAt), nullTime(ev.FinishedAt), ev.Status, stateOrUnknown(ev.State),
-			prev, out.Changed, ev.Explanation, ev.Usage.Provider, ev.Usage.Model, ev.Usage.InputTokens,
-			ev.Usage.OutputTokens, ev.Usage.Cost, ev.Usage.LatencyMS, ev.Error, max(ev.Attempt, 1), ev.SourceHash,
-			max(ev.MonitorVersion, 1), ev.FactsReused)
-		if err != nil {
-			return fmt.Errorf("insert evaluation: %w", translate(err))
-		}
-		if tag.RowsAffected() == 0 {
-			rec.Duplicate = true
-			rec.Outcome = monitor.Outcome{Stale: true, From: snap.State, To: snap.State, Status: snap.Status}
-			return nil
-		}
-		rec.EvaluationID = id.String()
-		if err := insertFacts(ctx, tx, ev.MonitorID, rec.EvaluationID, ev.Facts, ev.FinishedAt); err != nil {
 			return err
 		}
-		if out.Stale {
-			return nil
+		if plan, err = decide(st); err != nil {
+			return err
 		}
-		_, err = tx.Exec(ctx, `
-			UPDATE monitors SET state = $2, status = $3, consecutive_failures = $4, last_error = NULLIF($5, ''),
-			       last_evaluated_at = $6, last_evaluation_for = $7,
-			       state_changed_at = CASE WHEN $8 THEN $6 ELSE state_changed_at END, updated_at = now(),
-			       pending_state = NULLIF($9, ''), pending_count = $10
-			WHERE id = $1`,
-			ev.MonitorID, out.To, out.Status, out.ConsecutiveFailures, out.LastError, ev.FinishedAt, ev.ScheduledFor, out.Changed,
-			out.PendingState, out.PendingCount)
+		if err := insertEvaluations(ctx, tx, plan.Evaluations); err != nil {
+			return err
+		}
+		if err := updateRecordedMonitors(ctx, tx, plan.Monitors); err != nil {
+			return err
+		}
+		events := make([]event.Event, 0, len(plan.StateChanges)+len(plan.Failing))
+		for _, sc := range plan.StateChanges {
+			events = append(events, sc)
+		}
+		requested, err := notifyFailing(ctx, tx, plan.Failing)
 		if err != nil {
-			return fmt.Errorf("apply evaluation to monitor: %w", translate(err))
+			return err
 		}
-		if out.Status == monitor.StatusError && snap.Status != monitor.StatusError {
-			if err := s.notifyFailing(ctx, tx, ev.MonitorID, userID, rec.EvaluationID, snap.State, ev.FinishedAt); err != nil {
-				return err
-			}
-		}
-		if !out.Changed {
-			return nil
-		}
-		return streams.AppendOutbox(ctx, tx, s.source, event.StateChanged{
-			MonitorID: ev.MonitorID, UserID: userID, EvaluationID: rec.EvaluationID,
-			From: out.From, To: out.To, ScheduledFor: ev.ScheduledFor, At: ev.FinishedAt,
-		})
+		events = append(events, requested...)
+		return streams.AppendOutbox(ctx, tx, s.source, events...)
 	})
-	if errors.Is(err, domain.ErrNotFound) {
-		return rec, &domain.Error{Code: domain.ENOTFOUND, Message: "The monitor no longer exists.", Err: err}
-	}
-	return rec, err
+	return plan, err
 }
 
-func insertFacts(ctx context.Context, tx pgx.Tx, monitorID, evaluationID string, facts []monitor.Fact, fallback time.Time) error {
-	if len(facts) == 0 {
+// loadRecordState locks the monitors, in id order so concurrent recorders cannot
+// deadlock, and reads which of the slots are recorded already.
+func loadRecordState(ctx context.Context, tx pgx.Tx, monitorIDs []string, slots []time.Time) (app.RecordState, error) {
+	st := app.RecordState{Monitors: map[string]app.MonitorRecord{}, Recorded: map[app.SlotKey]bool{}}
+	rows, err := tx.Query(ctx, `
+		SELECT id::text, user_id::text, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
+		       confirm, coalesce(pending_state, ''), pending_count
+		FROM monitors WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, monitorIDs)
+	if err != nil {
+		return st, fmt.Errorf("lock monitors: %w", translate(err))
+	}
+	var id string
+	var m app.MonitorRecord
+	_, err = pgx.ForEachRow(rows, []any{&id, &m.UserID, &m.State, &m.Status, &m.LastEvaluationFor, &m.ConsecutiveFailures, &m.LastError,
+		&m.Confirm, &m.PendingState, &m.PendingCount}, func() error {
+		st.Monitors[id] = m
+		m = app.MonitorRecord{}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("lock monitors: %w", translate(err))
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT e.monitor_id::text, e.scheduled_for FROM evaluations e
+		JOIN unnest($1::uuid[], $2::timestamptz[]) AS s(monitor_id, scheduled_for)
+		  ON e.monitor_id = s.monitor_id AND e.scheduled_for = s.scheduled_for`, monitorIDs, slots)
+	if err != nil {
+		return st, fmt.Errorf("recorded slots: %w", translate(err))
+	}
+	var slot time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &slot}, func() error {
+		st.Recorded[app.SlotOf(id, slot)] = true
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("recorded slots: %w", translate(err))
+	}
+	return st, nil
+}
+
+// insertEvaluations inserts the evaluations in one statement and their facts in one COPY.
+func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) error {
+	if len(nes) == 0 {
 		return nil
 	}
-	rows := make([][]any, len(facts))
-	for i, f := range facts {
-		observed := f.ObservedAt
-		if observed.IsZero() {
-			observed = fallback
+	n := len(nes)
+	var (
+		ids, monitors, statuses, states, explanations, providers, models, errs, hashes = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		slots, started, finished                 = make([]time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+		prevs                                    = make([]*string, n)
+		changed, reused                          = make([]bool, n), make([]bool, n)
+		inTokens, outTokens, latencies, attempts = make([]int64, n), make([]int64, n), make([]int64, n), make([]int, n)
+		costs                                    = make([]float64, n)
+		versions                                 = make([]int64, n)
+		factRows                                 [][]any
+	)
+	for i, ne := range nes {
+		ev := ne.Event
+		ids[i], monitors[i], slots[i], started[i], finished[i] = ne.ID, ev.MonitorID, ev.ScheduledFor, nullTime(ev.StartedAt), nullTime(ev.FinishedAt)
+		statuses[i], states[i], changed[i], explanations[i] = string(ev.Status), string(stateOrUnknown(ev.State)), ne.Changed, ev.Explanation
+		if ne.Previous != nil {
+			p := string(*ne.Previous)
+			prevs[i] = &p
 		}
-		rows[i] = []any{monitorID, evaluationID, f.Key, f.Number, f.Text, f.Bool, f.Unit, observed}
+		providers[i], models[i], inTokens[i], outTokens[i] = ev.Usage.Provider, ev.Usage.Model, int64(ev.Usage.InputTokens), int64(ev.Usage.OutputTokens)
+		costs[i], latencies[i], errs[i], attempts[i] = ev.Usage.Cost, int64(ev.Usage.LatencyMS), ev.Error, max(ev.Attempt, 1)
+		hashes[i], versions[i], reused[i] = ev.SourceHash, max(ev.MonitorVersion, 1), ev.FactsReused
+		for _, f := range ev.Facts {
+			observed := f.ObservedAt
+			if observed.IsZero() {
+				observed = ev.FinishedAt
+			}
+			factRows = append(factRows, []any{ev.MonitorID, ne.ID, f.Key, f.Number, f.Text, f.Bool, f.Unit, observed})
+		}
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"facts"},
+	_, err := tx.Exec(ctx, `
+		INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
+		                         previous_state, changed, explanation, provider, model, input_tokens,
+		                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
+		SELECT id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
+		       NULLIF(provider, ''), NULLIF(model, ''), input_tokens, output_tokens, cost, latency_ms, NULLIF(error, ''), attempt,
+		       NULLIF(source_hash, ''), monitor_version, facts_reused
+		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
+		            $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::float8[],
+		            $16::bigint[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bool[])
+		     AS e(id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
+		          provider, model, input_tokens, output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
+		ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
+		ids, monitors, slots, started, finished, statuses, states, prevs, changed, explanations, providers, models,
+		inTokens, outTokens, costs, latencies, errs, attempts, hashes, versions, reused)
+	if err != nil {
+		return fmt.Errorf("insert evaluations: %w", translate(err))
+	}
+	if len(factRows) == 0 {
+		return nil
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"facts"},
 		[]string{"monitor_id", "evaluation_id", "key", "value_number", "value_text", "value_bool", "unit", "observed_at"},
-		pgx.CopyFromRows(rows))
+		pgx.CopyFromRows(factRows))
 	if err != nil {
 		return fmt.Errorf("insert facts: %w", translate(err))
+	}
+	return nil
+}
+
+// updateRecordedMonitors writes each monitor's new state in one statement.
+func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChange) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	n := len(ms)
+	ids, states, statuses, lastErrs, pendings := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	failures, counts := make([]int, n), make([]int, n)
+	evaluated, fors := make([]time.Time, n), make([]time.Time, n)
+	changedAt := make([]*time.Time, n)
+	for i, m := range ms {
+		o := m.Outcome
+		ids[i], states[i], statuses[i], lastErrs[i], pendings[i] = m.MonitorID, string(o.To), string(o.Status), o.LastError, string(o.PendingState)
+		failures[i], counts[i], evaluated[i], fors[i], changedAt[i] = o.ConsecutiveFailures, o.PendingCount, m.EvaluatedAt, m.EvaluationFor, m.StateChangedAt
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE monitors m SET state = u.state, status = u.status, consecutive_failures = u.failures,
+		       last_error = NULLIF(u.last_error, ''), last_evaluated_at = u.evaluated_at, last_evaluation_for = u.evaluation_for,
+		       state_changed_at = coalesce(u.changed_at, m.state_changed_at), updated_at = now(),
+		       pending_state = NULLIF(u.pending_state, ''), pending_count = u.pending_count
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+		            $8::timestamptz[], $9::text[], $10::int[])
+		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count)
+		WHERE m.id = u.id`, ids, states, statuses, failures, lastErrs, evaluated, fors, changedAt, pendings, counts)
+	if err != nil {
+		return fmt.Errorf("apply evaluations to monitors: %w", translate(err))
 	}
 	return nil
 }
@@ -241,22 +309,43 @@ func (s *EvaluationStore) MonthlySpend(ctx context.Context, userID string, month
 	return spent, nil
 }
 
-// notifyFailing tells the owner that a monitor was put in error: a notification to the
-// user's own address, sent by the mailer like any other.
-func (s *EvaluationStore) notifyFailing(ctx context.Context, tx pgx.Tx, monitorID, userID, evaluationID string, state monitor.State, at time.Time) error {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Errorf("new notification id: %w", err)
+// notifyFailing creates, for each notice, the notification that tells the owner the
+// monitor was put in error (once per evaluation), and returns their NotificationRequested.
+func notifyFailing(ctx context.Context, tx pgx.Tx, notices []app.FailingNotice) ([]event.Event, error) {
+	if len(notices) == 0 {
+		return nil, nil
 	}
-	tag, err := tx.Exec(ctx, `
+	n := len(notices)
+	ids, users, monitors, evaluations, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, f := range notices {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("new notification id: %w", err)
+		}
+		ids[i], users[i], monitors[i], evaluations[i], states[i] = id.String(), f.UserID, f.MonitorID, f.EvaluationID, string(f.State)
+	}
+	rows, err := tx.Query(ctx, `
 		INSERT INTO notifications (id, user_id, monitor_id, evaluation_id, kind, recipient, from_state, to_state)
-		SELECT $1, $2, $3, $4, 'monitor_failing', u.email, $5, $5 FROM users u WHERE u.id = $2
-		ON CONFLICT (evaluation_id) WHERE kind = 'monitor_failing' DO NOTHING`, id, userID, monitorID, evaluationID, state)
+		SELECT f.id, f.user_id, f.monitor_id, f.evaluation_id, 'monitor_failing', u.email, f.state, f.state
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]) AS f(id, user_id, monitor_id, evaluation_id, state)
+		JOIN users u ON u.id = f.user_id
+		ON CONFLICT (evaluation_id) WHERE kind = 'monitor_failing' DO NOTHING
+		RETURNING id::text, user_id::text, monitor_id::text`, ids, users, monitors, evaluations, states)
 	if err != nil {
-		return fmt.Errorf("insert failing notification: %w", translate(err))
+		return nil, fmt.Errorf("insert failing notifications: %w", translate(err))
 	}
-	if tag.RowsAffected() == 0 {
+	at := map[string]time.Time{}
+	for i, f := range notices {
+		at[ids[i]] = f.At
+	}
+	var events []event.Event
+	var id, userID, monitorID string
+	_, err = pgx.ForEachRow(rows, []any{&id, &userID, &monitorID}, func() error {
+		events = append(events, event.NotificationRequested{NotificationID: id, UserID: userID, MonitorID: monitorID, At: at[id]})
 		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert failing notifications: %w", translate(err))
 	}
-	return streams.AppendOutbox(ctx, tx, s.source, event.NotificationRequested{NotificationID: id.String(), UserID: userID, MonitorID: monitorID, At: at})
+	return events, nil
 }

@@ -98,7 +98,7 @@ func fire(t *testing.T, b *bundle, from, to monitor.State, price float64) []stri
 	t.Helper()
 	ctx := context.Background()
 	b.slot = b.slot.Add(time.Minute)
-	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx, completed(b.monitor, b.slot, monitor.EvaluationSucceeded, to, price), 3)
+	rec, err := recordEvaluation(ctx, postgres.NewEvaluationStore(b.pool, "test"), completed(b.monitor, b.slot, monitor.EvaluationSucceeded, to, price), 3)
 	require.NoError(t, err)
 	return fireChanges(t, postgres.NewTriggerStore(b.pool, "test"), event.StateChanged{MonitorID: b.monitor.ID,
 		UserID: b.userID, EvaluationID: rec.EvaluationID, From: from, To: to})
@@ -332,7 +332,7 @@ func TestMonitorFailingTellsTheOwner(t *testing.T) {
 	store := postgres.NewEvaluationStore(mb.pool, "test")
 	t0 := time.Now().UTC().Add(time.Hour)
 	for i := 0; i < 4; i++ { // the fourth failure finds the monitor already in error
-		_, err := store.RecordEvaluation(ctx, completed(mb.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
+		_, err := recordEvaluation(ctx, store, completed(mb.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
 		require.NoError(t, err)
 	}
 	var id string

@@ -146,7 +146,7 @@ func TestMonitorAPIUpdateDeleteAndHistory(t *testing.T) {
 		if price < 70 {
 			state = monitor.StateActive
 		}
-		_, err := rec.RecordEvaluation(ctx, completed(m, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, state, price), 3)
+		_, err := recordEvaluation(ctx, rec, completed(m, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, state, price), 3)
 		require.NoError(t, err)
 	}
 	items, next, err := a.svc.History(ctx, app.HistoryQuery{UserID: a.userID, MonitorID: m.ID, Limit: 3})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -270,23 +271,23 @@ func TestRecordEvaluation(t *testing.T) {
 		return b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged)
 	}
 
-	rec, err := store.RecordEvaluation(ctx, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
+	rec, err := recordEvaluation(ctx, store, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
 	require.NoError(t, err)
 	require.True(t, rec.Outcome.Changed)
 	require.Equal(t, 1, stateChanges())
 
 	// Redelivery of the same slot is a no-op.
-	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
+	rec, err = recordEvaluation(ctx, store, completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateInactive, 100), 3)
 	require.NoError(t, err)
 	require.True(t, rec.Duplicate)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM evaluations WHERE monitor_id = $1`, b.monitor.ID))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM facts WHERE monitor_id = $1`, b.monitor.ID))
 
 	// A newer slot flips the state; an older one arriving late is history only.
-	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(2*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+	rec, err = recordEvaluation(ctx, store, completed(b.monitor, t0.Add(2*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
 	require.NoError(t, err)
 	require.True(t, rec.Outcome.Changed)
-	rec, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive, 90), 3)
+	rec, err = recordEvaluation(ctx, store, completed(b.monitor, t0.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive, 90), 3)
 	require.NoError(t, err)
 	require.True(t, rec.Outcome.Stale)
 	require.False(t, rec.Duplicate)
@@ -299,7 +300,7 @@ func TestRecordEvaluation(t *testing.T) {
 
 	// Failures keep the state; three in a row put the monitor in error.
 	for i := 3; i < 6; i++ {
-		_, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
+		_, err = recordEvaluation(ctx, store, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationFailed, monitor.StateUnknown, 0), 3)
 		require.NoError(t, err)
 	}
 	var status, lastError string
@@ -313,7 +314,7 @@ func TestRecordEvaluation(t *testing.T) {
 	// A deleted monitor is reported as not found.
 	_, err = b.pool.Exec(ctx, `DELETE FROM monitors WHERE id = $1`, b.monitor.ID)
 	require.NoError(t, err)
-	_, err = store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Hour), monitor.EvaluationSucceeded, monitor.StateActive, 1), 3)
+	_, err = recordEvaluation(ctx, store, completed(b.monitor, t0.Add(time.Hour), monitor.EvaluationSucceeded, monitor.StateActive, 1), 3)
 	require.True(t, errors.Is(err, domain.ErrNotFound), "%v", err)
 }
 
@@ -329,7 +330,7 @@ func TestFireTriggers(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, inactiveAction, "becomes_inactive", "every_time"))
 
-	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx,
+	rec, err := recordEvaluation(ctx, postgres.NewEvaluationStore(b.pool, "test"),
 		completed(b.monitor, time.Now().UTC(), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
 	require.NoError(t, err)
 	sc := event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
@@ -364,7 +365,7 @@ func TestFireTriggersBatch(t *testing.T) {
 	var changes []event.StateChanged
 	from, slot := monitor.StateInactive, time.Now().UTC()
 	for i, to := range []monitor.State{monitor.StateActive, monitor.StateInactive, monitor.StateActive} {
-		rec, err := evals.RecordEvaluation(ctx, completed(b.monitor, slot.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, to, 50), 3)
+		rec, err := recordEvaluation(ctx, evals, completed(b.monitor, slot.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, to, 50), 3)
 		require.NoError(t, err)
 		changes = append(changes, event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID, From: from, To: to})
 		from = to
@@ -420,7 +421,7 @@ func TestFireTriggersPerRecipient(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.seed.EnsureTrigger(ctx, b.monitor.ID, b.actionID, "becomes_active", "every_time"))
 
-	rec, err := postgres.NewEvaluationStore(b.pool, "test").RecordEvaluation(ctx,
+	rec, err := recordEvaluation(ctx, postgres.NewEvaluationStore(b.pool, "test"),
 		completed(b.monitor, time.Now().UTC(), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
 	require.NoError(t, err)
 	sc := event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
@@ -454,7 +455,7 @@ func TestRecordEvaluationConfirm(t *testing.T) {
 		state   monitor.State
 		pending int
 	}{{monitor.StateUnknown, 1}, {monitor.StateActive, 0}, {monitor.StateActive, 0}} {
-		rec, err := store.RecordEvaluation(ctx, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
+		rec, err := recordEvaluation(ctx, store, completed(b.monitor, t0.Add(time.Duration(i)*time.Minute), monitor.EvaluationSucceeded, monitor.StateActive, 50), 3)
 		require.NoError(t, err)
 		require.Equal(t, i == 1, rec.Outcome.Changed, "evaluation %d", i+1)
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND state = $2 AND pending_count = $3`,
@@ -488,7 +489,7 @@ func TestUserEditsDoNotUndoThePipeline(t *testing.T) {
 	record := func(state monitor.State) {
 		t.Helper()
 		b.slot = b.slot.Add(time.Minute)
-		rec, err := evals.RecordEvaluation(ctx, completed(b.monitor, b.slot, monitor.EvaluationSucceeded, state, 50), 3)
+		rec, err := recordEvaluation(ctx, evals, completed(b.monitor, b.slot, monitor.EvaluationSucceeded, state, 50), 3)
 		require.NoError(t, err)
 		if rec.Outcome.Changed {
 			fireChanges(t, triggers, event.StateChanged{MonitorID: b.monitor.ID, UserID: b.userID, EvaluationID: rec.EvaluationID,
@@ -543,4 +544,64 @@ func TestUserEditsDoNotUndoThePipeline(t *testing.T) {
 	require.Positive(t, <-edits, "the editor ran")
 	require.Equal(t, 15, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
 	require.Equal(t, 14, b.count(t, `SELECT count(*) FROM notifications WHERE monitor_id = $1`, b.monitor.ID))
+}
+
+// recordEvaluation records one evaluation as the recorder does, deciding with
+// app.PlanRecording; a monitor that is gone is ENOTFOUND.
+func recordEvaluation(ctx context.Context, store *postgres.EvaluationStore, ev event.EvaluationCompleted, maxFailures int) (app.Recording, error) {
+	evs := []event.EvaluationCompleted{ev}
+	plan, err := store.RecordEvaluations(ctx, evs, func(st app.RecordState) (app.RecordPlan, error) {
+		return app.PlanRecording(evs, st, maxFailures, func() (string, error) { return uuid.NewString(), nil })
+	})
+	if err != nil {
+		return app.Recording{}, err
+	}
+	if plan.Recordings[0].Missing {
+		return plan.Recordings[0], domain.ErrNotFound
+	}
+	return plan.Recordings[0], nil
+}
+
+// TestRecordEvaluationsBatch: one transaction records evaluations of several monitors with
+// their facts, moves each monitor once, reports the evaluation of a deleted monitor as
+// missing, and the same batch redelivered changes nothing.
+func TestRecordEvaluationsBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	other, gone := b.newMonitor(t), b.newMonitor(t)
+	_, err := b.pool.Exec(ctx, `DELETE FROM monitors WHERE id = $1`, gone.ID)
+	require.NoError(t, err)
+	store := postgres.NewEvaluationStore(b.pool, "test")
+	t0 := time.Now().UTC().Truncate(time.Minute)
+	evs := []event.EvaluationCompleted{
+		completed(b.monitor, t0, monitor.EvaluationSucceeded, monitor.StateActive, 70),
+		completed(b.monitor, t0.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive, 90),
+		completed(other, t0, monitor.EvaluationSucceeded, monitor.StateActive, 75),
+		completed(gone, t0, monitor.EvaluationSucceeded, monitor.StateActive, 60),
+	}
+	decide := func(st app.RecordState) (app.RecordPlan, error) {
+		return app.PlanRecording(evs, st, 3, func() (string, error) { return uuid.NewString(), nil })
+	}
+	plan, err := store.RecordEvaluations(ctx, evs, decide)
+	require.NoError(t, err)
+	require.True(t, plan.Recordings[3].Missing)
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM evaluations`))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM facts`))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM facts f JOIN evaluations e ON e.id = f.evaluation_id
+		WHERE e.monitor_id = $1 AND e.scheduled_for = $2 AND f.value_number = 90`, b.monitor.ID, t0.Add(time.Minute)))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged),
+		"unknown -> active -> inactive, and unknown -> active")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND state = 'inactive' AND last_evaluation_for = $2
+		AND state_changed_at IS NOT NULL`, b.monitor.ID, t0.Add(time.Minute)))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND state = 'active'`, other.ID))
+
+	again, err := store.RecordEvaluations(ctx, evs, decide)
+	require.NoError(t, err)
+	for i, r := range again.Recordings[:3] {
+		require.True(t, r.Duplicate, "evaluation %d redelivered", i)
+	}
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM evaluations`))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM facts`))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
 }

@@ -456,20 +456,29 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 		return nil, err
 	}
 	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.cfg.MaxFailures)
-	consume := m.consume(streams.StreamEvaluations, streams.ConsumerRecorder, m.cfg.RecorderConcurrency,
-		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.EvaluationCompleted]) error {
-			done := msg.Data
-			r, err := rec.Record(ctx, done) // ENOTFOUND, the monitor deleted meanwhile, is acked
-			if err != nil {
-				return err
-			}
-			if !r.Duplicate {
-				zerolog.Ctx(ctx).Info().Str("monitor_id", done.MonitorID).Str("evaluation_id", r.EvaluationID).
-					Str("status", string(done.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
+	h := streams.HandleBatch(func(ctx context.Context, ms []streams.Decoded[event.EvaluationCompleted]) error {
+		evs := make([]event.EvaluationCompleted, len(ms))
+		for i, msg := range ms {
+			evs[i] = msg.Data
+		}
+		recs, err := rec.RecordBatch(ctx, evs)
+		if err != nil {
+			return err
+		}
+		for i, r := range recs {
+			ev := evs[i]
+			switch {
+			case r.Missing:
+				zerolog.Ctx(ctx).Debug().Str("monitor_id", ev.MonitorID).Msg("evaluation of a deleted monitor dropped")
+			case !r.Duplicate:
+				zerolog.Ctx(ctx).Info().Str("monitor_id", ev.MonitorID).Str("evaluation_id", r.EvaluationID).
+					Str("status", string(ev.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
 					Msg("evaluation recorded")
 			}
-			return nil
-		}))
+		}
+		return nil
+	})
+	consume := m.consumeBatch(streams.StreamEvaluations, streams.ConsumerRecorder, m.cfg.RecorderConcurrency, m.cfg.RecorderBatch, false, h)
 	return func(ctx context.Context) error {
 		go func() { // keep monthly partitions ahead of time
 			t := time.NewTicker(24 * time.Hour)

@@ -2,9 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -13,16 +18,150 @@ import (
 type Recording struct {
 	EvaluationID string
 	Duplicate    bool // the slot was already recorded: nothing changed
+	Missing      bool // the monitor no longer exists: nothing was stored
 	Outcome      monitor.Outcome
+}
+
+// MonitorRecord is a monitor as the recorder decides on it.
+type MonitorRecord struct {
+	UserID string
+	monitor.Snapshot
+}
+
+// SlotKey names one evaluation slot of a monitor.
+type SlotKey struct {
+	MonitorID    string
+	ScheduledFor int64 // Unix nanoseconds: times from JSON and from Postgres compare equal
+}
+
+// SlotOf returns the slot key of an evaluation.
+func SlotOf(monitorID string, scheduledFor time.Time) SlotKey {
+	return SlotKey{MonitorID: monitorID, ScheduledFor: scheduledFor.UnixNano()}
+}
+
+// RecordState is what the recorder decides on, loaded in the transaction that persists
+// the plan, with the monitors locked.
+type RecordState struct {
+	Monitors map[string]MonitorRecord // by id; a deleted monitor is missing
+	Recorded map[SlotKey]bool         // slots already stored
+}
+
+// NewEvaluation is an evaluation to store.
+type NewEvaluation struct {
+	ID       string
+	Event    event.EvaluationCompleted
+	Previous *monitor.State // the state before it; nil for a stale one
+	Changed  bool
+}
+
+// MonitorChange is how one evaluation moved its monitor; the last one of a monitor in a
+// batch is the monitor's new row.
+type MonitorChange struct {
+	MonitorID      string
+	Outcome        monitor.Outcome
+	EvaluatedAt    time.Time
+	EvaluationFor  time.Time
+	StateChangedAt *time.Time // when the batch changed the state last; nil when it did not
+}
+
+// FailingNotice asks the store to tell a monitor's owner it was put in error.
+type FailingNotice struct {
+	MonitorID, UserID, EvaluationID string
+	State                           monitor.State
+	At                              time.Time
+}
+
+// RecordPlan is what the recorder decided for a batch.
+type RecordPlan struct {
+	Evaluations  []NewEvaluation
+	Monitors     []MonitorChange // one per monitor: its final state
+	StateChanges []event.StateChanged
+	Failing      []FailingNotice
+	Recordings   []Recording // one per evaluation of the batch, in its order
 }
 
 // EvaluationStore stores evaluations.
 type EvaluationStore interface {
-	// RecordEvaluation, in one transaction: locks the monitor, stores the evaluation (once
-	// per monitor and slot) and its facts, applies monitor.Apply to the monitor, and when
-	// the state flips appends StateChanged to the outbox. Returns ENOTFOUND when the
-	// monitor no longer exists.
-	RecordEvaluation(ctx context.Context, ev event.EvaluationCompleted, maxFailures int) (Recording, error)
+	// RecordEvaluations, in one transaction: locks the batch's monitors and loads their
+	// RecordState, calls decide, and persists the plan: the evaluations (once per monitor
+	// and slot) and their facts, the monitors' new state, a notification for each failing
+	// notice, and StateChanged and NotificationRequested in the outbox.
+	RecordEvaluations(ctx context.Context, evs []event.EvaluationCompleted, decide func(RecordState) (RecordPlan, error)) (RecordPlan, error)
+}
+
+// PlanRecording decides, with monitor.Apply, what each evaluation of a batch does to its
+// monitor. A monitor's evaluations are applied in slot order, each on the state the one
+// before left; an evaluation whose slot is recorded already is a duplicate, and one for a
+// monitor that is gone is missing.
+func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures int, newID func() (string, error)) (RecordPlan, error) {
+	plan := RecordPlan{Recordings: make([]Recording, len(evs))}
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return evs[order[a]].ScheduledFor.Before(evs[order[b]].ScheduledFor) })
+	monitors := map[string]MonitorRecord{}
+	seen := map[SlotKey]bool{}
+	last := map[string]int{} // monitor id -> index in plan.Monitors
+	for _, i := range order {
+		ev := evs[i]
+		m, ok := monitors[ev.MonitorID]
+		if !ok {
+			if m, ok = st.Monitors[ev.MonitorID]; !ok {
+				plan.Recordings[i] = Recording{Missing: true}
+				continue
+			}
+		}
+		key := SlotOf(ev.MonitorID, ev.ScheduledFor)
+		if st.Recorded[key] || seen[key] {
+			plan.Recordings[i] = Recording{Duplicate: true,
+				Outcome: monitor.Outcome{Stale: true, From: m.State, To: m.State, Status: m.Status}}
+			continue
+		}
+		seen[key] = true
+		out := monitor.Apply(m.Snapshot, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, maxFailures)
+		id, err := newID()
+		if err != nil {
+			return RecordPlan{}, fmt.Errorf("new evaluation id: %w", err)
+		}
+		ne := NewEvaluation{ID: id, Event: ev, Changed: out.Changed}
+		if !out.Stale {
+			prev := m.State
+			ne.Previous = &prev
+		}
+		plan.Evaluations = append(plan.Evaluations, ne)
+		plan.Recordings[i] = Recording{EvaluationID: id, Outcome: out}
+		if out.Stale {
+			continue
+		}
+		if out.Status == monitor.StatusError && m.Status != monitor.StatusError {
+			plan.Failing = append(plan.Failing, FailingNotice{MonitorID: ev.MonitorID, UserID: m.UserID, EvaluationID: id,
+				State: m.State, At: ev.FinishedAt})
+		}
+		if out.Changed {
+			plan.StateChanges = append(plan.StateChanges, event.StateChanged{MonitorID: ev.MonitorID, UserID: m.UserID,
+				EvaluationID: id, From: out.From, To: out.To, ScheduledFor: ev.ScheduledFor, At: ev.FinishedAt})
+		}
+		slot := ev.ScheduledFor
+		m.State, m.Status, m.ConsecutiveFailures, m.LastError = out.To, out.Status, out.ConsecutiveFailures, out.LastError
+		m.PendingState, m.PendingCount, m.LastEvaluationFor = out.PendingState, out.PendingCount, &slot
+		monitors[ev.MonitorID] = m
+		change := MonitorChange{MonitorID: ev.MonitorID, Outcome: out, EvaluatedAt: ev.FinishedAt, EvaluationFor: ev.ScheduledFor}
+		if out.Changed {
+			at := ev.FinishedAt
+			change.StateChangedAt = &at
+		}
+		if j, ok := last[ev.MonitorID]; ok {
+			if change.StateChangedAt == nil {
+				change.StateChangedAt = plan.Monitors[j].StateChangedAt
+			}
+			plan.Monitors[j] = change
+		} else {
+			last[ev.MonitorID] = len(plan.Monitors)
+			plan.Monitors = append(plan.Monitors, change)
+		}
+	}
+	return plan, nil
 }
 
 // HistoryStore reads stored facts.
@@ -47,18 +186,43 @@ func NewRecorder(store EvaluationStore, monitors MonitorFinder, history HistoryS
 	return &Recorder{store: store, monitors: monitors, history: history, maxFailures: max(maxFailures, 1)}
 }
 
-// Record stores one completed evaluation; redelivery is harmless.
+// Record stores one completed evaluation; redelivery is harmless. It returns ENOTFOUND
+// when the monitor no longer exists.
 func (r *Recorder) Record(ctx context.Context, ev event.EvaluationCompleted) (Recording, error) {
-	if ev.Kind == monitor.KindHistoricalChange && ev.Status == monitor.EvaluationSucceeded {
-		if err := r.judgeHistory(ctx, &ev); err != nil {
-			return Recording{}, err
+	recs, err := r.RecordBatch(ctx, []event.EvaluationCompleted{ev})
+	if err != nil {
+		return Recording{}, err
+	}
+	if recs[0].Missing {
+		return recs[0], &domain.Error{Code: domain.ENOTFOUND, Message: "The monitor no longer exists."}
+	}
+	return recs[0], nil
+}
+
+// RecordBatch stores a batch of completed evaluations in one transaction and returns what
+// each did, in order; redelivery is harmless, and evaluations of deleted monitors are
+// reported missing.
+func (r *Recorder) RecordBatch(ctx context.Context, evs []event.EvaluationCompleted) ([]Recording, error) {
+	for i := range evs {
+		if evs[i].Kind == monitor.KindHistoricalChange && evs[i].Status == monitor.EvaluationSucceeded {
+			if err := r.judgeHistory(ctx, &evs[i]); err != nil && !errors.Is(err, domain.ErrNotFound) {
+				return nil, err
+			}
 		}
 	}
-	rec, err := r.store.RecordEvaluation(ctx, ev, r.maxFailures)
+	plan, err := r.store.RecordEvaluations(ctx, evs, func(st RecordState) (RecordPlan, error) {
+		return PlanRecording(evs, st, r.maxFailures, newEvaluationID)
+	})
 	if err != nil {
-		return rec, fmt.Errorf("record evaluation of %s at %s: %w", ev.MonitorID, ev.ScheduledFor, err)
+		return nil, fmt.Errorf("record %d evaluations: %w", len(evs), err)
 	}
-	return rec, nil
+	return plan.Recordings, nil
+}
+
+// newEvaluationID makes time-ordered evaluation ids.
+func newEvaluationID() (string, error) {
+	id, err := uuid.NewV7()
+	return id.String(), err
 }
 
 // judgeHistory sets the state of a historical_change evaluation from stored facts.
