@@ -100,8 +100,11 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
+		// Many monitors watch pages of the same few shops; the evaluator runs dozens of
+		// fetches at once, so connections to one host are kept for reuse, not redialled.
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
 	}
 	client := &http.Client{
 		Transport: transport,

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
+	"github.com/vigilhq/vigil/config"
+)
+
+// runBenchPipeline implements `vigil bench pipeline`: for each size it fills a scratch
+// database with monitors watching a local source server, runs every pipeline role in this
+// process (embedded NATS, rule-based provider), makes all monitors due at once, round after
+// round, and measures how fast evaluations are recorded. With -changes every evaluation
+// flips its monitor's state and emails a local SMTP server.
+func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench pipeline", flag.ContinueOnError)
+	fs.SetOutput(out)
+	sizesFlag := fs.String("monitors", "10000", "monitors per run, comma-separated")
+	rounds := fs.Int("rounds", 3, "measured rounds per run, after one warm-up round")
+	changes := fs.Bool("changes", false, "every evaluation changes its monitor's state and sends an email")
+	timeout := fs.Duration("timeout", 20*time.Minute, "how long one round may take")
+	keep := fs.Bool("keep", false, "keep the scratch databases")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var sizes []int
+	for _, s := range strings.Split(*sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-monitors: %q is not a positive number", s)
+		}
+		sizes = append(sizes, n)
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds: want at least 1")
+	}
+	var price atomic.Int64
+	price.Store(90)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintf(w, `{"product":"widget","price":%d}`, price.Load())
+	}))
+	defer src.Close()
+	mail, stopMail, err := smtptest.Listen()
+	if err != nil {
+		return fmt.Errorf("local SMTP server: %w", err)
+	}
+	defer stopMail() //nolint:errcheck // the bench is over
+
+	fmt.Fprintf(out, "pipeline bench: %d measured rounds per size after a warm-up; changes=%v; GOMAXPROCS cores shared with Postgres\n", *rounds, *changes)
+	fmt.Fprintf(out, "%-9s %-5s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n", "monitors", "round", "evals/s", "due→rec50", "due→rec95", "due→rec99",
+		"chg→smtp50", "chg→smtp99", "round", "vigil cpu", "pg cpu")
+	for _, n := range sizes {
+		if err := benchPipelineSize(ctx, cfg, out, n, *rounds, *changes, *timeout, *keep, *cpuProfile, src.URL, mail, &price); err != nil {
+			return err
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		fmt.Fprintf(out, "peak RSS of this process: %d MiB\n", ru.Maxrss/1024)
+	}
+	return nil
+}
+
+func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n, rounds int, changes bool, timeout time.Duration,
+	keep bool, cpuProfile, srcURL string, mail *smtptest.Server, price *atomic.Int64) error {
+	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, keep)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	if err := migrateScratch(ctx, dbURL); err != nil {
+		return err
+	}
+	cfg.DatabaseURL = dbURL
+	cfg.NATSURL = ""
+	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
+	cfg.DataDir = filepath.Join(strings.TrimRight(cfg.DataDir, "/"), fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+	cfg.SMTPURL = mail.URL()
+	cfg.AllowPrivateSources = true // the source server is on loopback
+	cfg.AIProviders = []string{"fallback"}
+	cfg.SchedulerTick = 200 * time.Millisecond
+	cfg.LogLevel = "warn"
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: 4, StatementTimeout: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := loadPipelineMonitors(ctx, pool, n, srcURL, changes); err != nil {
+		return err
+	}
+	m := NewMain(cfg, "bench", []string{roleNATS, roleScheduler, roleEvaluator, roleRecorder, roleMatcher, roleMailer}, io.Discard)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	defer func() { stop(); <-done; m.Close() }()
+	select { // let the roles declare their consumers
+	case err := <-done:
+		return fmt.Errorf("start roles: %w", err)
+	case <-time.After(2 * time.Second):
+	}
+
+	for round := 0; round <= rounds; round++ {
+		if changes && round%2 == 0 {
+			price.Store(70) // below 80: active
+		} else if changes {
+			price.Store(90)
+		}
+		if round == 1 && cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return fmt.Errorf("-cpuprofile: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("-cpuprofile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		emailsBefore := len(mail.Messages())
+		vigilCPU0, pgCPU0 := processCPU(), postgresCPU()
+		var start time.Time
+		if err := pool.QueryRow(ctx, `UPDATE monitors SET next_run_at = now() WHERE status = 'active' RETURNING now()`).Scan(&start); err != nil {
+			return fmt.Errorf("make monitors due: %w", err)
+		}
+		deadline := time.Now().Add(timeout)
+		for {
+			var got int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM evaluations WHERE scheduled_for >= $1`, start).Scan(&got); err != nil {
+				return err
+			}
+			emails := len(mail.Messages()) - emailsBefore
+			if got >= n && (!changes || round == 0 || emails >= n) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d monitors, round %d: %d evaluations and %d emails after %s", n, round, got, emails, timeout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		vigilCPU, pgCPU := processCPU()-vigilCPU0, postgresCPU()-pgCPU0
+		var last time.Time
+		var p50, p95, p99 float64
+		err := pool.QueryRow(ctx, `
+			SELECT max(created_at),
+			       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - scheduled_for)),
+			       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - scheduled_for)),
+			       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - scheduled_for))
+			FROM evaluations WHERE scheduled_for >= $1`, start).Scan(&last, &p50, &p95, &p99)
+		if err != nil {
+			return err
+		}
+		elapsed := last.Sub(start)
+		smtp50, smtp99 := "-", "-"
+		if changes && round > 0 {
+			d, err := changeToSMTP(ctx, pool, mail.Messages()[emailsBefore:])
+			if err != nil {
+				return err
+			}
+			smtp50, smtp99 = pct(d, 0.5).Round(time.Millisecond).String(), pct(d, 0.99).Round(time.Millisecond).String()
+		}
+		label := strconv.Itoa(round)
+		if round == 0 {
+			label = "warm"
+		}
+		fmt.Fprintf(out, "%-9d %-5s %10.0f %9s %9s %9s %9s %9s %9s %7.1fs %7.1fs\n", n, label, float64(n)/elapsed.Seconds(),
+			secs(p50), secs(p95), secs(p99), smtp50, smtp99, elapsed.Round(time.Millisecond), vigilCPU.Seconds(), pgCPU.Seconds())
+	}
+	return nil
+}
+
+// loadPipelineMonitors creates one user and n monitors, each watching its own page of the
+// source server; with changes, each has a state_change trigger to the user's email.
+func loadPipelineMonitors(ctx context.Context, pool *pgxpool.Pool, n int, srcURL string, changes bool) error {
+	userID := uuid.Must(uuid.NewV7()).String()
+	stmts := []string{
+		`INSERT INTO users (id, email, name, email_verified_at) VALUES ($1, 'bench@vigil.localhost', 'Bench', now())`,
+		`INSERT INTO actions (user_id, name, type, config, is_default)
+		 SELECT id, 'Email me', 'email', jsonb_build_object('to', jsonb_build_array(email)), true FROM users WHERE id = $1`,
+		`INSERT INTO monitors (user_id, name, prompt, kind, spec, source_url, interval_seconds, status, state, next_run_at)
+		 SELECT $1, 'Bench ' || i, 'Tell me when the price drops below $80', 'current_state',
+		        '{"kind":"current_state","summary":"price below 80","facts":[{"name":"price","type":"number","unit":"USD"}],"condition":"price < 80","needs_source":true,"confidence":1}',
+		        $3 || '/item/' || i, 3600, 'active', 'unknown', now() + interval '1 day'
+		 FROM generate_series(1, $2::int) AS i`,
+	}
+	if changes {
+		stmts = append(stmts, `INSERT INTO triggers (monitor_id, action_id, condition)
+		 SELECT m.id, a.id, 'state_change' FROM monitors m JOIN actions a ON a.user_id = m.user_id WHERE m.user_id = $1`)
+	}
+	for _, s := range stmts {
+		args := []any{userID}
+		if strings.Contains(s, "$2") {
+			args = append(args, n, srcURL)
+		}
+		if _, err := pool.Exec(ctx, s, args...); err != nil {
+			return fmt.Errorf("bench data: %w", err)
+		}
+	}
+	_, err := pool.Exec(ctx, `ANALYZE`)
+	return err
+}
+
+// changeToSMTP returns, for each email, how long after its state change was recorded the
+// SMTP server accepted it.
+func changeToSMTP(ctx context.Context, pool *pgxpool.Pool, msgs []smtptest.Received) ([]time.Duration, error) {
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(m.Header.Get("Message-ID"), "<"), "@vigil>"))
+	}
+	rows, err := pool.Query(ctx, `
+		SELECT n.id::text, e.created_at FROM notifications n JOIN evaluations e ON e.id = n.evaluation_id
+		WHERE n.id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	changed := map[string]time.Time{}
+	var id string
+	var at time.Time
+	for rows.Next() {
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		changed[id] = at
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	d := make([]time.Duration, 0, len(msgs))
+	for i, m := range msgs {
+		if t, ok := changed[ids[i]]; ok {
+			d = append(d, m.At.Sub(t))
+		}
+	}
+	return d, nil
+}
+
+func pct(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
+}
+
+// processCPU is the CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresCPU is the CPU time every postgres process on this machine used so far, read
+// from /proc (clock ticks of 1/100 s); 0 where /proc is not there.
+func postgresCPU() time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var ticks int64
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || s[open+1:closing] != "postgres" {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		ticks += utime + stime
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
