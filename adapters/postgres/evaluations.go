@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -186,7 +187,16 @@ func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChan
 	failures, counts := make([]int, n), make([]int, n)
 	evaluated, fors := make([]time.Time, n), make([]time.Time, n)
 	changedAt := make([]*time.Time, n)
+	lastSuccess := make([]*string, n)
 	for i, m := range ms {
+		if m.LastSuccess != nil {
+			b, err := json.Marshal(m.LastSuccess)
+			if err != nil {
+				return fmt.Errorf("encode last success of %s: %w", m.MonitorID, err)
+			}
+			js := string(b)
+			lastSuccess[i] = &js
+		}
 		o := m.Outcome
 		ids[i], states[i], statuses[i], lastErrs[i], pendings[i] = m.MonitorID, string(o.To), string(o.Status), o.LastError, string(o.PendingState)
 		failures[i], counts[i], evaluated[i], fors[i], changedAt[i] = o.ConsecutiveFailures, o.PendingCount, m.EvaluatedAt, m.EvaluationFor, m.StateChangedAt
@@ -195,11 +205,12 @@ func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChan
 		UPDATE monitors m SET state = u.state, status = u.status, consecutive_failures = u.failures,
 		       last_error = NULLIF(u.last_error, ''), last_evaluated_at = u.evaluated_at, last_evaluation_for = u.evaluation_for,
 		       state_changed_at = coalesce(u.changed_at, m.state_changed_at), updated_at = now(),
-		       pending_state = NULLIF(u.pending_state, ''), pending_count = u.pending_count
+		       pending_state = NULLIF(u.pending_state, ''), pending_count = u.pending_count,
+		       last_success = coalesce(u.last_success, m.last_success)
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-		            $8::timestamptz[], $9::text[], $10::int[])
-		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count)
-		WHERE m.id = u.id`, ids, states, statuses, failures, lastErrs, evaluated, fors, changedAt, pendings, counts)
+		            $8::timestamptz[], $9::text[], $10::int[], $11::jsonb[])
+		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count, last_success)
+		WHERE m.id = u.id`, ids, states, statuses, failures, lastErrs, evaluated, fors, changedAt, pendings, counts, lastSuccess)
 	if err != nil {
 		return fmt.Errorf("apply evaluations to monitors: %w", translate(err))
 	}

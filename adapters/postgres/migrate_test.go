@@ -67,7 +67,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	// Up again is a no-op.
 	require.NoError(t, m.Up(ctx))
 
-	// Down(1) removes only the newest migration, the scheduler's column; then the digests;
+	// Down(1) removes only the newest migration, the pipeline columns; then the digests;
 	// then confirm; then the attempts.
 	require.NoError(t, m.Down(ctx, 1))
 	cur, err = m.Current(ctx)
@@ -156,7 +156,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
 	want := []string{"001_accounts.sql", "002_monitors.sql", "003_notifications.sql", "004_outbox.sql", "005_rate_limits.sql", "006_actions_api.sql",
-		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_scheduler.sql"}
+		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql"}
 	require.Len(t, status, len(want))
 	for i, s := range status {
 		require.Equal(t, int32(i+1), s.Version)

@@ -137,7 +137,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueM
 	var due []app.DueMonitor
 	err := InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, next_run_at, interval_seconds, coalesce(cron, ''), timezone FROM monitors
+			SELECT `+dueColumns+`, next_run_at FROM monitors
 			WHERE status = 'active' AND next_run_at <= $1 AND ($3::uuid IS NULL OR id = $3::uuid)
 			ORDER BY next_run_at
 			LIMIT $2
@@ -145,13 +145,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueM
 		if err != nil {
 			return fmt.Errorf("select due monitors: %w", translate(err))
 		}
-		due, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
-			var d app.DueMonitor
-			var secs int
-			err := r.Scan(&d.ID, &d.Slot, &secs, &d.Cron, &d.Timezone)
-			d.Interval = time.Duration(secs) * time.Second
-			return d, err
-		})
+		due, err = pgx.CollectRows(rows, scanDue)
 		if err != nil {
 			return fmt.Errorf("read due monitors: %w", translate(err))
 		}
@@ -201,24 +195,51 @@ func (s *MonitorStore) MarkPublished(ctx context.Context, due []app.DueMonitor) 
 // stored once.
 func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit int) ([]app.DueMonitor, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, last_scheduled_for, interval_seconds, coalesce(cron, ''), timezone FROM monitors
+		SELECT `+dueColumns+`, last_scheduled_for FROM monitors
 		WHERE slot_claimed_at < $1 AND status = 'active'
 		ORDER BY slot_claimed_at
 		LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("select unpublished slots: %w", translate(err))
 	}
-	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DueMonitor, error) {
-		var d app.DueMonitor
-		var secs int
-		err := r.Scan(&d.ID, &d.Slot, &secs, &d.Cron, &d.Timezone)
-		d.Interval = time.Duration(secs) * time.Second
-		return d, err
-	})
+	due, err := pgx.CollectRows(rows, scanDue)
 	if err != nil {
 		return nil, fmt.Errorf("read unpublished slots: %w", translate(err))
 	}
 	return due, nil
+}
+
+// dueColumns are what a claimed slot carries to the evaluator, read by scanDue, which
+// expects the slot's time after them.
+const dueColumns = `id, interval_seconds, coalesce(cron, ''), timezone, user_id, version, kind, spec,
+	coalesce(source_url, ''), last_success`
+
+func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
+	var (
+		d           app.DueMonitor
+		secs        int
+		kind        monitor.Kind
+		spec        []byte
+		lastSuccess []byte
+	)
+	err := r.Scan(&d.ID, &secs, &d.Cron, &d.Timezone, &d.Monitor.UserID, &d.Monitor.Version, &kind, &spec,
+		&d.Monitor.SourceURL, &lastSuccess, &d.Slot)
+	if err != nil {
+		return d, err
+	}
+	d.Interval = time.Duration(secs) * time.Second
+	if err := json.Unmarshal(spec, &d.Monitor.Spec); err != nil {
+		return d, fmt.Errorf("decode spec of monitor %s: %w", d.ID, err)
+	}
+	d.Monitor.Spec.Kind = kind // the column is authoritative
+	if lastSuccess != nil {
+		var p event.PreviousEvaluation
+		if err := json.Unmarshal(lastSuccess, &p); err != nil {
+			return d, fmt.Errorf("decode last success of monitor %s: %w", d.ID, err)
+		}
+		d.Monitor.Previous = &p
+	}
+	return d, nil
 }
 
 func later(a, b time.Time) time.Time {

@@ -605,3 +605,45 @@ func TestRecordEvaluationsBatch(t *testing.T) {
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM facts`))
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM outbox WHERE type = $1`, event.TypeStateChanged))
 }
+
+// TestClaimDueCarriesWhatTheEvaluatorNeeds: a claimed slot carries the monitor's spec,
+// version, source and its newest success (written by the recorder), so the evaluator reads
+// nothing.
+func TestClaimDueCarriesWhatTheEvaluatorNeeds(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewMonitorStore(b.pool, "test")
+	now := time.Now().Add(time.Second)
+	due, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 1, MonitorID: b.monitor.ID})
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	dm := due[0].Monitor
+	require.Equal(t, b.userID, dm.UserID)
+	require.Equal(t, b.monitor.Version, dm.Version)
+	require.Equal(t, b.monitor.Spec.Kind, dm.Spec.Kind)
+	require.Equal(t, b.monitor.Spec.Condition, dm.Spec.Condition)
+	require.Equal(t, "https://shop.example/item", dm.SourceURL)
+	require.Nil(t, dm.Previous, "no success yet")
+
+	ev := completed(b.monitor, due[0].Slot, monitor.EvaluationSucceeded, monitor.StateActive, 70)
+	ev.SourceHash, ev.Explanation, ev.MonitorVersion = "sha256:abc", "The price is 70.", b.monitor.Version
+	_, err = recordEvaluation(ctx, postgres.NewEvaluationStore(b.pool, "test"), ev, 3)
+	require.NoError(t, err)
+	failed := completed(b.monitor, due[0].Slot.Add(time.Minute), monitor.EvaluationFailed, "", 0)
+	_, err = recordEvaluation(ctx, postgres.NewEvaluationStore(b.pool, "test"), failed, 3)
+	require.NoError(t, err)
+
+	_, err = b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second' WHERE id = $1`, b.monitor.ID)
+	require.NoError(t, err)
+	due, err = store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID})
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	prev := due[0].Monitor.Previous
+	require.NotNil(t, prev, "a failure since does not erase the last success")
+	require.Equal(t, "sha256:abc", prev.SourceHash)
+	require.Equal(t, monitor.StateActive, prev.State)
+	require.Equal(t, "The price is 70.", prev.Explanation)
+	require.Len(t, prev.Facts, 1)
+	require.Equal(t, 70.0, *prev.Facts[0].Number)
+}

@@ -80,7 +80,7 @@ func NewEvaluator(monitors MonitorFinder, previous PreviousStore, fetcher Fetche
 // is skipped. A transient failure is returned (to be retried) until the last attempt; then,
 // like a permanent failure, it is published as a failed evaluation so the user sees it.
 func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attempt int) error {
-	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
+	m, prev, err := e.monitorOf(ctx, due)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
@@ -90,7 +90,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attem
 	started := e.now().UTC()
 	done := event.EvaluationCompleted{MonitorID: m.ID, Kind: m.Spec.Kind, ScheduledFor: due.ScheduledFor.UTC(), StartedAt: started,
 		Attempt: attempt, MonitorVersion: m.Version}
-	err = e.run(ai.WithUser(ctx, m.UserID), m, &done)
+	err = e.run(ai.WithUser(ctx, m.UserID), m, prev, &done)
 	if err != nil {
 		if domain.ErrorCode(err) != domain.EINVALID && attempt < e.cfg.MaxAttempts {
 			return fmt.Errorf("evaluate monitor %s (attempt %d): %w", m.ID, attempt, err)
@@ -108,7 +108,28 @@ func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attem
 	return nil
 }
 
-func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.EvaluationCompleted) error {
+// monitorOf returns the monitor the evaluation works from and where to find the previous
+// success it may reuse: the event, when the scheduler carried them (no read), else the stores.
+func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*monitor.Monitor, *previousSource, error) {
+	if dm := due.Monitor; dm != nil {
+		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: dm.Spec, SourceURL: dm.SourceURL, Version: dm.Version}
+		return m, &previousSource{carried: true, prev: dm.Previous}, nil
+	}
+	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, &previousSource{}, nil
+}
+
+// previousSource is where an evaluation finds the success before it: carried in the
+// event, or looked up in the PreviousStore.
+type previousSource struct {
+	carried bool
+	prev    *event.PreviousEvaluation
+}
+
+func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSource, done *event.EvaluationCompleted) error {
 	if m.SourceURL == "" {
 		return &domain.Error{Code: domain.EINVALID, Message: "The monitor has no source to watch."}
 	}
@@ -117,7 +138,7 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 		return fmt.Errorf("fetch source: %w", err)
 	}
 	done.SourceHash = doc.Hash
-	if e.reuse(ctx, m, doc, done) {
+	if e.reuse(ctx, m, ps, doc, done) {
 		return nil
 	}
 	facts, u1, err := e.provider.Extract(ctx, m.Spec, doc)
@@ -160,12 +181,27 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, done *event.Eva
 // reuse fills done from the previous evaluation when the source is byte-for-byte unchanged
 // and the monitor has not been edited since: no AI call is made and the facts are recorded
 // again at the new time, marked as reused.
-func (e *Evaluator) reuse(ctx context.Context, m *monitor.Monitor, doc ai.Document, done *event.EvaluationCompleted) bool {
-	if e.previous == nil || doc.Hash == "" {
+func (e *Evaluator) reuse(ctx context.Context, m *monitor.Monitor, ps *previousSource, doc ai.Document, done *event.EvaluationCompleted) bool {
+	if doc.Hash == "" {
 		return false
 	}
-	prev, err := e.previous.LastSucceeded(ctx, m)
-	if err != nil || prev.SourceHash != doc.Hash || prev.MonitorVersion != m.Version || len(prev.Facts) == 0 {
+	var prev Previous
+	switch {
+	case ps.carried && ps.prev == nil:
+		return false
+	case ps.carried:
+		p := ps.prev
+		prev = Previous{MonitorVersion: p.MonitorVersion, SourceHash: p.SourceHash, State: p.State, Explanation: p.Explanation,
+			Provider: p.Provider, Model: p.Model, Facts: p.Facts}
+	case e.previous == nil:
+		return false
+	default:
+		var err error
+		if prev, err = e.previous.LastSucceeded(ctx, m); err != nil {
+			return false
+		}
+	}
+	if prev.SourceHash != doc.Hash || prev.MonitorVersion != m.Version || len(prev.Facts) == 0 {
 		return false
 	}
 	facts := make([]monitor.Fact, len(prev.Facts))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/app"
@@ -196,4 +198,50 @@ func TestEvaluatorLeavesHistoryToTheRecorder(t *testing.T) {
 	if err != nil || done.Status != monitor.EvaluationSucceeded || done.State != monitor.StateUnknown || done.Kind != monitor.KindHistoricalChange || b.provider.evaluates != 0 {
 		t.Fatalf("historical monitors must not ask the AI to compare: %+v %v", done, err)
 	}
+}
+
+// noMonitors fails the test if the evaluator reads a monitor or a previous evaluation.
+type noMonitors struct{ t *testing.T }
+
+func (n noMonitors) FindMonitorByID(context.Context, string) (*monitor.Monitor, error) {
+	n.t.Error("the evaluator read the monitor although the event carried it")
+	return nil, domain.ErrNotFound
+}
+
+func (n noMonitors) LastSucceeded(context.Context, *monitor.Monitor) (app.Previous, error) {
+	n.t.Error("the evaluator read the previous evaluation although the event carried it")
+	return app.Previous{}, domain.ErrNotFound
+}
+
+// TestEvaluatorWorksFromTheEvent: with the monitor and its last success carried in
+// EvaluationDue, an evaluation reads nothing, and reuses the carried facts when the source
+// is unchanged.
+func TestEvaluatorWorksFromTheEvent(t *testing.T) {
+	t.Parallel()
+	b := setupEvaluator(t)
+	none := noMonitors{t}
+	ev := app.NewEvaluator(none, none, b.fetcher, b.provider, b.pub, time.Now, app.EvaluatorConfig{})
+	dm := &event.DueMonitor{UserID: "u1", Version: 3, Spec: b.monitor.Spec, SourceURL: b.monitor.SourceURL}
+	due := event.EvaluationDue{MonitorID: "m1", ScheduledFor: time.Now(), Monitor: dm}
+
+	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
+	done := b.pub.events[0].(event.EvaluationCompleted)
+	require.Equal(t, monitor.EvaluationSucceeded, done.Status)
+	require.Equal(t, int64(3), done.MonitorVersion)
+	require.False(t, done.FactsReused, "nothing to reuse yet")
+	require.Equal(t, 1, b.provider.extracts)
+
+	old := monitor.NumberFact("price", 70, "USD", time.Now().Add(-time.Hour))
+	dm.Previous = &event.PreviousEvaluation{MonitorVersion: 3, SourceHash: "h1", State: monitor.StateActive, Explanation: "judged before",
+		Provider: "fake", Model: "m1", Facts: []monitor.Fact{old}}
+	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
+	done = b.pub.events[1].(event.EvaluationCompleted)
+	require.True(t, done.FactsReused)
+	require.Equal(t, monitor.StateActive, done.State)
+	require.Equal(t, 1, b.provider.extracts, "no AI call for an unchanged source")
+
+	dm.Previous.MonitorVersion = 2 // edited since
+	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
+	require.False(t, b.pub.events[2].(event.EvaluationCompleted).FactsReused)
+	require.Equal(t, 2, b.provider.extracts)
 }

@@ -62,6 +62,9 @@ type MonitorChange struct {
 	EvaluatedAt    time.Time
 	EvaluationFor  time.Time
 	StateChangedAt *time.Time // when the batch changed the state last; nil when it did not
+	// LastSuccess is the newest successful evaluation with facts and a source hash, which
+	// the next evaluation may reuse; nil leaves the stored one.
+	LastSuccess *event.PreviousEvaluation
 }
 
 // FailingNotice asks the store to tell a monitor's owner it was put in error.
@@ -151,9 +154,16 @@ func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures 
 			at := ev.FinishedAt
 			change.StateChangedAt = &at
 		}
+		if ev.Status == monitor.EvaluationSucceeded && ev.SourceHash != "" && len(ev.Facts) > 0 {
+			change.LastSuccess = &event.PreviousEvaluation{MonitorVersion: max(ev.MonitorVersion, 1), SourceHash: ev.SourceHash,
+				State: ev.State, Explanation: ev.Explanation, Provider: ev.Usage.Provider, Model: ev.Usage.Model, Facts: ev.Facts}
+		}
 		if j, ok := last[ev.MonitorID]; ok {
 			if change.StateChangedAt == nil {
 				change.StateChangedAt = plan.Monitors[j].StateChangedAt
+			}
+			if change.LastSuccess == nil {
+				change.LastSuccess = plan.Monitors[j].LastSuccess
 			}
 			plan.Monitors[j] = change
 		} else {

@@ -15,6 +15,8 @@ type DueMonitor struct {
 	Interval time.Duration
 	Cron     string // when set, the next run follows it in Timezone
 	Timezone string
+	// Monitor is what the evaluation works from, carried in EvaluationDue.
+	Monitor event.DueMonitor
 }
 
 // DueQuery selects monitors to claim.
@@ -122,7 +124,12 @@ func (s *Scheduler) dispatch(ctx context.Context, due []DueMonitor) error {
 	now := s.now().UTC()
 	evs := make([]event.Event, len(due))
 	for i, d := range due {
-		evs[i] = event.EvaluationDue{MonitorID: d.ID, ScheduledFor: d.Slot.UTC(), At: now}
+		due := event.EvaluationDue{MonitorID: d.ID, ScheduledFor: d.Slot.UTC(), At: now}
+		if d.Monitor.Version > 0 { // loaded with the claim
+			dm := d.Monitor
+			due.Monitor = &dm
+		}
+		evs[i] = due
 	}
 	if err := s.pub.PublishAll(ctx, evs); err != nil {
 		return fmt.Errorf("publish %d due evaluations (they stay claimed and are published again later): %w", len(due), err)

@@ -69,6 +69,33 @@ type EvaluationDue struct {
 	MonitorID    string    `json:"monitor_id"`
 	ScheduledFor time.Time `json:"scheduled_for"`
 	At           time.Time `json:"occurred_at"`
+	// Monitor is what the evaluator needs of the monitor, as it was when the slot was
+	// claimed, so an evaluation reads nothing from Postgres. Events of older schedulers
+	// lack it; the evaluator then loads the monitor.
+	Monitor *DueMonitor `json:"monitor,omitempty"`
+}
+
+// DueMonitor is the part of a monitor an evaluation works from.
+type DueMonitor struct {
+	UserID    string       `json:"user_id"`
+	Version   int64        `json:"version"`
+	Spec      monitor.Spec `json:"spec"`
+	SourceURL string       `json:"source_url,omitempty"`
+	// Previous is the monitor's newest successful evaluation, for reusing its facts when the
+	// source has not changed; nil when there is none.
+	Previous *PreviousEvaluation `json:"previous,omitempty"`
+}
+
+// PreviousEvaluation is what an evaluation reuses of the one before when the source is
+// byte-for-byte unchanged and the monitor was not edited since.
+type PreviousEvaluation struct {
+	MonitorVersion int64          `json:"monitor_version"`
+	SourceHash     string         `json:"source_hash"`
+	State          monitor.State  `json:"state"`
+	Explanation    string         `json:"explanation"`
+	Provider       string         `json:"provider,omitempty"`
+	Model          string         `json:"model,omitempty"`
+	Facts          []monitor.Fact `json:"facts"`
 }
 
 // EvaluationDueID is the deterministic id of the evaluation of monitorID in slot, so two

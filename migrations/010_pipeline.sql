@@ -4,8 +4,14 @@
 -- so JetStream keeps one).
 ALTER TABLE monitors ADD COLUMN slot_claimed_at timestamptz;
 CREATE INDEX monitors_slot_unpublished_idx ON monitors (slot_claimed_at) WHERE slot_claimed_at IS NOT NULL;
+-- last_success: what the newest successful evaluation found (source hash, state, facts),
+-- written by the recorder and carried in EvaluationDue, so an evaluation of an unchanged
+-- source reuses it without reading Postgres or calling the AI. Filled from the next
+-- evaluation on.
+ALTER TABLE monitors ADD COLUMN last_success jsonb;
 
 ---- create above / drop below ----
 
+ALTER TABLE monitors DROP COLUMN last_success;
 DROP INDEX monitors_slot_unpublished_idx;
 ALTER TABLE monitors DROP COLUMN slot_claimed_at;
