@@ -30,6 +30,10 @@ type EmbeddedConfig struct {
 	// StoreDir is where JetStream keeps its data; required.
 	StoreDir string
 	Logger   zerolog.Logger
+	// LazySync turns off the fsync on every write, for measuring what it costs (vigil bench
+	// pipeline -nats-lazy-sync): JetStream then syncs every two minutes, and an operating
+	// system crash can lose messages it acknowledged. Never for real use.
+	LazySync bool
 }
 
 // StartEmbedded starts a NATS server with JetStream in this process, storing data in
@@ -50,7 +54,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		Port:       cfg.Port,
 		JetStream:  true,
 		StoreDir:   cfg.StoreDir,
-		SyncAlways: true,
+		SyncAlways: !cfg.LazySync,
 		NoSigs:     true,
 	}
 	srv, err := server.NewServer(opts)

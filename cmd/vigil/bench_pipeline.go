@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/adapters/postgres"
@@ -39,6 +40,8 @@ func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out
 	timeout := fs.Duration("timeout", 20*time.Minute, "how long one round may take")
 	keep := fs.Bool("keep", false, "keep the scratch databases")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
+	lazySync := fs.Bool("nats-lazy-sync", false, "measure only: the embedded NATS without an fsync per write (loses messages on an OS crash)")
+	asyncCommit := fs.Bool("async-commit", false, "measure only: synchronous_commit off in the scratch database (loses commits on an OS crash)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,11 +70,14 @@ func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out
 	}
 	defer stopMail() //nolint:errcheck // the bench is over
 
-	fmt.Fprintf(out, "pipeline bench: %d measured rounds per size after a warm-up; changes=%v; GOMAXPROCS cores shared with Postgres\n", *rounds, *changes)
+	fmt.Fprintf(out, "pipeline bench: %d measured rounds per size after a warm-up; changes=%v; nats fsync per write=%v; synchronous_commit=%v\n",
+		*rounds, *changes, !*lazySync, !*asyncCommit)
 	fmt.Fprintf(out, "%-9s %-5s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n", "monitors", "round", "evals/s", "due→rec50", "due→rec95", "due→rec99",
 		"chg→smtp50", "chg→smtp99", "round", "vigil cpu", "pg cpu")
 	for _, n := range sizes {
-		if err := benchPipelineSize(ctx, cfg, out, n, *rounds, *changes, *timeout, *keep, *cpuProfile, src.URL, mail, &price); err != nil {
+		opts := pipelineOptions{rounds: *rounds, changes: *changes, timeout: *timeout, keep: *keep, cpuProfile: *cpuProfile,
+			lazySync: *lazySync, asyncCommit: *asyncCommit}
+		if err := benchPipelineSize(ctx, cfg, out, n, opts, src.URL, mail, &price); err != nil {
 			return err
 		}
 	}
@@ -82,15 +88,35 @@ func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out
 	return nil
 }
 
-func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n, rounds int, changes bool, timeout time.Duration,
-	keep bool, cpuProfile, srcURL string, mail *smtptest.Server, price *atomic.Int64) error {
-	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, keep)
+// pipelineOptions are the flags of one bench pipeline run.
+type pipelineOptions struct {
+	rounds                int
+	changes               bool
+	timeout               time.Duration
+	keep                  bool
+	cpuProfile            string
+	lazySync, asyncCommit bool
+}
+
+func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n int, o pipelineOptions, srcURL string,
+	mail *smtptest.Server, price *atomic.Int64) error {
+	rounds, changes, timeout, cpuProfile := o.rounds, o.changes, o.timeout, o.cpuProfile
+	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, o.keep)
 	if err != nil {
 		return err
 	}
 	defer drop()
 	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
+	}
+	if o.asyncCommit {
+		name := dbURL[strings.LastIndexByte(dbURL, '/')+1:]
+		if i := strings.IndexByte(name, '?'); i >= 0 {
+			name = name[:i]
+		}
+		if err := execOn(ctx, dbURL, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
+			return err
+		}
 	}
 	cfg.DatabaseURL = dbURL
 	cfg.NATSURL = ""
@@ -110,6 +136,7 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n,
 		return err
 	}
 	m := NewMain(cfg, "bench", []string{roleNATS, roleScheduler, roleEvaluator, roleRecorder, roleMatcher, roleMailer}, io.Discard)
+	m.natsLazySync = o.lazySync
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()
@@ -185,6 +212,19 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n,
 		}
 		fmt.Fprintf(out, "%-9d %-5s %10.0f %9s %9s %9s %9s %9s %9s %7.1fs %7.1fs\n", n, label, float64(n)/elapsed.Seconds(),
 			secs(p50), secs(p95), secs(p99), smtp50, smtp99, elapsed.Round(time.Millisecond), vigilCPU.Seconds(), pgCPU.Seconds())
+	}
+	return nil
+}
+
+// execOn runs one statement on the database at url.
+func execOn(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
 	}
 	return nil
 }

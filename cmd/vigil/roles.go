@@ -84,6 +84,8 @@ type Main struct {
 
 	// HTTPAddr is the API's listening address once Run has started it (useful with port 0).
 	HTTPAddr chan string
+	// natsLazySync measures the embedded server without an fsync per write (benches only).
+	natsLazySync bool
 }
 
 // NewMain returns a Main for the roles, logging to w.
@@ -213,7 +215,7 @@ func (m *Main) connectNATS() error {
 				return err
 			}
 			ns, err := streams.StartEmbedded(streams.EmbeddedConfig{Host: host, Port: port,
-				StoreDir: filepath.Join(m.cfg.DataDir, "nats"), Logger: m.log})
+				StoreDir: filepath.Join(m.cfg.DataDir, "nats"), Logger: m.log, LazySync: m.natsLazySync})
 			if err != nil {
 				return err
 			}
