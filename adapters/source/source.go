@@ -179,7 +179,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (ai.Document, error)
 		return ai.Document{}, domain.Errorf(domain.EINVALID, "The source %q is not an http(s) URL.", rawURL)
 	}
 	key := u.String()
-	if e, ok := f.cache.get(key); ok && f.fresh > 0 && f.now().Sub(e.checkedAt) < f.fresh {
+	if e, ok := f.cache.get(key); ok && f.fresh > 0 && f.now().Sub(e.checkedAt) < f.fresh && !e.checkedAt.Before(ai.FetchedAfter(ctx)) {
 		return e.doc, nil
 	}
 	// Callers share one fetch; it runs to the client's timeout even if the first caller

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/source"
+	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain"
 )
 
@@ -112,6 +113,18 @@ func TestConditionalGetAndSharing(t *testing.T) {
 	require.Equal(t, int32(1), notModified.Load())
 	require.Equal(t, `{"price": 42}`, string(doc.Body))
 	require.True(t, doc.FetchedAt.Equal(now.UTC()), "a 304 refreshes the fetch time")
+
+	// Within Fresh the document is shared, unless the caller wants one fetched later: a
+	// monitor's next slot never reads a document older than its slot.
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	_, err = f.Fetch(ai.WithFetchedAfter(ctx, now.Add(-2*time.Second)), srv.URL)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), requests.Load(), "fetched after the asked time: shared")
+	_, err = f.Fetch(ai.WithFetchedAfter(ctx, now), srv.URL)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), requests.Load(), "fetched before the asked time: asked again")
 }
 
 func TestVisibleText(t *testing.T) {

@@ -58,7 +58,8 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestEndToEnd runs the real binary's six roles as separate processes against an embedded
+// TestEndToEnd runs two replicas of each of the real binary's six roles as separate
+// processes against an embedded
 // NATS server, a fresh database, a recording SMTP server, a webhook receiver and a test
 // source. Through the HTTP API only, it registers, creates a webhook action and a monitor
 // with two triggers (email and webhook), then flips the source value twice and checks
@@ -87,15 +88,21 @@ func TestEndToEnd(t *testing.T) {
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s",
 		"HTTP_ADDR="+apiAddr, "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off",
 	)
+	// Two replicas of every role: nothing may be scheduled, evaluated or sent twice.
 	logs := map[string]*syncBuffer{}
 	var procs []*exec.Cmd
-	for _, role := range []string{"api", "scheduler", "evaluator", "recorder", "matcher", "mailer"} {
-		out := &syncBuffer{}
-		logs[role] = out
-		cmd := exec.Command(bin, role)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		require.NoError(t, cmd.Start(), "start %s", role)
-		procs = append(procs, cmd)
+	for replica := range 2 {
+		for _, role := range []string{"api", "scheduler", "evaluator", "recorder", "matcher", "mailer"} {
+			out := &syncBuffer{}
+			logs[fmt.Sprintf("%s-%d", role, replica)] = out
+			cmd := exec.Command(bin, role)
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+			if role == "api" && replica == 1 {
+				cmd.Env = append(append([]string(nil), env...), "HTTP_ADDR="+freeAddr(t))
+			}
+			require.NoError(t, cmd.Start(), "start %s", role)
+			procs = append(procs, cmd)
+		}
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
@@ -186,7 +193,11 @@ func TestEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	msgs := mail.Messages()[1:]
-	require.Len(t, msgs, 2, "exactly one email per state change")
+	var sent []string
+	for _, m := range mail.Messages() {
+		sent = append(sent, m.Subject+" "+m.Header.Get("Message-ID"))
+	}
+	require.Len(t, msgs, 2, "exactly one email per state change; sent: %q", sent)
 	require.Equal(t, []string{"ann@example.com"}, first[0].To)
 	require.Contains(t, msgs[0].Text+msgs[0].HTML, "50")
 	require.Contains(t, msgs[1].Text+msgs[1].HTML, "100")
@@ -199,6 +210,14 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, m.ID, got[i].monitorID)
 	}
 	require.NotEqual(t, got[0].id, got[1].id)
+
+	// Two schedulers never claimed two slots within one interval (the first run, at
+	// creation, comes before the monitor's phase in its interval).
+	require.Zero(t, countRows(t, pool, `
+		SELECT count(*) FROM (SELECT scheduled_for - lag(scheduled_for) OVER (ORDER BY scheduled_for) AS gap,
+		                             row_number() OVER (ORDER BY scheduled_for) AS n
+		                      FROM evaluations WHERE monitor_id = $1) g WHERE n > 2 AND gap < interval '900 milliseconds'`, m.ID),
+		"a slot scheduled twice")
 
 	// The history: three transitions (unknown->inactive->active->inactive), one fact per
 	// successful evaluation with the value seen, and four sent notifications.

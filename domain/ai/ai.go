@@ -43,6 +43,22 @@ type Usage struct {
 
 type userKey struct{}
 
+type fetchedAfterKey struct{}
+
+// WithFetchedAfter asks the fetcher for a document fetched at or after t: one it fetched
+// earlier for another monitor is not shared. The evaluator passes the time its slot was
+// scheduled, so monitors of one source share one fetch per scheduling tick, and no
+// evaluation sees an older document than the one before it.
+func WithFetchedAfter(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, fetchedAfterKey{}, t)
+}
+
+// FetchedAfter returns the time WithFetchedAfter set, or the zero time.
+func FetchedAfter(ctx context.Context) time.Time {
+	t, _ := ctx.Value(fetchedAfterKey{}).(time.Time)
+	return t
+}
+
 // WithUser returns a context carrying the id of the user a call is made for, so providers
 // can apply that user's budget.
 func WithUser(ctx context.Context, userID string) context.Context {

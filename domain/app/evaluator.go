@@ -133,7 +133,9 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 	if m.SourceURL == "" {
 		return &domain.Error{Code: domain.EINVALID, Message: "The monitor has no source to watch."}
 	}
-	doc, err := e.fetcher.Fetch(ctx, m.SourceURL)
+	// A document another monitor fetched in this tick is shared; an older one is not, or two
+	// evaluators' caches could show one monitor alternating versions of its page.
+	doc, err := e.fetcher.Fetch(ai.WithFetchedAfter(ctx, done.ScheduledFor), m.SourceURL)
 	if err != nil {
 		return fmt.Errorf("fetch source: %w", err)
 	}
