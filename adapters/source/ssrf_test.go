@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/source"
-	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain"
+	"github.com/vigilhq/vigil/domain/ai"
 )
 
 // TestSSRFRefused checks that with private sources off, every private, loopback,
