@@ -1,8 +1,10 @@
 package streams
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -30,10 +32,23 @@ type EmbeddedConfig struct {
 	// StoreDir is where JetStream keeps its data; required.
 	StoreDir string
 	Logger   zerolog.Logger
+	// Name names the server (default "vigil-embedded"); servers of one cluster need
+	// distinct names.
+	Name string
+	// Cluster, when set, makes the server one node of a JetStream cluster.
+	Cluster *EmbeddedCluster
 	// LazySync turns off the fsync on every write, for measuring what it costs (vigil bench
 	// pipeline -nats-lazy-sync): JetStream then syncs every two minutes, and an operating
 	// system crash can lose messages it acknowledged. Never for real use.
 	LazySync bool
+}
+
+// EmbeddedCluster joins an embedded server to a cluster (tests of the distributed engine).
+type EmbeddedCluster struct {
+	Name   string   // the cluster's name, the same on every node
+	Host   string   // route listen host (default EmbeddedHostDefault)
+	Port   int      // this node's route port
+	Routes []string // nats-route://host:port of every node, this one included
 }
 
 // StartEmbedded starts a NATS server with JetStream in this process, storing data in
@@ -48,14 +63,22 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if host == "" {
 		host = EmbeddedHostDefault
 	}
+	name := cfg.Name
+	if name == "" {
+		name = "vigil-embedded"
+	}
 	opts := &server.Options{
-		ServerName: "vigil-embedded",
+		ServerName: name,
 		Host:       host,
 		Port:       cfg.Port,
 		JetStream:  true,
 		StoreDir:   cfg.StoreDir,
 		SyncAlways: !cfg.LazySync,
 		NoSigs:     true,
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: cmp.Or(c.Host, host), Port: c.Port}
+		opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

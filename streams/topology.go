@@ -2,9 +2,11 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -128,34 +130,79 @@ func DeadLetterSubject(stream, consumer string) string {
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyConfig) error {
 	cfg = cfg.withDefaults()
 	for _, s := range Streams() {
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        s.Name,
-			Description: s.Description,
-			Subjects:    s.Subjects,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			MaxAge:      cfg.MaxAge,
-			Duplicates:  cfg.DuplicateWindow,
+		err := retryRequest(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+				Name:        s.Name,
+				Description: s.Description,
+				Subjects:    s.Subjects,
+				Retention:   jetstream.LimitsPolicy,
+				Discard:     jetstream.DiscardOld,
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.Replicas,
+				MaxAge:      cfg.MaxAge,
+				Duplicates:  cfg.DuplicateWindow,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", s.Name, err)
 		}
 	}
 	for _, c := range Consumers() {
-		_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
-			Durable:       c.Name,
-			FilterSubject: c.FilterSubject,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckWait:       c.AckWait,
-			MaxDeliver:    cfg.MaxDeliver,
-			MaxAckPending: ConsumerMaxAckPendingDefault,
+		err := retryRequest(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
+				Durable:       c.Name,
+				FilterSubject: c.FilterSubject,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckWait:       c.AckWait,
+				MaxDeliver:    cfg.MaxDeliver,
+				MaxAckPending: ConsumerMaxAckPendingDefault,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("ensure consumer %s on %s: %w", c.Name, c.Stream, err)
 		}
 	}
 	return nil
+}
+
+// topologyRequestTimeout bounds one attempt to create or update a stream or consumer.
+const topologyRequestTimeout = 3 * time.Second
+
+// retryRequest runs fn with a timeout per attempt until it succeeds or ctx ends. On a
+// cluster, several processes declaring the same stream at once can see a request go
+// unanswered while the meta leader settles the first; the next attempt finds it there.
+func retryRequest(ctx context.Context, fn func(context.Context) error) error {
+	bo := newBackoff(2 * time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, topologyRequestTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) &&
+			!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && !isClusterSettling(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
+}
+
+// isClusterSettling reports JetStream API errors a cluster answers while it elects leaders.
+func isClusterSettling(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	// 503: no meta leader, or not enough peers yet; 10058: another process created the
+	// stream meanwhile, with the same settings.
+	return apiErr.Code == 503 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse ||
+		apiErr.ErrorCode == jetstream.JSErrCodeConsumerExists || apiErr.ErrorCode == jetstream.JSErrCodeConsumerAlreadyExists
 }
