@@ -181,10 +181,12 @@ func (s *MonitorStore) MarkPublished(ctx context.Context, due []app.DueMonitor) 
 	for i, d := range due {
 		ids[i], slots[i] = d.ID, d.Slot
 	}
+	// Joined on the primary key only: a condition on slot_claimed_at would tempt the
+	// planner into its partial index, and a loop over every unpublished slot per row.
 	_, err := s.pool.Exec(ctx, `
 		UPDATE monitors m SET slot_claimed_at = NULL
 		FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, slot)
-		WHERE m.id = u.id AND m.last_scheduled_for = u.slot AND m.slot_claimed_at IS NOT NULL`, ids, slots)
+		WHERE m.id = u.id AND m.last_scheduled_for = u.slot`, ids, slots)
 	if err != nil {
 		return fmt.Errorf("mark slots published: %w", translate(err))
 	}
@@ -211,35 +213,18 @@ func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit 
 
 // dueColumns are what a claimed slot carries to the evaluator, read by scanDue, which
 // expects the slot's time after them.
-const dueColumns = `id, interval_seconds, coalesce(cron, ''), timezone, user_id, version, kind, spec,
-	coalesce(source_url, ''), last_success`
+const dueColumns = `id, interval_seconds, coalesce(cron, ''), timezone, user_id, version, kind, spec::text,
+	coalesce(source_url, ''), last_success::text`
 
 func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
 	var (
-		d           app.DueMonitor
-		secs        int
-		kind        monitor.Kind
-		spec        []byte
-		lastSuccess []byte
+		d    app.DueMonitor
+		secs int
 	)
-	err := r.Scan(&d.ID, &secs, &d.Cron, &d.Timezone, &d.Monitor.UserID, &d.Monitor.Version, &kind, &spec,
-		&d.Monitor.SourceURL, &lastSuccess, &d.Slot)
-	if err != nil {
-		return d, err
-	}
+	err := r.Scan(&d.ID, &secs, &d.Cron, &d.Timezone, &d.Monitor.UserID, &d.Monitor.Version, &d.Monitor.Kind, &d.Monitor.Spec,
+		&d.Monitor.SourceURL, &d.Monitor.Previous, &d.Slot)
 	d.Interval = time.Duration(secs) * time.Second
-	if err := json.Unmarshal(spec, &d.Monitor.Spec); err != nil {
-		return d, fmt.Errorf("decode spec of monitor %s: %w", d.ID, err)
-	}
-	d.Monitor.Spec.Kind = kind // the column is authoritative
-	if lastSuccess != nil {
-		var p event.PreviousEvaluation
-		if err := json.Unmarshal(lastSuccess, &p); err != nil {
-			return d, fmt.Errorf("decode last success of monitor %s: %w", d.ID, err)
-		}
-		d.Monitor.Previous = &p
-	}
-	return d, nil
+	return d, err
 }
 
 func later(a, b time.Time) time.Time {

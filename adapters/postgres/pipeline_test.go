@@ -621,10 +621,12 @@ func TestClaimDueCarriesWhatTheEvaluatorNeeds(t *testing.T) {
 	dm := due[0].Monitor
 	require.Equal(t, b.userID, dm.UserID)
 	require.Equal(t, b.monitor.Version, dm.Version)
-	require.Equal(t, b.monitor.Spec.Kind, dm.Spec.Kind)
-	require.Equal(t, b.monitor.Spec.Condition, dm.Spec.Condition)
+	spec, prev, err := dm.Decode()
+	require.NoError(t, err)
+	require.Equal(t, b.monitor.Spec.Kind, spec.Kind)
+	require.Equal(t, b.monitor.Spec.Condition, spec.Condition)
 	require.Equal(t, "https://shop.example/item", dm.SourceURL)
-	require.Nil(t, dm.Previous, "no success yet")
+	require.Nil(t, prev, "no success yet")
 
 	ev := completed(b.monitor, due[0].Slot, monitor.EvaluationSucceeded, monitor.StateActive, 70)
 	ev.SourceHash, ev.Explanation, ev.MonitorVersion = "sha256:abc", "The price is 70.", b.monitor.Version
@@ -639,7 +641,8 @@ func TestClaimDueCarriesWhatTheEvaluatorNeeds(t *testing.T) {
 	due, err = store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
-	prev := due[0].Monitor.Previous
+	_, prev, err = due[0].Monitor.Decode()
+	require.NoError(t, err)
 	require.NotNil(t, prev, "a failure since does not erase the last success")
 	require.Equal(t, "sha256:abc", prev.SourceHash)
 	require.Equal(t, monitor.StateActive, prev.State)

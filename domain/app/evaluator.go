@@ -112,8 +112,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, due event.EvaluationDue, attem
 // success it may reuse: the event, when the scheduler carried them (no read), else the stores.
 func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*monitor.Monitor, *previousSource, error) {
 	if dm := due.Monitor; dm != nil {
-		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: dm.Spec, SourceURL: dm.SourceURL, Version: dm.Version}
-		return m, &previousSource{carried: true, prev: dm.Previous}, nil
+		spec, prev, err := dm.Decode()
+		if err != nil {
+			return nil, nil, &domain.Error{Code: domain.EINVALID, Message: "The due evaluation carries a monitor that cannot be read.", Err: err}
+		}
+		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, Version: dm.Version}
+		return m, &previousSource{carried: true, prev: prev}, nil
 	}
 	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
 	if err != nil {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -221,7 +222,9 @@ func TestEvaluatorWorksFromTheEvent(t *testing.T) {
 	b := setupEvaluator(t)
 	none := noMonitors{t}
 	ev := app.NewEvaluator(none, none, b.fetcher, b.provider, b.pub, time.Now, app.EvaluatorConfig{})
-	dm := &event.DueMonitor{UserID: "u1", Version: 3, Spec: b.monitor.Spec, SourceURL: b.monitor.SourceURL}
+	spec, err := json.Marshal(b.monitor.Spec)
+	require.NoError(t, err)
+	dm := &event.DueMonitor{UserID: "u1", Version: 3, Kind: b.monitor.Spec.Kind, Spec: spec, SourceURL: b.monitor.SourceURL}
 	due := event.EvaluationDue{MonitorID: "m1", ScheduledFor: time.Now(), Monitor: dm}
 
 	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
@@ -232,15 +235,19 @@ func TestEvaluatorWorksFromTheEvent(t *testing.T) {
 	require.Equal(t, 1, b.provider.extracts)
 
 	old := monitor.NumberFact("price", 70, "USD", time.Now().Add(-time.Hour))
-	dm.Previous = &event.PreviousEvaluation{MonitorVersion: 3, SourceHash: "h1", State: monitor.StateActive, Explanation: "judged before",
+	prev := event.PreviousEvaluation{MonitorVersion: 3, SourceHash: "h1", State: monitor.StateActive, Explanation: "judged before",
 		Provider: "fake", Model: "m1", Facts: []monitor.Fact{old}}
+	dm.Previous, err = json.Marshal(prev)
+	require.NoError(t, err)
 	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
 	done = b.pub.events[1].(event.EvaluationCompleted)
 	require.True(t, done.FactsReused)
 	require.Equal(t, monitor.StateActive, done.State)
 	require.Equal(t, 1, b.provider.extracts, "no AI call for an unchanged source")
 
-	dm.Previous.MonitorVersion = 2 // edited since
+	prev.MonitorVersion = 2 // edited since
+	dm.Previous, err = json.Marshal(prev)
+	require.NoError(t, err)
 	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
 	require.False(t, b.pub.events[2].(event.EvaluationCompleted).FactsReused)
 	require.Equal(t, 2, b.provider.extracts)
