@@ -202,29 +202,11 @@ func (b *batcher) run(ctx context.Context, items []item) {
 // longer than a third of AckWait, and turns a panic into an error.
 func (b *batcher) call(ctx context.Context, items []item) (err error) {
 	ms := make([]Message, len(items))
+	msgs := make([]jetstream.Msg, len(items))
 	for i, it := range items {
-		ms[i] = it.m
+		ms[i], msgs[i] = it.m, it.msg
 	}
-	if b.ackWait > 0 {
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			t := time.NewTicker(b.ackWait / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					for _, it := range items {
-						if err := it.msg.InProgress(); err != nil {
-							b.log.Debug().Err(err).Msg("in progress")
-						}
-					}
-				}
-			}
-		}()
-	}
+	defer b.keepInProgress(msgs...)()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("batch handler panicked: %v", p)

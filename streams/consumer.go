@@ -281,30 +281,40 @@ func (r *runner) observe(outcome string, d time.Duration) {
 // call runs the handler, sending InProgress while it runs longer than a third of AckWait,
 // and turns a panic into an error.
 func (r *runner) call(ctx context.Context, msg jetstream.Msg, m Message) (err error) {
-	if r.ackWait > 0 {
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			t := time.NewTicker(r.ackWait / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					if err := msg.InProgress(); err != nil {
-						r.log.Debug().Err(err).Msg("in progress")
-					}
-				}
-			}
-		}()
-	}
+	defer r.keepInProgress(msg)()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
 	return r.h(ctx, m)
+}
+
+// keepInProgress tells the server, every third of AckWait until the returned stop is
+// called, that the messages are still being worked on, so a slow handler (an AI call, a
+// large batch) is not redelivered to another replica meanwhile.
+func (r *runner) keepInProgress(msgs ...jetstream.Msg) (stop func()) {
+	if r.ackWait <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, msg := range msgs {
+					if err := msg.InProgress(); err != nil {
+						r.log.Debug().Err(err).Msg("in progress")
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // settle acks, naks or dead-letters the delivery according to the handler's error and

@@ -48,24 +48,11 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
 		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
 	)
-	logs := map[string]*syncBuffer{}
+	roles := newRoles(t, bin, env)
 	var procs []*exec.Cmd
 	for _, role := range []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"} {
-		out := &syncBuffer{}
-		logs[role] = out
-		cmd := exec.Command(bin, role)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		require.NoError(t, cmd.Start(), "start %s", role)
-		procs = append(procs, cmd)
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		procs = append(procs, roles.start(role))
 	}
-	defer func() {
-		if t.Failed() {
-			for role, out := range logs {
-				t.Logf("---- %s output ----\n%s", role, out)
-			}
-		}
-	}()
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-cluster-test"})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

@@ -38,23 +38,8 @@ func TestMailerKilledTwiceMidSend(t *testing.T) {
 		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
 		"VIGIL_DATA_DIR="+t.TempDir(), "MAILER_LEASE=2s",
 	)
-	logs := map[string]*syncBuffer{}
-	start := func(role string) *exec.Cmd {
-		out := &syncBuffer{}
-		logs[role+time.Now().Format("150405.000")] = out
-		cmd := exec.Command(bin, role)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		require.NoError(t, cmd.Start(), "start %s", role)
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			for role, out := range logs {
-				t.Logf("---- %s output ----\n%s", role, out)
-			}
-		}
-	}()
+	roles := newRoles(t, bin, env)
+	start := func(role string) *exec.Cmd { return roles.start(role) }
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-crash-test"})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

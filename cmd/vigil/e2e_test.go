@@ -89,33 +89,17 @@ func TestEndToEnd(t *testing.T) {
 		"HTTP_ADDR="+apiAddr, "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off",
 	)
 	// Two replicas of every role: nothing may be scheduled, evaluated or sent twice.
-	logs := map[string]*syncBuffer{}
+	roles := newRoles(t, bin, env)
 	var procs []*exec.Cmd
 	for replica := range 2 {
 		for _, role := range []string{"api", "scheduler", "evaluator", "recorder", "matcher", "mailer"} {
-			out := &syncBuffer{}
-			logs[fmt.Sprintf("%s-%d", role, replica)] = out
-			cmd := exec.Command(bin, role)
-			cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+			var extra []string
 			if role == "api" && replica == 1 {
-				cmd.Env = append(append([]string(nil), env...), "HTTP_ADDR="+freeAddr(t))
+				extra = []string{"HTTP_ADDR=" + freeAddr(t)}
 			}
-			require.NoError(t, cmd.Start(), "start %s", role)
-			procs = append(procs, cmd)
+			procs = append(procs, roles.start(role, extra...))
 		}
 	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.Process.Kill()
-		}
-	})
-	defer func() {
-		if t.Failed() {
-			for role, out := range logs {
-				t.Logf("---- %s output ----\n%s", role, out)
-			}
-		}
-	}()
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-e2e"})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -258,9 +242,42 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("role %s did not stop within 20s of SIGTERM", p.Args[1])
 		}
 	}
-	for role, out := range logs {
+	for role, out := range roles.logs {
 		require.NotContains(t, strings.ToLower(out.String()), `"level":"error"`, "%s logged an error", role)
 	}
+}
+
+// roles runs roles of the real binary as separate processes, keeps each one's output for
+// the failure report and kills what is still running when the test ends.
+type roles struct {
+	t    *testing.T
+	bin  string
+	env  []string
+	logs map[string]*syncBuffer
+}
+
+func newRoles(t *testing.T, bin string, env []string) *roles {
+	r := &roles{t: t, bin: bin, env: env, logs: map[string]*syncBuffer{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for name, out := range r.logs {
+				t.Logf("---- %s output ----\n%s", name, out)
+			}
+		}
+	})
+	return r
+}
+
+// start runs one role with the environment plus extra settings.
+func (r *roles) start(role string, extra ...string) *exec.Cmd {
+	r.t.Helper()
+	out := &syncBuffer{}
+	r.logs[fmt.Sprintf("%s-%d", role, len(r.logs))] = out
+	cmd := exec.Command(r.bin, role)
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(append([]string(nil), r.env...), extra...), out, out
+	require.NoError(r.t, cmd.Start(), "start %s", role)
+	r.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
