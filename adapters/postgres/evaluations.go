@@ -76,7 +76,7 @@ func (s *EvaluationStore) RecordEvaluations(ctx context.Context, evs []event.Eva
 func loadRecordState(ctx context.Context, tx pgx.Tx, monitorIDs []string, slots []time.Time) (app.RecordState, error) {
 	st := app.RecordState{Monitors: map[string]app.MonitorRecord{}, Recorded: map[app.SlotKey]bool{}}
 	rows, err := tx.Query(ctx, `
-		SELECT id::text, user_id::text, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
+		SELECT id::text, user_id::text, version, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
 		       confirm, coalesce(pending_state, ''), pending_count
 		FROM monitors WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, monitorIDs)
 	if err != nil {
@@ -84,7 +84,7 @@ func loadRecordState(ctx context.Context, tx pgx.Tx, monitorIDs []string, slots 
 	}
 	var id string
 	var m app.MonitorRecord
-	_, err = pgx.ForEachRow(rows, []any{&id, &m.UserID, &m.State, &m.Status, &m.LastEvaluationFor, &m.ConsecutiveFailures, &m.LastError,
+	_, err = pgx.ForEachRow(rows, []any{&id, &m.UserID, &m.Version, &m.State, &m.Status, &m.LastEvaluationFor, &m.ConsecutiveFailures, &m.LastError,
 		&m.Confirm, &m.PendingState, &m.PendingCount}, func() error {
 		st.Monitors[id] = m
 		m = app.MonitorRecord{}

@@ -24,7 +24,8 @@ type Recording struct {
 
 // MonitorRecord is a monitor as the recorder decides on it.
 type MonitorRecord struct {
-	UserID string
+	UserID  string
+	Version int64 // the monitor's current version: edits bump it
 	monitor.Snapshot
 }
 
@@ -94,8 +95,9 @@ type EvaluationStore interface {
 
 // PlanRecording decides, with monitor.Apply, what each evaluation of a batch does to its
 // monitor. A monitor's evaluations are applied in slot order, each on the state the one
-// before left; an evaluation whose slot is recorded already is a duplicate, and one for a
-// monitor that is gone is missing.
+// before left; an evaluation whose slot is recorded already is a duplicate, one for a
+// monitor that is gone is missing, and one made with an older version of the monitor than
+// the current is history only.
 func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures int, newID func() (string, error)) (RecordPlan, error) {
 	plan := RecordPlan{Recordings: make([]Recording, len(evs))}
 	order := make([]int, len(evs))
@@ -123,6 +125,12 @@ func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures 
 		}
 		seen[key] = true
 		out := monitor.Apply(m.Snapshot, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, maxFailures)
+		if ev.MonitorVersion > 0 && ev.MonitorVersion < m.Version {
+			// Judged with the monitor as it was before an edit (the prompt, the source, the
+			// schedule): kept as history, but it must not move the state the edit reset.
+			out = monitor.Outcome{Stale: true, From: m.State, To: m.State, Status: m.Status,
+				ConsecutiveFailures: m.ConsecutiveFailures, LastError: m.LastError, PendingState: m.PendingState, PendingCount: m.PendingCount}
+		}
 		id, err := newID()
 		if err != nil {
 			return RecordPlan{}, fmt.Errorf("new evaluation id: %w", err)

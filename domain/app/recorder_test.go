@@ -100,3 +100,22 @@ func TestPlanRecordingFailuresPutTheMonitorInError(t *testing.T) {
 	require.Nil(t, plan.Monitors[0].StateChangedAt)
 	require.Empty(t, plan.StateChanges, "failures never change the state")
 }
+
+func TestPlanRecordingIgnoresTheStateOfAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	st := recordState(map[string]monitor.Snapshot{"m1": {State: monitor.StateUnknown, Status: monitor.StatusActive}})
+	rec := st.Monitors["m1"]
+	rec.Version = 3 // the prompt was edited after the slot was claimed
+	st.Monitors["m1"] = rec
+	old := completedAt("m1", matchNow, monitor.EvaluationSucceeded, monitor.StateActive)
+	old.MonitorVersion = 2
+	current := completedAt("m1", matchNow.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive)
+	current.MonitorVersion = 3
+	plan, err := app.PlanRecording([]event.EvaluationCompleted{old, current}, st, 3, sequentialIDs())
+	require.NoError(t, err)
+	require.True(t, plan.Recordings[0].Outcome.Stale, "judged with the old prompt: history only")
+	require.NotEmpty(t, plan.Recordings[0].EvaluationID)
+	require.Len(t, plan.StateChanges, 1)
+	require.Equal(t, monitor.StateUnknown, plan.StateChanges[0].From, "the old evaluation did not move the state")
+	require.Equal(t, monitor.StateInactive, plan.StateChanges[0].To)
+}
