@@ -234,23 +234,23 @@ func (m *Mailer) DeliverBatch(ctx context.Context, ids []string) ([]Report, erro
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(ids), err)
 	}
-	var todo []Delivery
+	var toSend []Delivery
 	for _, c := range claims {
 		switch {
 		case c.Err == nil:
-			todo = append(todo, c.Delivery)
+			toSend = append(toSend, c.Delivery)
 		case errors.Is(c.Err, ErrDelivered), errors.Is(c.Err, ErrInFlight), errors.Is(c.Err, domain.ErrNotFound):
 		default:
 			return nil, fmt.Errorf("claim notification %s: %w", c.NotificationID, c.Err)
 		}
 	}
-	if len(todo) == 0 {
+	if len(toSend) == 0 {
 		return nil, nil
 	}
-	recs := make([]AttemptRecord, len(todo))
+	recs := make([]AttemptRecord, len(toSend))
 	var wg sync.WaitGroup
 	sent := 0
-	for i, d := range todo {
+	for i, d := range toSend {
 		if !m.acquire(ctx) {
 			break // the rest stay claimed and unsent: due again when the lease ends
 		}
