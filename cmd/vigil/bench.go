@@ -10,6 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -274,4 +277,49 @@ func migrateScratch(ctx context.Context, dbURL string) error {
 		return err
 	}
 	return mig.Up(ctx)
+}
+
+// benchRoles points cfg at the scratch database dbURL and runs roles in this process
+// against it: an embedded NATS on a random port, a data dir of their own, sources and
+// receivers on loopback allowed, warnings only. It returns once they had time to declare
+// their streams and consumers; stop ends them.
+func benchRoles(ctx context.Context, cfg config.Config, dbURL string, roles []string, tune func(*Main)) (m *Main, stop func(), err error) {
+	cfg.DatabaseURL = dbURL
+	cfg.NATSURL = ""
+	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
+	cfg.DataDir = filepath.Join(strings.TrimRight(cfg.DataDir, "/"), fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+	cfg.AllowPrivateSources = true // the bench's sources and receivers are on loopback
+	cfg.LogLevel = "warn"
+	m = NewMain(cfg, "bench", roles, io.Discard)
+	if tune != nil {
+		tune(m)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	stop = func() { cancel(); <-done; m.Close() }
+	select {
+	case err := <-done:
+		cancel()
+		m.Close()
+		return nil, nil, fmt.Errorf("start roles: %w", err)
+	case <-time.After(2 * time.Second):
+	}
+	return m, stop, nil
+}
+
+// startCPUProfile writes a CPU profile of what runs until stop to path; "" profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,48 +65,31 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	receiver := httptest.NewServer(hooks)
 	defer receiver.Close()
 
-	cfg.DatabaseURL = dbURL
-	cfg.NATSURL = ""
-	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
-	cfg.DataDir = fmt.Sprintf("%s/bench-%d", strings.TrimRight(cfg.DataDir, "/"), time.Now().UnixNano())
-	cfg.SMTPURL = mail.URL()
-	cfg.AllowPrivateSources = true // the receiver is on loopback
-	cfg.LogLevel = "warn"
 	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
-	m := NewMain(cfg, "bench", []string{roleNATS, roleMatcher, roleMailer}, io.Discard)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	defer func() { stop(); <-done; m.Close() }()
+	cfg.SMTPURL = mail.URL()
+	m, stop, err := benchRoles(ctx, cfg, dbURL, []string{roleNATS, roleMatcher, roleMailer}, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: 4, StatementTimeout: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	select { // let the roles declare their consumers before the first burst
-	case err := <-done:
-		return fmt.Errorf("start roles: %w", err)
-	case <-time.After(3 * time.Second):
-	}
 	keys, err := m.dataKeys()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "matcher (%d batches, MATCHER_CONCURRENCY) and mailer (%d, MAILER_CONCURRENCY) running; SMTP %s; webhooks %s\n",
 		cfg.MatcherConcurrency, cfg.MailerConcurrency, mail.Addr(), receiver.URL)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("-cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("-cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	fmt.Fprintf(out, "%-8s %-8s %9s %9s %9s %9s %10s\n", "changes", "channel", "p50", "p95", "p99", "max", "per second")
 	for round, n := range sizes {
 		emailsBefore, hooksBefore := len(mail.Messages()), hooks.count()

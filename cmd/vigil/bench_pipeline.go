@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/adapters/postgres"
@@ -109,43 +107,29 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
-	if o.asyncCommit {
-		name := dbURL[strings.LastIndexByte(dbURL, '/')+1:]
-		if i := strings.IndexByte(name, '?'); i >= 0 {
-			name = name[:i]
-		}
-		if err := execOn(ctx, dbURL, "ALTER DATABASE "+name+" SET synchronous_commit = off"); err != nil {
-			return err
-		}
-	}
-	cfg.DatabaseURL = dbURL
-	cfg.NATSURL = ""
-	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
-	cfg.DataDir = filepath.Join(strings.TrimRight(cfg.DataDir, "/"), fmt.Sprintf("bench-%d", time.Now().UnixNano()))
-	cfg.SMTPURL = mail.URL()
-	cfg.AllowPrivateSources = true // the source server is on loopback
-	cfg.AIProviders = []string{"fallback"}
-	cfg.SchedulerTick = 200 * time.Millisecond
-	cfg.LogLevel = "warn"
 	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: 4, StatementTimeout: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if o.asyncCommit { // for the roles' connections, opened after this
+		if _, err := pool.Exec(ctx, `DO $$ BEGIN
+			EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`); err != nil {
+			return fmt.Errorf("-async-commit: %w", err)
+		}
+	}
 	if err := loadPipelineMonitors(ctx, pool, n, srcURL, changes); err != nil {
 		return err
 	}
-	m := NewMain(cfg, "bench", []string{roleNATS, roleScheduler, roleEvaluator, roleRecorder, roleMatcher, roleMailer}, io.Discard)
-	m.natsLazySync = o.lazySync
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	defer func() { stop(); <-done; m.Close() }()
-	select { // let the roles declare their consumers
-	case err := <-done:
-		return fmt.Errorf("start roles: %w", err)
-	case <-time.After(2 * time.Second):
+	cfg.SMTPURL = mail.URL()
+	cfg.AIProviders = []string{"fallback"}
+	cfg.SchedulerTick = 200 * time.Millisecond
+	_, stop, err := benchRoles(ctx, cfg, dbURL, []string{roleNATS, roleScheduler, roleEvaluator, roleRecorder, roleMatcher, roleMailer},
+		func(m *Main) { m.natsLazySync = o.lazySync })
+	if err != nil {
+		return err
 	}
+	defer stop()
 
 	for round := 0; round <= rounds; round++ {
 		if changes && round%2 == 0 {
@@ -153,16 +137,12 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 		} else if changes {
 			price.Store(90)
 		}
-		if round == 1 && cpuProfile != "" {
-			f, err := os.Create(cpuProfile)
+		if round == 1 { // the measured rounds only
+			stopProfile, err := startCPUProfile(cpuProfile)
 			if err != nil {
-				return fmt.Errorf("-cpuprofile: %w", err)
+				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return fmt.Errorf("-cpuprofile: %w", err)
-			}
-			defer pprof.StopCPUProfile()
+			defer stopProfile()
 		}
 		emailsBefore := len(mail.Messages())
 		vigilCPU0, pgCPU0 := processCPU(), postgresCPU()
@@ -232,19 +212,6 @@ func makeDue(ctx context.Context, pool *pgxpool.Pool) (time.Time, error) {
 		return start, fmt.Errorf("make monitors due: %w", err)
 	}
 	return start, nil
-}
-
-// execOn runs one statement on the database at url.
-func execOn(ctx context.Context, url, sql string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
-	}
-	return nil
 }
 
 // loadPipelineMonitors creates one user and n monitors, each watching its own page of the

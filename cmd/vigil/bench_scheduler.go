@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,17 +96,11 @@ func runBenchScheduler(ctx context.Context, cfg config.Config, args []string, ou
 	fmt.Fprintf(out, "loaded in %s; %d schedulers claiming batches of %d\n", time.Since(loadStart).Round(time.Second), *replicas, *batch)
 	fmt.Fprintf(out, "%-6s %10s %12s %10s\n", "round", "claims", "per second", "took")
 	store := postgres.NewMonitorStore(pool, "vigil/bench")
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("-cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("-cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	for round := 1; round <= *rounds; round++ {
 		if _, err := pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second'`); err != nil {
 			return fmt.Errorf("make monitors due: %w", err)
