@@ -136,15 +136,7 @@ func (d *DeadLetters) Get(ctx context.Context, seq uint64) (DeadLetter, error) {
 // then deletes it from DEADLETTER. Consumers are idempotent, so a message that had in fact
 // been handled changes nothing. It returns how many it replayed.
 func (d *DeadLetters) Replay(ctx context.Context, f DeadLetterFilter) (int, error) {
-	dls, err := d.List(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	s, err := d.js.Stream(ctx, StreamDeadLetter)
-	if err != nil {
-		return 0, fmt.Errorf("dead letters: %w", err)
-	}
-	for i, dl := range dls {
+	return d.remove(ctx, f, func(dl DeadLetter) error {
 		h := nats.Header{}
 		for k, vs := range dl.Header {
 			if strings.HasPrefix(k, "Vigil-Dead-") || k == HeaderMsgID {
@@ -154,23 +146,25 @@ func (d *DeadLetters) Replay(ctx context.Context, f DeadLetterFilter) (int, erro
 		}
 		id := dl.EventID + ":replay:" + strconv.FormatUint(dl.Seq, 10)
 		h.Set(HeaderMsgID, id)
-		msg := &nats.Msg{Subject: dl.Subject, Header: h, Data: dl.Data}
 		opts := []jetstream.PublishOpt{jetstream.WithMsgID(id)}
 		if dl.Stream != "" {
 			opts = append(opts, jetstream.WithExpectStream(dl.Stream))
 		}
-		if _, err := d.js.PublishMsg(ctx, msg, opts...); err != nil {
-			return i, fmt.Errorf("replay dead letter %d to %s: %w", dl.Seq, dl.Subject, err)
+		if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: dl.Subject, Header: h, Data: dl.Data}, opts...); err != nil {
+			return fmt.Errorf("replay dead letter %d to %s: %w", dl.Seq, dl.Subject, err)
 		}
-		if err := s.DeleteMsg(ctx, dl.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return i + 1, fmt.Errorf("delete replayed dead letter %d: %w", dl.Seq, err)
-		}
-	}
-	return len(dls), nil
+		return nil
+	})
 }
 
 // Purge deletes the dead letters f selects and returns how many.
 func (d *DeadLetters) Purge(ctx context.Context, f DeadLetterFilter) (int, error) {
+	return d.remove(ctx, f, func(DeadLetter) error { return nil })
+}
+
+// remove runs before on each dead letter f selects and, when it succeeds, deletes the dead
+// letter; it returns how many it deleted.
+func (d *DeadLetters) remove(ctx context.Context, f DeadLetterFilter, before func(DeadLetter) error) (int, error) {
 	dls, err := d.List(ctx, f)
 	if err != nil {
 		return 0, err
@@ -180,6 +174,9 @@ func (d *DeadLetters) Purge(ctx context.Context, f DeadLetterFilter) (int, error
 		return 0, fmt.Errorf("dead letters: %w", err)
 	}
 	for i, dl := range dls {
+		if err := before(dl); err != nil {
+			return i, err
+		}
 		if err := s.DeleteMsg(ctx, dl.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return i, fmt.Errorf("delete dead letter %d: %w", dl.Seq, err)
 		}
