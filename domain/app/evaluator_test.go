@@ -71,14 +71,20 @@ func (p *fakeProvider) Evaluate(_ context.Context, _ monitor.Spec, facts []monit
 		Notes: []string{"Claude is unavailable; evaluated with Rules instead."}}, nil
 }
 
-type fakePublisher struct{ events []event.Event }
+// fakePublisher keeps what is published; with err set it refuses everything.
+type fakePublisher struct {
+	events []event.Event
+	err    error
+}
 
-func (p *fakePublisher) Publish(_ context.Context, ev event.Event) error {
-	p.events = append(p.events, ev)
-	return nil
+func (p *fakePublisher) Publish(ctx context.Context, ev event.Event) error {
+	return p.PublishAll(ctx, []event.Event{ev})
 }
 
 func (p *fakePublisher) PublishAll(_ context.Context, evs []event.Event) error {
+	if p.err != nil {
+		return p.err
+	}
 	p.events = append(p.events, evs...)
 	return nil
 }

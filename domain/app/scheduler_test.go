@@ -39,23 +39,6 @@ func (f *fakeDueStore) Unpublished(context.Context, time.Time, int) ([]app.DueMo
 	return out, nil
 }
 
-type recordingPublisher struct {
-	evs []event.Event
-	err error
-}
-
-func (p *recordingPublisher) Publish(ctx context.Context, ev event.Event) error {
-	return p.PublishAll(ctx, []event.Event{ev})
-}
-
-func (p *recordingPublisher) PublishAll(_ context.Context, evs []event.Event) error {
-	if p.err != nil {
-		return p.err
-	}
-	p.evs = append(p.evs, evs...)
-	return nil
-}
-
 func TestSchedulerTick(t *testing.T) {
 	t.Parallel()
 	slot := matchNow.Add(-time.Minute)
@@ -63,7 +46,7 @@ func TestSchedulerTick(t *testing.T) {
 		due:         []app.DueMonitor{{ID: "m1", Slot: slot}, {ID: "m2", Slot: slot}, {ID: "m3", Slot: slot}},
 		unpublished: []app.DueMonitor{{ID: "m9", Slot: slot.Add(-time.Hour)}},
 	}
-	pub := &recordingPublisher{}
+	pub := &fakePublisher{}
 	s := app.NewScheduler(store, pub, func() time.Time { return matchNow }, 2)
 
 	n, err := s.Tick(context.Background())
@@ -71,7 +54,7 @@ func TestSchedulerTick(t *testing.T) {
 	require.Equal(t, 3, n)
 	require.Equal(t, 2, store.claims, "batches of 2 until one comes back short")
 	var ids []string
-	for _, ev := range pub.evs {
+	for _, ev := range pub.events {
 		due := ev.(event.EvaluationDue)
 		ids = append(ids, due.MonitorID)
 		require.Equal(t, event.EvaluationDueID(due.MonitorID, due.ScheduledFor), ev.EventID(), "ids are deterministic, so a republish is stored once")
@@ -83,7 +66,7 @@ func TestSchedulerTick(t *testing.T) {
 func TestSchedulerTickPublishFails(t *testing.T) {
 	t.Parallel()
 	store := &fakeDueStore{due: []app.DueMonitor{{ID: "m1", Slot: matchNow}}, unpublished: []app.DueMonitor{{ID: "m9", Slot: matchNow}}}
-	pub := &recordingPublisher{err: errors.New("nats: timeout")}
+	pub := &fakePublisher{err: errors.New("nats: timeout")}
 	s := app.NewScheduler(store, pub, func() time.Time { return matchNow }, 10)
 
 	_, err := s.Tick(context.Background())
