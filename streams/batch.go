@@ -15,9 +15,6 @@ import (
 const (
 	// BatchSizeDefault is the most messages one batch holds.
 	BatchSizeDefault = 100
-	// BatchWaitDefault is how long a batch that is not full waits for more messages. It is
-	// short: a lone message should not wait long, and under load batches fill at once.
-	BatchWaitDefault = 5 * time.Millisecond
 )
 
 // BatchHandler processes a batch of messages as one unit of work, typically one database
@@ -34,7 +31,10 @@ type BatchConfig struct {
 	RunConfig
 	// Size is the most messages in one batch (default BatchSizeDefault).
 	Size int
-	// Wait is how long a batch that is not full waits for more (default BatchWaitDefault).
+	// Wait is how long a batch that is not full waits for more. By default (0) it does not
+	// wait: a batch is the messages delivered by the time a handler is free. A lone message
+	// is then handled at once, and under load the messages that arrive while one batch is
+	// written make the next one, as a database groups commits.
 	Wait time.Duration
 }
 
@@ -49,8 +49,8 @@ func RunBatch(ctx context.Context, js jetstream.JetStream, h BatchHandler, cfg B
 	if cfg.Size <= 0 {
 		cfg.Size = BatchSizeDefault
 	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = BatchWaitDefault
+	if cfg.Wait < 0 {
+		cfg.Wait = 0
 	}
 	r, err := newRunner(ctx, js, cfg.RunConfig)
 	if err != nil {
@@ -136,22 +136,39 @@ func (b *batcher) work(ctx context.Context, stop <-chan struct{}) {
 			return
 		case first = <-b.in:
 		}
-		batch := []jetstream.Msg{first}
-		timer.Reset(b.wait)
-	fill:
-		for len(batch) < b.size {
-			select {
-			case msg := <-b.in:
-				batch = append(batch, msg)
-			case <-timer.C:
-				break fill
-			case <-stop:
-				break fill
-			}
-		}
-		timer.Stop()
+		batch := b.fill([]jetstream.Msg{first}, timer, stop)
 		b.handle(ctx, batch)
 	}
+}
+
+// fill adds to batch the messages already delivered, then, if it is not full and b.wait is
+// set, those that arrive within b.wait.
+func (b *batcher) fill(batch []jetstream.Msg, timer *time.Timer, stop <-chan struct{}) []jetstream.Msg {
+	for len(batch) < b.size {
+		select {
+		case msg := <-b.in:
+			batch = append(batch, msg)
+			continue
+		default:
+		}
+		break
+	}
+	if b.wait == 0 || len(batch) == b.size {
+		return batch
+	}
+	timer.Reset(b.wait)
+	defer timer.Stop()
+	for len(batch) < b.size {
+		select {
+		case msg := <-b.in:
+			batch = append(batch, msg)
+		case <-timer.C:
+			return batch
+		case <-stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 // item is one delivery of a batch.

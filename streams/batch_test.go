@@ -94,7 +94,7 @@ func TestRunBatchAcksWholeBatches(t *testing.T) {
 	b := setup(t, streams.TopologyConfig{})
 	ids := publishN(t, b, 50) // waiting before the runner starts, so batches fill at once
 	rec := &batchRecorder{decide: func(int, []string) error { return nil }}
-	b.runBatch(t, rec.handle, streams.BatchConfig{Size: 20, RunConfig: streams.RunConfig{Concurrency: 2}})
+	b.runBatch(t, rec.handle, streams.BatchConfig{Size: 20, Wait: 100 * time.Millisecond, RunConfig: streams.RunConfig{Concurrency: 2}})
 
 	require.Eventually(t, func() bool {
 		ap, p := b.ackPending(t)
