@@ -31,6 +31,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 		"VIGIL_ENV":                   "prod",
 		"LOG_LEVEL":                   "loud",
 		"SCHEDULER_TICK":              "soon",
+		"SCHEDULER_JITTER":            "-5s",
 		"NATS_URL":                    "http://nats",
 		"DATABASE_MAX_CONNS":          "0",
 		"VIGIL_ALLOW_PRIVATE_SOURCES": "maybe",
@@ -38,7 +39,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "NATS_URL", "DATABASE_MAX_CONNS", "VIGIL_ALLOW_PRIVATE_SOURCES",
+	for _, key := range []string{"LOG_LEVEL", "SCHEDULER_TICK", "SCHEDULER_JITTER", "NATS_URL", "DATABASE_MAX_CONNS", "VIGIL_ALLOW_PRIVATE_SOURCES",
 		"DATABASE_URL", "SMTP_URL", "MAIL_FROM", "PUBLIC_BASE_URL", "VIGIL_SECRET_KEY", "VIGIL_JWT_PRIVATE_KEYS", "VIGIL_DATA_KEYS"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)

@@ -157,7 +157,7 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueM
 		nexts := make([]time.Time, len(due))
 		for i, d := range due {
 			ids[i], slots[i] = d.ID, d.Slot
-			nexts[i] = monitor.NextRunOf(d.ID, d.Interval, d.Cron, d.Timezone, later(d.Slot, q.Now))
+			nexts[i] = monitor.NextScheduled(d.ID, d.Interval, d.Cron, d.Timezone, later(d.Slot, q.Now), q.Jitter)
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot, slot_claimed_at = $4
@@ -172,6 +172,18 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueM
 		return nil, err
 	}
 	return due, nil
+}
+
+// NextDue implements app.DueStore: the first entry of the due index.
+func (s *MonitorStore) NextDue(ctx context.Context) (time.Time, error) {
+	var next *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM monitors WHERE status = 'active'`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("next due monitor: %w", translate(err))
+	}
+	if next == nil {
+		return time.Time{}, nil
+	}
+	return *next, nil
 }
 
 // MarkPublished implements app.DueStore.

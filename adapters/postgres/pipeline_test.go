@@ -181,6 +181,48 @@ func TestClaimDue(t *testing.T) {
 	require.Equal(t, b.monitor.ID, due[0].ID)
 }
 
+// TestClaimDueJitterAndNextDue: the next due time is the earliest active monitor's, and a
+// claim with jitter delays each next run by less than the jitter from its place on the grid.
+func TestClaimDueJitterAndNextDue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewMonitorStore(b.pool, "test")
+	for range 7 {
+		b.newMonitor(t)
+	}
+	first := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	_, err := b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = $2 WHERE id = $1`, b.monitor.ID, first)
+	require.NoError(t, err)
+	next, err := store.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, next.Equal(first), "NextDue = %s, want the earliest next_run_at %s", next, first)
+
+	now := time.Now().Add(2 * time.Minute) // every monitor is due
+	const jitter = 20 * time.Second
+	due, err := store.ClaimDue(ctx, app.DueQuery{Now: now, Limit: 100, Jitter: jitter})
+	require.NoError(t, err)
+	require.Len(t, due, 8)
+	delayed := 0
+	for _, d := range due {
+		var got time.Time
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT next_run_at FROM monitors WHERE id = $1`, d.ID).Scan(&got))
+		grid := monitor.NextRun(d.ID, time.Minute, now)
+		delay := got.Sub(grid)
+		require.True(t, delay >= 0 && delay < jitter, "monitor %s: next run %s is %s from its grid time %s", d.ID, got, delay, grid)
+		if delay > 0 {
+			delayed++
+		}
+	}
+	require.Greater(t, delayed, 4, "the jitter delays runs")
+
+	_, err = b.pool.Exec(ctx, `UPDATE monitors SET status = 'paused'`)
+	require.NoError(t, err)
+	next, err = store.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, next.IsZero(), "no active monitor: NextDue = %s, want zero", next)
+}
+
 // TestSchedulerBrokerOutage: with the broker down, or not answering, the scheduler claims
 // and commits before it publishes, so edits of the due monitors never wait for it; the
 // slots it could not publish are published when the broker is back, once each, and a
@@ -195,7 +237,7 @@ func TestSchedulerBrokerOutage(t *testing.T) {
 	}
 	clock := &testClock{t: time.Now().Add(time.Second)}
 	pub := &fakePublisher{block: make(chan struct{})}
-	sched := app.NewScheduler(store, pub, clock.Now, 100)
+	sched := app.NewScheduler(store, pub, clock.Now, app.SchedulerConfig{Batch: 100})
 
 	// A broker that does not answer: the tick waits in its publish ...
 	tickCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -116,7 +116,7 @@ func runBenchScheduler(ctx context.Context, cfg config.Config, args []string, ou
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := app.NewScheduler(store, pub, time.Now, *batch).Tick(ctx); err != nil {
+				if _, err := app.NewScheduler(store, pub, time.Now, app.SchedulerConfig{Batch: *batch}).Tick(ctx); err != nil {
 					errs <- err
 				}
 			}()

@@ -400,7 +400,8 @@ func (m *Main) consume(stream, consumer string, concurrency int, h streams.Handl
 }
 
 func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
-	sched := app.NewScheduler(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), pub, m.now, m.cfg.SchedulerBatch)
+	sched := app.NewScheduler(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), pub, m.now,
+		app.SchedulerConfig{Batch: m.cfg.SchedulerBatch, Tick: m.cfg.SchedulerTick, Jitter: m.cfg.SchedulerJitter})
 	events := m.consume(streams.StreamMonitors, streams.ConsumerScheduler, m.cfg.SchedulerConcurrency,
 		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.MonitorChange]) error {
 			if msg.Envelope.Type == event.TypeMonitorDeleted {
@@ -421,21 +422,27 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 				m.log.Info().Int("digests", n).Msg("daily digests made")
 			}
 		})
-		tick := time.NewTicker(m.cfg.SchedulerTick)
-		defer tick.Stop()
+		wake := time.NewTimer(0)
+		defer wake.Stop()
 		for {
-			if n, err := sched.Tick(ctx); err != nil {
-				m.log.Warn().Err(err).Msg("scheduler tick failed; retrying next tick")
-			} else if n > 0 {
-				m.log.Debug().Int("scheduled", n).Msg("scheduled due monitors")
-			}
 			select {
 			case <-ctx.Done():
 				return <-errc
 			case err := <-errc:
 				return err
-			case <-tick.C:
+			case <-wake.C:
 			}
+			n, err := sched.Tick(ctx)
+			if err != nil {
+				// A full tick, not Wait: what is due would fail again at once.
+				m.log.Warn().Err(err).Msg("scheduler tick failed; retrying next tick")
+				wake.Reset(m.cfg.SchedulerTick)
+				continue
+			}
+			if n > 0 {
+				m.log.Debug().Int("scheduled", n).Msg("scheduled due monitors")
+			}
+			wake.Reset(sched.Wait(ctx))
 		}
 	}
 }

@@ -23,14 +23,15 @@ type DueMonitor struct {
 type DueQuery struct {
 	Now       time.Time
 	Limit     int
-	MonitorID string // when set, only this monitor (if it is active and due)
+	MonitorID string        // when set, only this monitor (if it is active and due)
+	Jitter    time.Duration // the most each next run is delayed (monitor.NextScheduled)
 }
 
 // DueStore claims due monitors.
 type DueStore interface {
 	// ClaimDue, in one short transaction, takes up to q.Limit active monitors due at q.Now,
 	// skipping rows other schedulers hold, advances each one's next_run_at past q.Now
-	// (monitor.NextRunOf), records the slot as claimed but not yet published, and returns
+	// (monitor.NextScheduled with q.Jitter), records the slot as claimed but not yet published, and returns
 	// them. No lock is held once it returns, so edits never wait on the broker.
 	ClaimDue(ctx context.Context, q DueQuery) ([]DueMonitor, error)
 	// MarkPublished records that the broker stored the slots' EvaluationDue. A monitor
@@ -39,6 +40,8 @@ type DueStore interface {
 	// Unpublished returns up to limit slots claimed before before whose EvaluationDue was
 	// never marked published: the broker was down, or the scheduler died after its claim.
 	Unpublished(ctx context.Context, before time.Time, limit int) ([]DueMonitor, error)
+	// NextDue returns when the earliest active monitor is due, or the zero time if none is.
+	NextDue(ctx context.Context) (time.Time, error)
 }
 
 // Publisher publishes events to the broker.
@@ -51,6 +54,17 @@ type Publisher interface {
 // scheduler publishes it again: longer than a publish may take.
 const SchedulerRepublishAfter = 30 * time.Second
 
+// SchedulerMinWait is the shortest pause between two claims, so that a steady stream of due
+// runs is claimed in small batches rather than one query at a time.
+const SchedulerMinWait = time.Millisecond
+
+// SchedulerConfig tunes a Scheduler.
+type SchedulerConfig struct {
+	Batch  int           // monitors claimed per transaction
+	Tick   time.Duration // the longest pause between two claims
+	Jitter time.Duration // the most a run of an interval monitor is delayed at random; 0 for none
+}
+
 // Scheduler turns due monitors into EvaluationDue events: claim and commit, then publish,
 // then mark published. EvaluationDue ids are deterministic (monitor and slot), so a slot
 // published twice, by two replicas, a republish or a restart, is stored once by JetStream;
@@ -61,12 +75,27 @@ type Scheduler struct {
 	store DueStore
 	pub   Publisher
 	now   func() time.Time
-	batch int
+	cfg   SchedulerConfig
 }
 
-// NewScheduler returns a Scheduler claiming batch monitors per transaction.
-func NewScheduler(store DueStore, pub Publisher, now func() time.Time, batch int) *Scheduler {
-	return &Scheduler{store: store, pub: pub, now: now, batch: max(batch, 1)}
+// NewScheduler returns a Scheduler; a Batch below 1 is 1 and a Tick below SchedulerMinWait
+// is SchedulerMinWait.
+func NewScheduler(store DueStore, pub Publisher, now func() time.Time, cfg SchedulerConfig) *Scheduler {
+	cfg.Batch = max(cfg.Batch, 1)
+	cfg.Tick = max(cfg.Tick, SchedulerMinWait)
+	return &Scheduler{store: store, pub: pub, now: now, cfg: cfg}
+}
+
+// Wait returns how long to pause before the next Tick: until the earliest monitor is due,
+// at least SchedulerMinWait and at most the Tick. A run is thus claimed within about a
+// millisecond of its time when the schedule is sparse, and the query rate stays bounded when
+// it is dense. When the store cannot say, it is the Tick.
+func (s *Scheduler) Wait(ctx context.Context) time.Duration {
+	next, err := s.store.NextDue(ctx)
+	if err != nil || next.IsZero() {
+		return s.cfg.Tick
+	}
+	return min(max(next.Sub(s.now()), SchedulerMinWait), s.cfg.Tick)
 }
 
 // Tick schedules every monitor due now, batch by batch, then publishes the slots left
@@ -76,7 +105,7 @@ func NewScheduler(store DueStore, pub Publisher, now func() time.Time, batch int
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: s.batch})
+		due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: s.cfg.Batch, Jitter: s.cfg.Jitter})
 		if err != nil {
 			return total, fmt.Errorf("claim due monitors: %w", err)
 		}
@@ -84,7 +113,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 			return total, err
 		}
 		total += len(due)
-		if len(due) < s.batch {
+		if len(due) < s.cfg.Batch {
 			break
 		}
 	}
@@ -93,7 +122,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 
 // MonitorChanged schedules one monitor at once if it is due, as a new monitor is.
 func (s *Scheduler) MonitorChanged(ctx context.Context, monitorID string) error {
-	due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: 1, MonitorID: monitorID})
+	due, err := s.store.ClaimDue(ctx, DueQuery{Now: s.now(), Limit: 1, MonitorID: monitorID, Jitter: s.cfg.Jitter})
 	if err != nil {
 		return fmt.Errorf("schedule monitor %s: %w", monitorID, err)
 	}
@@ -103,14 +132,14 @@ func (s *Scheduler) MonitorChanged(ctx context.Context, monitorID string) error 
 // republish publishes the slots claimed long enough ago and still unpublished.
 func (s *Scheduler) republish(ctx context.Context) error {
 	for {
-		due, err := s.store.Unpublished(ctx, s.now().Add(-SchedulerRepublishAfter), s.batch)
+		due, err := s.store.Unpublished(ctx, s.now().Add(-SchedulerRepublishAfter), s.cfg.Batch)
 		if err != nil {
 			return fmt.Errorf("find unpublished slots: %w", err)
 		}
 		if err := s.dispatch(ctx, due); err != nil {
 			return err
 		}
-		if len(due) < s.batch {
+		if len(due) < s.cfg.Batch {
 			return nil
 		}
 	}

@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -52,4 +54,25 @@ func NextRunOf(id string, interval time.Duration, cronExpr, timezone string, aft
 		}
 	}
 	return NextRun(id, interval, after)
+}
+
+// NextScheduled is NextRunOf with up to jitter of delay, for the scheduler. The delay is
+// drawn from the monitor's id and its run, so every replica computes the same one, and it
+// stays under half the interval, so the next run is found on the same grid and delays never
+// add up. Cron schedules are never delayed: their users asked for a time of day.
+func NextScheduled(id string, interval time.Duration, cronExpr, timezone string, after time.Time, jitter time.Duration) time.Time {
+	next := NextRunOf(id, interval, cronExpr, timezone, after)
+	if jitter <= 0 || cronExpr != "" || interval <= 1 {
+		return next
+	}
+	limit := min(jitter, interval/2)
+	if limit <= 0 {
+		return next
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	var run [8]byte
+	binary.BigEndian.PutUint64(run[:], uint64(next.UnixNano()))
+	h.Write(run[:])
+	return next.Add(time.Duration(h.Sum64() % uint64(limit)))
 }
