@@ -22,7 +22,7 @@ export VIGIL_TEST_DATABASE_URL="$$url"; \
 echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
 endef
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-scheduler lint migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler lint migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -54,6 +54,9 @@ bench-notify: build ## State change to SMTP accept and to webhook 2xx, 1,000 the
 bench-pipeline: build ## Evaluations per second end to end at 10,000 and 100,000 monitors, then with a state change and an email each (vigil bench pipeline)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench pipeline -monitors 10000,100000 && \
 	DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench pipeline -monitors 10000 -changes
+
+bench-overhead: build ## Orchestration overhead per evaluation at 1,000 a second offered (vigil bench pipeline -rate 1000)
+	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench pipeline -monitors 10000 -rate 1000
 
 bench-scheduler: build ## Scheduler claim rate over 1,000,000 monitors (vigil bench scheduler)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench scheduler -monitors 1000000
