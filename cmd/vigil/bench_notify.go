@@ -39,6 +39,7 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long a round may take")
 	keep := fs.Bool("keep", false, "keep the scratch database")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file")
+	lazySync := fs.Bool("nats-lazy-sync", false, "measure only: the embedded NATS without an fsync per write (loses messages on an OS crash)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,7 +70,8 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 		return err
 	}
 	cfg.SMTPURL = mail.URL()
-	m, stop, err := benchRoles(ctx, cfg, dbURL, []string{roleNATS, roleMatcher, roleMailer}, nil)
+	m, stop, err := benchRoles(ctx, cfg, dbURL, []string{roleNATS, roleMatcher, roleMailer},
+		func(m *Main) { m.natsLazySync = *lazySync })
 	if err != nil {
 		return err
 	}

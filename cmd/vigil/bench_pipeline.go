@@ -86,8 +86,8 @@ func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out
 	fmt.Fprintf(out, "pipeline bench: %d measured rounds per size after a warm-up; due %s; scheduler tick %s; changes=%v; nats fsync per write=%v; synchronous_commit=%v\n",
 		*rounds, offered, *tick, *changes, !*lazySync, !*asyncCommit)
 	fmt.Fprintln(out, "ovh: due→recorded minus the evaluator's own time (fetch and provider), i.e. scheduling, queueing and recording")
-	fmt.Fprintf(out, "%-9s %-5s %8s %9s %9s %9s %8s %8s %10s %10s %8s %9s %8s\n", "monitors", "round", "evals/s", "due→rec50", "due→rec95", "due→rec99",
-		"ovh50", "ovh99", "chg→smtp50", "chg→smtp99", "round", "vigil cpu", "pg cpu")
+	fmt.Fprintf(out, "%-9s %-5s %8s %9s %9s %9s %8s %8s %10s %10s %8s %9s %8s %8s\n", "monitors", "round", "evals/s", "due→rec50", "due→rec95", "due→rec99",
+		"ovh50", "ovh99", "chg→smtp50", "chg→smtp99", "round", "vigil cpu", "pg cpu", "vacuum")
 	for _, n := range sizes {
 		opts := pipelineOptions{rounds: *rounds, changes: *changes, timeout: *timeout, keep: *keep, cpuProfile: *cpuProfile,
 			lazySync: *lazySync, asyncCommit: *asyncCommit, rate: *rate, tick: *tick}
@@ -149,6 +149,13 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 	}
 	defer stop()
 
+	autovacuum, err := autovacuumOn(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if !autovacuum {
+		fmt.Fprintln(out, "this Postgres runs without autovacuum: each round is followed by VACUUM (ANALYZE), timed in the vacuum column, as autovacuum would do")
+	}
 	for round := 0; round <= rounds; round++ {
 		if changes && round%2 == 0 {
 			price.Store(70) // below 80: active
@@ -216,14 +223,17 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 		label := strconv.Itoa(round)
 		if round == 0 {
 			label = "warm"
-			// The tables were empty when the roles planned their statements; autovacuum
-			// would analyze them within a minute or so, which a round does not wait for.
-			if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
-				return fmt.Errorf("analyze after the warm-up round: %w", err)
-			}
 		}
-		fmt.Fprintf(out, "%-9d %-5s %8.0f %9s %9s %9s %8s %8s %10s %10s %8s %8.1fs %7.1fs\n", n, label, float64(n)/elapsed.Seconds(),
-			secs(p50), secs(p95), secs(p99), secs(ovh50), secs(ovh99), smtp50, smtp99, elapsed.Round(time.Millisecond), vigilCPU.Seconds(), pgCPU.Seconds())
+		vacuum := "-"
+		if !autovacuum {
+			took, err := vacuumScratch(ctx, pool)
+			if err != nil {
+				return err
+			}
+			vacuum = took.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(out, "%-9d %-5s %8.0f %9s %9s %9s %8s %8s %10s %10s %8s %8.1fs %7.1fs %8s\n", n, label, float64(n)/elapsed.Seconds(),
+			secs(p50), secs(p95), secs(p99), secs(ovh50), secs(ovh99), smtp50, smtp99, elapsed.Round(time.Millisecond), vigilCPU.Seconds(), pgCPU.Seconds(), vacuum)
 	}
 	return nil
 }
@@ -252,6 +262,25 @@ func makeDue(ctx context.Context, pool *pgxpool.Pool, rate float64) (time.Time, 
 		return start, fmt.Errorf("make monitors due: %w", err)
 	}
 	return start, nil
+}
+
+// autovacuumOn says whether the server vacuums and analyzes tables by itself.
+func autovacuumOn(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var on bool
+	if err := pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool`).Scan(&on); err != nil {
+		return false, fmt.Errorf("read the autovacuum setting: %w", err)
+	}
+	return on, nil
+}
+
+// vacuumScratch does what autovacuum would between two rounds: without it, every update
+// leaves a dead row version behind and the planner keeps the statistics of empty tables.
+func vacuumScratch(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	start := time.Now()
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return 0, fmt.Errorf("vacuum between rounds: %w", err)
+	}
+	return time.Since(start), nil
 }
 
 // loadPipelineMonitors creates one user and n monitors, each watching its own page of the
