@@ -16,7 +16,7 @@ import (
 var vigilTables = []string{
 	"users", "monitors", "facts", "evaluations", "actions", "triggers", "notifications",
 	"refresh_tokens", "password_reset_tokens", "api_keys", "beta_allowlist", "audit_log",
-	"outbox", "email_suppressions", "rate_limits", "email_recipients", "notification_attempts",
+	"outbox", "email_suppressions", "rate_limits", "email_recipients", "notification_attempts", "monitor_unpublished_slots",
 }
 
 // vigilFunctions is every function the migrations create.
@@ -33,14 +33,14 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 
 	m, err := postgres.NewMigrator(ctx, conn)
 	require.NoError(t, err)
-	require.Equal(t, int32(10), m.Latest())
+	require.Equal(t, int32(11), m.Latest())
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int32(0), cur, "an empty database starts at version 0")
 	status, err := m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 10)
+	require.Len(t, status, 11)
 	for _, s := range status {
 		require.False(t, s.Applied, "migration %d applied on an empty database", s.Version)
 	}
@@ -67,8 +67,14 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	// Up again is a no-op.
 	require.NoError(t, m.Up(ctx))
 
-	// Down(1) removes only the newest migration, the pipeline columns; then the digests;
-	// then confirm; then the attempts.
+	// Down(1) removes only the newest migration, the unpublished slots (back to a column);
+	// then the pipeline columns; then the digests; then confirm; then the attempts.
+	require.NoError(t, m.Down(ctx, 1))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(10), cur)
+	require.False(t, relationExists(ctx, t, conn, "monitor_unpublished_slots"), "monitor_unpublished_slots still exists after Down(1)")
+	require.True(t, relationExists(ctx, t, conn, "monitors_slot_unpublished_idx"), "Down(1) did not bring back the scheduler's index")
 	require.NoError(t, m.Down(ctx, 1))
 	cur, err = m.Current(ctx)
 	require.NoError(t, err)
@@ -115,7 +121,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	require.True(t, relationExists(ctx, t, conn, "notifications"), "Down(1) rolled back too far")
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 10)
+	require.Len(t, status, 11)
 	for _, s := range status {
 		require.Equal(t, s.Version <= 3, s.Applied, "status of migration %d after Down(1): %s", s.Version, s)
 	}
@@ -156,7 +162,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
 	want := []string{"001_accounts.sql", "002_monitors.sql", "003_notifications.sql", "004_outbox.sql", "005_rate_limits.sql", "006_actions_api.sql",
-		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql"}
+		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql", "011_unpublished_slots.sql"}
 	require.Len(t, status, len(want))
 	for i, s := range status {
 		require.Equal(t, int32(i+1), s.Version)
@@ -180,11 +186,11 @@ func TestMigratorToRejectsUnknownVersions(t *testing.T) {
 	err = m.To(ctx, 99)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "99")
-	require.Contains(t, err.Error(), "0 to 10", "the error should name the valid range")
+	require.Contains(t, err.Error(), "0 to 11", "the error should name the valid range")
 
 	err = m.To(ctx, -1)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "0 to 10")
+	require.Contains(t, err.Error(), "0 to 11")
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)

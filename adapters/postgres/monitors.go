@@ -160,9 +160,14 @@ func (s *MonitorStore) ClaimDue(ctx context.Context, q app.DueQuery) ([]app.DueM
 			nexts[i] = monitor.NextScheduled(d.ID, d.Interval, d.Cron, d.Timezone, later(d.Slot, q.Now), q.Jitter)
 		}
 		_, err = tx.Exec(ctx, `
-			UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot, slot_claimed_at = $4
-			FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, slot, next)
-			WHERE m.id = u.id`, ids, slots, nexts, q.Now)
+			WITH claimed AS (
+				UPDATE monitors m SET next_run_at = u.next, last_scheduled_for = u.slot
+				FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, slot, next)
+				WHERE m.id = u.id
+				RETURNING m.id, u.slot)
+			INSERT INTO monitor_unpublished_slots (monitor_id, slot, claimed_at)
+			SELECT id, slot, $4 FROM claimed
+			ON CONFLICT (monitor_id) DO UPDATE SET slot = excluded.slot, claimed_at = excluded.claimed_at`, ids, slots, nexts, q.Now)
 		if err != nil {
 			return fmt.Errorf("advance due monitors: %w", translate(err))
 		}
@@ -193,12 +198,10 @@ func (s *MonitorStore) MarkPublished(ctx context.Context, due []app.DueMonitor) 
 	for i, d := range due {
 		ids[i], slots[i] = d.ID, d.Slot
 	}
-	// Joined on the primary key only: a condition on slot_claimed_at would tempt the
-	// planner into its partial index, and a loop over every unpublished slot per row.
 	_, err := s.pool.Exec(ctx, `
-		UPDATE monitors m SET slot_claimed_at = NULL
-		FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, slot)
-		WHERE m.id = u.id AND m.last_scheduled_for = u.slot`, ids, slots)
+		DELETE FROM monitor_unpublished_slots s
+		USING unnest($1::uuid[], $2::timestamptz[]) AS u(id, slot)
+		WHERE s.monitor_id = u.id AND s.slot = u.slot`, ids, slots)
 	if err != nil {
 		return fmt.Errorf("mark slots published: %w", translate(err))
 	}
@@ -209,9 +212,10 @@ func (s *MonitorStore) MarkPublished(ctx context.Context, due []app.DueMonitor) 
 // stored once.
 func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit int) ([]app.DueMonitor, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+dueColumns+`, last_scheduled_for FROM monitors
-		WHERE slot_claimed_at < $1 AND status = 'active'
-		ORDER BY slot_claimed_at
+		SELECT `+dueColumns+`, s.slot FROM monitor_unpublished_slots s
+		JOIN monitors m ON m.id = s.monitor_id
+		WHERE s.claimed_at < $1 AND m.status = 'active'
+		ORDER BY s.claimed_at
 		LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("select unpublished slots: %w", translate(err))

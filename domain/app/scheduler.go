@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vigilhq/vigil/domain/event"
@@ -54,6 +55,10 @@ type Publisher interface {
 // scheduler publishes it again: longer than a publish may take.
 const SchedulerRepublishAfter = 30 * time.Second
 
+// SchedulerRepublishEvery is how often a scheduler looks for slots left unpublished: the
+// scheduler may tick every millisecond, and such slots are rare (the broker was down).
+const SchedulerRepublishEvery = 5 * time.Second
+
 // SchedulerMinWait is the shortest pause between two claims, so that a steady stream of due
 // runs is claimed in small batches rather than one query at a time.
 const SchedulerMinWait = time.Millisecond
@@ -76,6 +81,9 @@ type Scheduler struct {
 	pub   Publisher
 	now   func() time.Time
 	cfg   SchedulerConfig
+
+	mu            sync.Mutex
+	lastRepublish time.Time // when republish last ran to the end
 }
 
 // NewScheduler returns a Scheduler; a Batch below 1 is 1 and a Tick below SchedulerMinWait
@@ -98,8 +106,9 @@ func (s *Scheduler) Wait(ctx context.Context) time.Duration {
 	return min(max(next.Sub(s.now()), SchedulerMinWait), s.cfg.Tick)
 }
 
-// Tick schedules every monitor due now, batch by batch, then publishes the slots left
-// unpublished by earlier ticks. Returns how many were scheduled. A publish that fails stops
+// Tick schedules every monitor due now, batch by batch, then, at most every
+// SchedulerRepublishEvery, publishes the slots left unpublished by earlier ticks. Returns
+// how many were scheduled. A publish that fails stops
 // the tick; its slots stay claimed and are published by a later tick, unless the monitor
 // is due again first: its newer slot replaces the older, so it runs once.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
@@ -117,7 +126,17 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	return total, s.republish(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if !s.lastRepublish.IsZero() && now.Sub(s.lastRepublish) < SchedulerRepublishEvery {
+		return total, nil
+	}
+	if err := s.republish(ctx); err != nil {
+		return total, err
+	}
+	s.lastRepublish = now
+	return total, nil
 }
 
 // MonitorChanged schedules one monitor at once if it is due, as a new monitor is.
