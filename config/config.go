@@ -181,7 +181,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RelayWorkers = num("RELAY_WORKERS", 4, 1, 32)
 	c.SchedulerConcurrency = num("SCHEDULER_CONCURRENCY", 4, 1, 64)
 	// Evaluations wait on sources and AI providers, not the CPU.
-	c.EvaluatorConcurrency = num("EVALUATOR_CONCURRENCY", 32, 1, 512)
+	c.EvaluatorConcurrency = num("EVALUATOR_CONCURRENCY", 128, 1, 512)
 	c.RecorderConcurrency = num("RECORDER_CONCURRENCY", 2, 1, 64)
 	c.RecorderBatch = num("RECORDER_BATCH", 200, 1, 1000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)

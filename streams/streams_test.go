@@ -56,6 +56,29 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	return info.State.Msgs
 }
 
+// TestEnsureTopologyEnablesAtomicPublishOnOlderStreams: a stream made before atomic batches
+// (an older Vigil, or a server upgraded since) gets them at the next start-up, and keeps
+// its messages.
+func TestEnsureTopologyEnablesAtomicPublishOnOlderStreams(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: streams.StreamMonitors, Subjects: []string{"vigil.monitors.>"},
+		Storage: jetstream.FileStorage, MaxAge: streams.MaxAgeDefault, Duplicates: streams.DuplicateWindowDefault})
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, "vigil.monitors.m1.created", []byte(`{}`))
+	require.NoError(t, err)
+
+	require.NoError(t, streams.EnsureTopology(ctx, js, streams.TopologyConfig{}))
+	s, err := js.Stream(ctx, streams.StreamMonitors)
+	require.NoError(t, err)
+	si, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.True(t, si.Config.AllowAtomicPublish)
+	require.Equal(t, uint64(1), si.State.Msgs)
+}
+
 func TestEnsureTopology(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -81,6 +104,7 @@ func TestEnsureTopology(t *testing.T) {
 	require.Equal(t, streams.MaxAgeDefault, si.Config.MaxAge)
 	require.Equal(t, streams.DuplicateWindowDefault, si.Config.Duplicates)
 	require.Equal(t, []string{"vigil.evaluations.>"}, si.Config.Subjects)
+	require.True(t, si.Config.AllowAtomicPublish, "publishers send atomic batches")
 
 	want := map[string]struct {
 		stream, filter string

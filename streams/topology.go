@@ -141,6 +141,9 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 				Replicas:    cfg.Replicas,
 				MaxAge:      cfg.MaxAge,
 				Duplicates:  cfg.DuplicateWindow,
+				// Publishers send what they have for one stream as one atomic batch,
+				// which the server stores with one disk flush (Publisher).
+				AllowAtomicPublish: true,
 			})
 			return err
 		})
