@@ -71,6 +71,19 @@ func (w *wireTap) batches() map[string]int {
 	return out
 }
 
+// repeated returns the message ids that went by more than once, with how often.
+func (w *wireTap) repeated() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]int{}
+	for id, c := range w.seen {
+		if c > 1 {
+			out[id] = c
+		}
+	}
+	return out
+}
+
 func (w *wireTap) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -100,7 +113,7 @@ func TestPublishAllSendsOneAtomicBatchPerStream(t *testing.T) {
 	require.Equal(t, uint64(80), streamMsgs(t, b.js, streams.StreamMonitors))
 	require.Equal(t, uint64(20), streamMsgs(t, b.js, streams.StreamEvaluations))
 	require.Eventually(t, func() bool { return wire.count() == 100 }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, map[string]int{}, countsAbove(wire, 1), "every message went over the wire once: no batch was refused and sent again")
+	require.Equal(t, map[string]int{}, wire.repeated(), "every message went over the wire once: no batch was refused and sent again")
 	sizes := wire.batches()
 	require.Len(t, sizes, 2, "one atomic batch per stream: %v", sizes)
 	require.NotContains(t, sizes, "", "no message went alone")
@@ -131,7 +144,7 @@ func TestPublishGathersConcurrentCallsIntoBatches(t *testing.T) {
 	}
 	require.Equal(t, uint64(n), streamMsgs(t, b.js, streams.StreamMonitors))
 	require.Eventually(t, func() bool { return wire.count() == n }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, map[string]int{}, countsAbove(wire, 1), "every message went over the wire once")
+	require.Equal(t, map[string]int{}, wire.repeated(), "every message went over the wire once")
 	biggest := 0
 	for id, size := range wire.batches() {
 		if id != "" {
@@ -159,33 +172,4 @@ func TestPublishFallsBackWhenBatchesAreRefused(t *testing.T) {
 	require.Eventually(t, func() bool { return wire.count() == 8 }, 5*time.Second, 10*time.Millisecond,
 		"the refused batch, then each message alone")
 	require.Equal(t, 4, wire.batches()[""], "each message went again alone")
-}
-
-func countsAbove(w *wireTap, n int) map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := map[string]int{}
-	for id, c := range w.seen {
-		if c > n {
-			out[id] = c
-		}
-	}
-	return out
-}
-
-func TestPublishAllSendsFewMessagesAlone(t *testing.T) {
-	t.Parallel()
-	ctx := testCtx(t)
-	b := setup(t, streams.TopologyConfig{})
-	wire := tapWire(t, b.nc)
-	pub := streams.NewPublisher(b.js, "vigil/test")
-
-	evs := make([]event.Event, streams.AtomicBatchMinDefault-1)
-	for i := range evs {
-		evs[i] = monitorCreated()
-	}
-	require.NoError(t, pub.PublishAll(ctx, evs))
-	require.Equal(t, uint64(len(evs)), streamMsgs(t, b.js, streams.StreamMonitors))
-	require.Eventually(t, func() bool { return wire.count() == len(evs) }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, map[string]int{"": len(evs)}, wire.batches(), "below the minimum, no atomic batch")
 }
