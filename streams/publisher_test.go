@@ -173,3 +173,20 @@ func TestPublishFallsBackWhenBatchesAreRefused(t *testing.T) {
 		"the refused batch, then each message alone")
 	require.Equal(t, 4, wire.batches()[""], "each message went again alone")
 }
+
+func TestPublishAllSendsFewMessagesAlone(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	b := setup(t, streams.TopologyConfig{})
+	wire := tapWire(t, b.nc)
+	pub := streams.NewPublisher(b.js, "vigil/test")
+
+	evs := make([]event.Event, streams.AtomicBatchMinDefault-1)
+	for i := range evs {
+		evs[i] = monitorCreated()
+	}
+	require.NoError(t, pub.PublishAll(ctx, evs))
+	require.Equal(t, uint64(len(evs)), streamMsgs(t, b.js, streams.StreamMonitors))
+	require.Eventually(t, func() bool { return wire.count() == len(evs) }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, map[string]int{"": len(evs)}, wire.batches(), "below the minimum, no atomic batch")
+}
