@@ -87,9 +87,10 @@ func (p *Publisher) Publish(ctx context.Context, ev event.Event) error {
 }
 
 // PublishMsg publishes a prepared message and waits for the stream's ack. The message must
-// carry a Nats-Msg-Id header. While another call's batch for the same stream is in flight,
-// it waits to go with the next one; the caller that finds none in flight publishes the
-// calls waiting (its own first) until none is left.
+// carry a Nats-Msg-Id header. While a batch for the same stream is in flight, it waits to go
+// with the next one; a call that finds none in flight publishes at once, with whatever
+// else is waiting by then. A caller whose ctx ends stops waiting, but its message may still
+// be stored: publishing it again with the same id is safe.
 func (p *Publisher) PublishMsg(ctx context.Context, m *nats.Msg) error {
 	if m.Header.Get(HeaderMsgID) == "" {
 		return fmt.Errorf("publish %s: missing %s header", m.Subject, HeaderMsgID)
@@ -155,9 +156,9 @@ func (p *Publisher) lead(q *commitQueue) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if !unbounded {
-		ctx, cancel = context.WithDeadline(context.Background(), latest)
+		ctx, cancel = context.WithDeadline(ctx, latest)
 	}
 	errs := p.publishMsgs(ctx, msgs)
 	cancel()
