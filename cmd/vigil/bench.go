@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -322,4 +323,17 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("-cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// positiveInts parses the comma-separated positive numbers of flag -name.
+func positiveInts(name, raw string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(raw, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

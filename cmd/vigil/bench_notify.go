@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,13 +42,9 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var sizes []int
-	for _, s := range strings.Split(*rounds, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-changes: %q is not a positive number", s)
-		}
-		sizes = append(sizes, n)
+	sizes, err := positiveInts("changes", *rounds)
+	if err != nil {
+		return err
 	}
 	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
 	if err != nil {

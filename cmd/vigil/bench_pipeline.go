@@ -48,13 +48,9 @@ func runBenchPipeline(ctx context.Context, cfg config.Config, args []string, out
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var sizes []int
-	for _, s := range strings.Split(*sizesFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-monitors: %q is not a positive number", s)
-		}
-		sizes = append(sizes, n)
+	sizes, err := positiveInts("monitors", *sizesFlag)
+	if err != nil {
+		return err
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds: want at least 1")
