@@ -50,6 +50,7 @@ type Publisher struct {
 	js       jetstream.JetStream
 	source   string
 	batchMin int
+	routes   []route // subject prefix → stream, from Streams(), read once
 
 	mu      sync.Mutex
 	pending map[string]*commitQueue // by stream
@@ -70,7 +71,7 @@ type publishCall struct {
 // NewPublisher returns a publisher whose messages name source (e.g. "vigil/scheduler") as
 // their CloudEvents source.
 func NewPublisher(js jetstream.JetStream, source string, opts ...PublisherOption) *Publisher {
-	p := &Publisher{js: js, source: source, batchMin: AtomicBatchMinDefault, pending: map[string]*commitQueue{}}
+	p := &Publisher{js: js, source: source, batchMin: AtomicBatchMinDefault, routes: routes(), pending: map[string]*commitQueue{}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -95,7 +96,7 @@ func (p *Publisher) PublishMsg(ctx context.Context, m *nats.Msg) error {
 	if m.Header.Get(HeaderMsgID) == "" {
 		return fmt.Errorf("publish %s: missing %s header", m.Subject, HeaderMsgID)
 	}
-	stream := streamOf(m.Subject)
+	stream := p.streamOf(m.Subject)
 	call := &publishCall{ctx: ctx, msg: m, done: make(chan error, 1)}
 	p.mu.Lock()
 	q := p.pending[stream]
@@ -211,7 +212,7 @@ func (p *Publisher) publishMsgs(ctx context.Context, msgs []*nats.Msg) []error {
 			errs[i] = fmt.Errorf("publish %s: missing %s header", m.Subject, HeaderMsgID)
 			continue
 		}
-		s := streamOf(m.Subject)
+		s := p.streamOf(m.Subject)
 		if _, ok := byStream[s]; !ok {
 			order = append(order, s)
 		}
@@ -280,14 +281,28 @@ func (p *Publisher) publishEach(ctx context.Context, msgs []*nats.Msg, idx []int
 	}
 }
 
-// streamOf names the stream whose subjects hold subject, or the subject itself when none
-// does (its publish then fails as it would have).
-func streamOf(subject string) string {
+// route says which stream holds the subjects under prefix.
+type route struct{ prefix, stream string }
+
+// routes lists the subject prefixes of Streams() (their filters end in ">").
+func routes() []route {
+	var out []route
 	for _, s := range Streams() {
 		for _, filter := range s.Subjects {
-			if prefix, ok := strings.CutSuffix(filter, ">"); ok && strings.HasPrefix(subject, prefix) {
-				return s.Name
+			if prefix, ok := strings.CutSuffix(filter, ">"); ok {
+				out = append(out, route{prefix, s.Name})
 			}
+		}
+	}
+	return out
+}
+
+// streamOf names the stream whose subjects hold subject, or the subject itself when none
+// does (its publish then fails as it would have).
+func (p *Publisher) streamOf(subject string) string {
+	for _, r := range p.routes {
+		if strings.HasPrefix(subject, r.prefix) {
+			return r.stream
 		}
 	}
 	return subject
