@@ -197,7 +197,15 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg RunConfig) (*run
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DrainTimeoutDefault
 	}
-	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	// On a cluster the lookup can go unanswered while a node is down or leaders are being
+	// elected; it is tried again (as EnsureTopology's requests are) rather than failing the
+	// role at start-up.
+	var cons jetstream.Consumer
+	err := retryRequest(ctx, func(ctx context.Context) error {
+		var err error
+		cons, err = js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("run consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
 	}

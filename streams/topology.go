@@ -171,7 +171,8 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 	return nil
 }
 
-// topologyRequestTimeout bounds one attempt to create or update a stream or consumer.
+// topologyRequestTimeout bounds one attempt of a start-up request: creating or updating a
+// stream or consumer, or looking a consumer up.
 const topologyRequestTimeout = 3 * time.Second
 
 // retryRequest runs fn with a timeout per attempt until it succeeds or ctx ends. On a
