@@ -447,8 +447,10 @@ func TestNotificationsAPI(t *testing.T) {
 	for query, want := range map[string]int{
 		"status=failed": 1, "status=sent": 1, "channel=webhook": 0, "channel=email": 3,
 		"monitor_id=" + mon.ID: 3, "monitor_id=" + ids[0]: 0, "monitor_id=nonsense": 0,
-		"from=" + url.QueryEscape(time.Now().Add(-9*time.Minute).UTC().Format(time.RFC3339)): 2,
-		"to=" + url.QueryEscape(time.Now().Add(-9*time.Minute).UTC().Format(time.RFC3339)):   1,
+		// Half a minute from the notifications (10, 9 and 8 minutes old): RFC 3339 drops the
+		// fraction of the second, which must not move the bound past one of them.
+		"from=" + url.QueryEscape(time.Now().Add(-9*time.Minute-30*time.Second).UTC().Format(time.RFC3339)): 2,
+		"to=" + url.QueryEscape(time.Now().Add(-9*time.Minute-30*time.Second).UTC().Format(time.RFC3339)):   1,
 	} {
 		rec := b.do(t, http.MethodGet, "/api/notifications?"+query, "", b.ann, nil)
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", query, rec.Body)
