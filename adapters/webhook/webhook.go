@@ -66,8 +66,10 @@ func New(cfg Config) *Sender {
 		DialContext:           source.Dialer(cfg.Guard).DialContext,
 		TLSHandshakeTimeout:   cfg.Timeout,
 		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
+		// A burst to one receiver reuses its connections instead of dialling (and checking
+		// the address of) a new one for most calls.
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
 	}
 	client := &http.Client{Transport: transport, Timeout: cfg.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
