@@ -38,6 +38,7 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long a round may take")
 	keep := fs.Bool("keep", false, "keep the scratch database")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file")
+	channels := fs.String("channels", "email,webhook", "the channels each monitor notifies on, comma-separated")
 	lazySync := fs.Bool("nats-lazy-sync", false, "measure only: the embedded NATS without an fsync per write (loses messages on an OS crash)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,6 +46,17 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	sizes, err := positiveInts("changes", *rounds)
 	if err != nil {
 		return err
+	}
+	email, hook := false, false
+	for _, c := range strings.Split(*channels, ",") {
+		switch strings.TrimSpace(c) {
+		case "email":
+			email = true
+		case "webhook":
+			hook = true
+		default:
+			return fmt.Errorf("-channels: %q is not a channel (email, webhook)", c)
+		}
 	}
 	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
 	if err != nil {
@@ -80,8 +92,8 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "matcher (%d batches, MATCHER_CONCURRENCY) and mailer (%d, MAILER_CONCURRENCY) running; SMTP %s; webhooks %s\n",
-		cfg.MatcherConcurrency, cfg.MailerConcurrency, mail.Addr(), receiver.URL)
+	fmt.Fprintf(out, "matcher (%d batches, MATCHER_CONCURRENCY) and mailer (%d emails, MAILER_CONCURRENCY; %d webhooks, WEBHOOK_CONCURRENCY) running; SMTP %s; webhooks %s\n",
+		cfg.MatcherConcurrency, cfg.MailerConcurrency, cfg.WebhookConcurrency, mail.Addr(), receiver.URL)
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err
@@ -90,12 +102,23 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	fmt.Fprintf(out, "%-8s %-8s %9s %9s %9s %9s %10s\n", "changes", "channel", "p50", "p95", "p99", "max", "per second")
 	for round, n := range sizes {
 		emailsBefore, hooksBefore := len(mail.Messages()), hooks.count()
-		t0, err := burst(ctx, pool, keys, round, n, receiver.URL+"/hook")
+		hookURL := ""
+		if hook {
+			hookURL = receiver.URL + "/hook"
+		}
+		t0, err := burst(ctx, pool, keys, round, n, email, hookURL)
 		if err != nil {
 			return err
 		}
+		wantEmails, wantHooks := 0, 0
+		if email {
+			wantEmails = n
+		}
+		if hook {
+			wantHooks = n
+		}
 		deadline := time.Now().Add(*timeout)
-		for len(mail.Messages()) < emailsBefore+n || hooks.count() < hooksBefore+n {
+		for len(mail.Messages()) < emailsBefore+wantEmails || hooks.count() < hooksBefore+wantHooks {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("round of %d: %d emails and %d webhooks after %s", n, len(mail.Messages())-emailsBefore, hooks.count()-hooksBefore, *timeout)
 			}
@@ -108,8 +131,12 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 		for _, at := range hooks.since(hooksBefore) {
 			hookLat = append(hookLat, at.Sub(t0))
 		}
-		report(out, n, "email", emailLat, 5*time.Second)
-		report(out, n, "webhook", hookLat, 2*time.Second)
+		if email {
+			report(out, n, "email", emailLat, 5*time.Second)
+		}
+		if hook {
+			report(out, n, "webhook", hookLat, 2*time.Second)
+		}
 	}
 	return nil
 }
@@ -129,32 +156,36 @@ func report(out io.Writer, n int, channel string, d []time.Duration, p99Target t
 }
 
 // burst creates a user with n monitors, each with a state_change trigger to the user's
-// email action and one to a webhook action, then commits n state changes in one
-// transaction and returns when it committed.
-func burst(ctx context.Context, pool *pgxpool.Pool, keys postgres.Sealer, round, n int, hookURL string) (time.Time, error) {
+// email action when email and one to a webhook action at hookURL when it is not empty,
+// then commits n state changes in one transaction and returns when it committed.
+func burst(ctx context.Context, pool *pgxpool.Pool, keys postgres.Sealer, round, n int, email bool, hookURL string) (time.Time, error) {
 	userID := uuid.Must(uuid.NewV7()).String()
 	if _, err := pool.Exec(ctx, `INSERT INTO users (id, email, name, email_verified_at) VALUES ($1, $2, 'Bench', now())`,
 		userID, fmt.Sprintf("bench%d@vigil.localhost", round)); err != nil {
 		return time.Time{}, fmt.Errorf("bench user: %w", err)
 	}
-	hook, err := action.New(uuid.Must(uuid.NewV7()).String(), action.Draft{UserID: userID, Type: action.TypeWebhook, URL: hookURL}, time.Now().UTC())
-	if err != nil {
-		return time.Time{}, err
+	if hookURL != "" {
+		hook, err := action.New(uuid.Must(uuid.NewV7()).String(), action.Draft{UserID: userID, Type: action.TypeWebhook, URL: hookURL}, time.Now().UTC())
+		if err != nil {
+			return time.Time{}, err
+		}
+		if err := postgres.NewActionStore(pool, keys).CreateAction(ctx, hook); err != nil {
+			return time.Time{}, err
+		}
 	}
-	if err := postgres.NewActionStore(pool, keys).CreateAction(ctx, hook); err != nil {
-		return time.Time{}, err
+	var stmts []string
+	if email {
+		stmts = append(stmts, `INSERT INTO actions (user_id, name, type, config, is_default)
+		 SELECT id, 'Email me', 'email', jsonb_build_object('to', jsonb_build_array(email)), true FROM users WHERE id = $1`)
 	}
-	stmts := []string{
-		`INSERT INTO actions (user_id, name, type, config, is_default)
-		 SELECT id, 'Email me', 'email', jsonb_build_object('to', jsonb_build_array(email)), true FROM users WHERE id = $1`,
+	stmts = append(stmts,
 		`INSERT INTO monitors (user_id, name, prompt, kind, spec, interval_seconds, status, state, next_run_at)
 		 SELECT $1, 'Bench ' || i, 'Tell me when the price drops below $80', 'current_state',
 		        '{"kind":"current_state","summary":"price below 80","facts":[{"name":"price","type":"number","unit":"USD"}],"condition":"price < 80","needs_source":true,"confidence":1}',
 		        3600, 'paused', 'inactive', now() + interval '1 day'
 		 FROM generate_series(1, $2::int) AS i`,
 		`INSERT INTO triggers (monitor_id, action_id, condition)
-		 SELECT m.id, a.id, 'state_change' FROM monitors m JOIN actions a ON a.user_id = m.user_id WHERE m.user_id = $1`,
-	}
+		 SELECT m.id, a.id, 'state_change' FROM monitors m JOIN actions a ON a.user_id = m.user_id WHERE m.user_id = $1`)
 	for _, s := range stmts {
 		args := []any{userID}
 		if strings.Contains(s, "$2") {
@@ -165,7 +196,7 @@ func burst(ctx context.Context, pool *pgxpool.Pool, keys postgres.Sealer, round,
 		}
 	}
 	var t0 time.Time
-	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			INSERT INTO evaluations (monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation)
 			SELECT id, now(), now(), now(), 'succeeded', 'active', 'inactive', true, 'The price is 79.'
