@@ -49,7 +49,8 @@ type Config struct {
 	SchedulerTick        time.Duration // SCHEDULER_TICK
 	SchedulerBatch       int           // SCHEDULER_BATCH
 	SchedulerJitter      time.Duration // SCHEDULER_JITTER: the most a run of an interval monitor is delayed at random
-	MailerConcurrency    int           // MAILER_CONCURRENCY: deliveries one mailer process makes at once
+	MailerConcurrency    int           // MAILER_CONCURRENCY: emails one mailer process sends at once
+	WebhookConcurrency   int           // WEBHOOK_CONCURRENCY: webhook calls one mailer process makes at once
 	SMTPMaxConns         int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
 	MatcherConcurrency   int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
 	MatcherBatch         int           // MATCHER_BATCH: state changes matched in one transaction
@@ -173,6 +174,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SchedulerBatch = num("SCHEDULER_BATCH", 500, 1, 100000)
 	c.SchedulerJitter = dur("SCHEDULER_JITTER", 0)
 	c.MailerConcurrency = num("MAILER_CONCURRENCY", 16, 1, 256)
+	c.WebhookConcurrency = num("WEBHOOK_CONCURRENCY", 16, 1, 256)
 	c.SMTPMaxConns = num("SMTP_MAX_CONNS", 16, 1, 256)
 	c.MatcherConcurrency = num("MATCHER_CONCURRENCY", 2, 1, 64)
 	c.MatcherBatch = num("MATCHER_BATCH", 100, 1, 500)

@@ -28,6 +28,8 @@ func TestSubject(t *testing.T) {
 		{event.EvaluationCompleted{MonitorID: "m1", ScheduledFor: at}, "vigil.evaluations.completed.m1"},
 		{event.StateChanged{MonitorID: "m1", EvaluationID: "ev1"}, "vigil.states.changed.m1"},
 		{event.NotificationRequested{NotificationID: "n1", MonitorID: "m1"}, "vigil.notifications.email.n1"},
+		{event.NotificationRequested{NotificationID: "n2", Channel: event.ChannelWebhook}, "vigil.notifications.webhook.n2"},
+		{event.NotificationRequested{NotificationID: "n3", Channel: event.ChannelEmail}, "vigil.notifications.email.n3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ev.EventType(), func(t *testing.T) {

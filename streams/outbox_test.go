@@ -81,15 +81,22 @@ func TestOutboxPublishesCommittedRowsOnly(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	changed := event.StateChanged{MonitorID: uuid.NewString(), EvaluationID: uuid.NewString(), From: "inactive", To: "active", At: at}
 	notif := event.NotificationRequested{NotificationID: uuid.NewString(), MonitorID: changed.MonitorID, At: at}
-	appendInTx(t, pool, false, created, changed, notif)
-	appendInTx(t, pool, false, created) // same event again: skipped
+	hook := event.NotificationRequested{NotificationID: uuid.NewString(), MonitorID: changed.MonitorID, At: at, Channel: event.ChannelWebhook}
+	appendInTx(t, pool, false, created, changed, notif, hook, hook) // the same event twice in one call: once
+	appendInTx(t, pool, false, created)                             // the same event again: skipped
 	rolledBack := monitorCreated()
 	appendInTx(t, pool, true, rolledBack)
+	rows, err := pool.Query(ctx, `SELECT event_id FROM outbox ORDER BY id`)
+	require.NoError(t, err)
+	order, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{created.EventID(), changed.EventID(), notif.EventID(), hook.EventID()}, order,
+		"rows keep the order they were appended in")
 
 	relay := streams.NewRelay(pool, streams.NewPublisher(b.js, "vigil/relay"), streams.RelayConfig{Logger: testLogger(t)})
 	n, err := relay.Flush(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 3, n)
+	require.Equal(t, 4, n)
 	require.Zero(t, unpublished(t, pool))
 	n, err = relay.Flush(ctx)
 	require.NoError(t, err)
@@ -102,8 +109,13 @@ func TestOutboxPublishesCommittedRowsOnly(t *testing.T) {
 		{streams.StreamMonitors, "vigil.monitors." + created.MonitorID + ".created", created},
 		{streams.StreamStates, "vigil.states.changed." + changed.MonitorID, changed},
 		{streams.StreamNotifications, "vigil.notifications.email." + notif.NotificationID, notif},
+		{streams.StreamNotifications, "vigil.notifications.webhook." + hook.NotificationID, hook},
 	} {
-		require.Equal(t, uint64(1), streamMsgs(t, b.js, tc.stream), tc.stream)
+		want := uint64(1)
+		if tc.stream == streams.StreamNotifications {
+			want = 2
+		}
+		require.Equal(t, want, streamMsgs(t, b.js, tc.stream), tc.stream)
 		s, err := b.js.Stream(ctx, tc.stream)
 		require.NoError(t, err)
 		msg, err := s.GetLastMsgForSubject(ctx, tc.subject)

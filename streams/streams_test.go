@@ -115,6 +115,7 @@ func TestEnsureTopology(t *testing.T) {
 		streams.ConsumerRecorder:  {streams.StreamEvaluations, "vigil.evaluations.completed.>", 30 * time.Second},
 		streams.ConsumerMatcher:   {streams.StreamStates, "vigil.states.changed.>", 30 * time.Second},
 		streams.ConsumerMailer:    {streams.StreamNotifications, "vigil.notifications.email.>", 30 * time.Second},
+		streams.ConsumerWebhooks:  {streams.StreamNotifications, "vigil.notifications.webhook.>", 30 * time.Second},
 	}
 	total := 0
 	for _, stream := range names {

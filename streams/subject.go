@@ -13,7 +13,7 @@ import (
 //	EvaluationDue                  -> vigil.evaluations.due.<monitor>
 //	EvaluationCompleted            -> vigil.evaluations.completed.<monitor>
 //	StateChanged                   -> vigil.states.changed.<monitor>
-//	NotificationRequested          -> vigil.notifications.email.<notification>
+//	NotificationRequested          -> vigil.notifications.email|webhook.<notification>
 //
 // An unknown event type, or an aggregate id that is not a valid subject token, is an error.
 func Subject(ev event.Event) (string, error) {
@@ -38,6 +38,9 @@ func Subject(ev event.Event) (string, error) {
 	case event.TypeStateChanged:
 		return "vigil.states.changed." + id, nil
 	case event.TypeNotificationRequested:
+		if nr, ok := ev.(event.NotificationRequested); ok && nr.Channel == event.ChannelWebhook {
+			return "vigil.notifications.webhook." + id, nil
+		}
 		return "vigil.notifications.email." + id, nil
 	default:
 		return "", fmt.Errorf("subject: unknown event type %q", t)

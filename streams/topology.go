@@ -36,6 +36,8 @@ const (
 	ConsumerMatcher = "matcher"
 	// ConsumerMailer reads NOTIFICATIONS, filter vigil.notifications.email.>.
 	ConsumerMailer = "mailer"
+	// ConsumerWebhooks reads NOTIFICATIONS, filter vigil.notifications.webhook.>.
+	ConsumerWebhooks = "webhooks"
 )
 
 // Topology defaults, used for TopologyConfig fields left zero.
@@ -116,6 +118,7 @@ func Consumers() []ConsumerSpec {
 		{StreamEvaluations, ConsumerRecorder, "vigil.evaluations.completed.>", AckWaitDefault},
 		{StreamStates, ConsumerMatcher, "vigil.states.changed.>", AckWaitDefault},
 		{StreamNotifications, ConsumerMailer, "vigil.notifications.email.>", AckWaitDefault},
+		{StreamNotifications, ConsumerWebhooks, "vigil.notifications.webhook.>", AckWaitDefault},
 	}
 }
 

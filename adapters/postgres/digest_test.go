@@ -64,6 +64,14 @@ func TestDailyDigest(t *testing.T) {
 		at.Format(time.DateOnly), app.DigestID(b.userID, "ann@example.com", at.Format(time.DateOnly))))
 	require.Equal(t, 2, mb.count(t, `SELECT count(*) FROM notifications WHERE status = 'digested' AND digest_id IS NOT NULL`))
 
+	// The relay is busy at first; the digest, which has no monitor, is asked for again.
+	mb.smtp.RejectNext(451, "try again later")
+	require.Equal(t, 1, mb.deliverRequested(t))
+	require.Empty(t, mb.smtp.Messages())
+	mb.clock.Add(time.Hour)
+	n, err = mb.mailer.RequestDue(ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 	require.Equal(t, 1, mb.deliverRequested(t))
 	msgs := mb.smtp.Messages()
 	require.Len(t, msgs, 1)

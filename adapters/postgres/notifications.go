@@ -294,16 +294,16 @@ func (s *NotificationStore) RequestDue(ctx context.Context, now time.Time, lease
 			  FOR UPDATE SKIP LOCKED)
 			UPDATE notifications n SET next_attempt_at = $3
 			FROM due WHERE n.id = due.id
-			RETURNING n.id::text, n.user_id::text, n.monitor_id::text, n.attempts`, now, limit, now.Add(requestGrace))
+			RETURNING n.id::text, n.user_id::text, coalesce(n.monitor_id::text, ''), n.attempts, n.channel`, now, limit, now.Add(requestGrace))
 		if err != nil {
 			return fmt.Errorf("select due notifications: %w", translate(err))
 		}
 		var events []event.Event
-		var id, userID, monitorID string
+		var id, userID, monitorID, channel string
 		var attempts int
-		_, err = pgx.ForEachRow(rows, []any{&id, &userID, &monitorID, &attempts}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&id, &userID, &monitorID, &attempts, &channel}, func() error {
 			events = append(events, event.NotificationRequested{NotificationID: id, UserID: userID, MonitorID: monitorID,
-				At: now, Retry: attempts + 1, RequestedAt: now.UnixNano()})
+				At: now, Channel: channel, Retry: attempts + 1, RequestedAt: now.UnixNano()})
 			return nil
 		})
 		if err != nil {

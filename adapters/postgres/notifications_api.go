@@ -137,7 +137,7 @@ func (s *NotificationStore) ResendNotification(ctx context.Context, userID, id s
 			return fmt.Errorf("resend notification: %w", translate(err))
 		}
 		return streams.AppendOutbox(ctx, tx, s.source, event.NotificationRequested{NotificationID: id, UserID: userID,
-			MonitorID: n.MonitorID, At: now, Retry: n.Attempts + 1, RequestedAt: now.UnixNano()})
+			MonitorID: n.MonitorID, At: now, Channel: n.Channel, Retry: n.Attempts + 1, RequestedAt: now.UnixNano()})
 	})
 	return n, err
 }

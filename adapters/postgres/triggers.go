@@ -60,7 +60,8 @@ func (s *TriggerStore) FireTriggers(ctx context.Context, changes []event.StateCh
 		var events []event.Event
 		for _, n := range plan.Notifications {
 			if inserted[n.ID] && n.Status == app.NotificationPending {
-				events = append(events, event.NotificationRequested{NotificationID: n.ID, UserID: n.UserID, MonitorID: n.MonitorID, At: plan.At})
+				events = append(events, event.NotificationRequested{NotificationID: n.ID, UserID: n.UserID, MonitorID: n.MonitorID,
+					At: plan.At, Channel: n.Channel})
 			}
 		}
 		return streams.AppendOutbox(ctx, tx, s.source, events...)

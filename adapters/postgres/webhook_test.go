@@ -104,6 +104,8 @@ func TestWebhookRetriedThenDeliveredOnce(t *testing.T) {
 	n, err := mb.mailer.RequestDue(ctx, 100)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+	require.Equal(t, 2, mb.count(t, `SELECT count(*) FROM outbox WHERE subject = $1`, "vigil.notifications.webhook."+id),
+		"the request and the re-request wait in the webhooks' queue, not behind emails")
 	require.Equal(t, 1, mb.deliverRequested(t))
 
 	got := rcv.deliveries()

@@ -125,7 +125,8 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 			return false
 		}
 		for _, c := range [][2]string{{streams.StreamEvaluations, streams.ConsumerEvaluator}, {streams.StreamEvaluations, streams.ConsumerRecorder},
-			{streams.StreamStates, streams.ConsumerMatcher}, {streams.StreamNotifications, streams.ConsumerMailer}} {
+			{streams.StreamStates, streams.ConsumerMatcher}, {streams.StreamNotifications, streams.ConsumerMailer},
+			{streams.StreamNotifications, streams.ConsumerWebhooks}} {
 			cons, err := js.Consumer(ctx, c[0], c[1])
 			if err != nil {
 				return false

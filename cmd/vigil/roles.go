@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
 	"github.com/vigilhq/vigil/adapters/httpapi"
@@ -560,11 +561,47 @@ func (m *Main) every(ctx context.Context, period time.Duration, fn func(context.
 	}
 }
 
+// mailer runs the delivery of notifications: one consumer per channel queue, each with its
+// own senders, so a burst of emails to a slow relay does not hold webhooks back, and the
+// sweep that requests the notifications due for another attempt.
 func (m *Main) mailer() (func(context.Context) error, error) {
-	mail, err := m.mailerService()
+	senders, err := m.notificationSenders()
 	if err != nil {
 		return nil, err
 	}
+	mail, err := m.mailerService(senders, m.cfg.MailerConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := m.mailerService(senders, m.cfg.WebhookConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	consumers := []func(context.Context) error{
+		m.deliveries(mail, streams.ConsumerMailer, m.cfg.MailerConcurrency),
+		m.deliveries(hooks, streams.ConsumerWebhooks, m.cfg.WebhookConcurrency),
+	}
+	return func(ctx context.Context) error {
+		// A short lease (tests) is swept more often, so a dead mailer's claim is not left
+		// waiting long after it ended.
+		go m.every(ctx, min(mailerSweepEvery, max(m.cfg.MailerLease/4, 100*time.Millisecond)), func(ctx context.Context) {
+			if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
+				m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
+			} else if n > 0 {
+				m.log.Info().Int("notifications", n).Msg("requested notifications due for an attempt")
+			}
+		})
+		g, ctx := errgroup.WithContext(ctx)
+		for _, consume := range consumers {
+			g.Go(func() error { return consume(ctx) })
+		}
+		return g.Wait()
+	}, nil
+}
+
+// deliveries consumes one channel queue of notification requests with mail, which makes
+// at most senders deliveries at once.
+func (m *Main) deliveries(mail *app.Mailer, consumer string, senders int) func(context.Context) error {
 	h := streams.HandleBatch(func(ctx context.Context, ms []streams.Decoded[event.NotificationRequested]) error {
 		ids := make([]string, len(ms))
 		for i, msg := range ms {
@@ -582,35 +619,19 @@ func (m *Main) mailer() (func(context.Context) error, error) {
 		return nil
 	})
 	// One batch more than the senders can take keeps a claim under way while the others send.
-	batches := (m.cfg.MailerConcurrency+m.cfg.MailerBatch-1)/m.cfg.MailerBatch + 1
-	consume := m.consumeBatch(streams.StreamNotifications, streams.ConsumerMailer, batches, m.cfg.MailerBatch, true, h)
-	return func(ctx context.Context) error {
-		// A short lease (tests) is swept more often, so a dead mailer's claim is not left
-		// waiting long after it ended.
-		go m.every(ctx, min(mailerSweepEvery, max(m.cfg.MailerLease/4, 100*time.Millisecond)), func(ctx context.Context) {
-			if n, err := mail.RequestDue(ctx, mailerSweepBatch); err != nil && ctx.Err() == nil {
-				m.log.Warn().Err(err).Msg("request due notifications; retrying next sweep")
-			} else if n > 0 {
-				m.log.Info().Int("notifications", n).Msg("requested notifications due for an attempt")
-			}
-		})
-		return consume(ctx)
-	}, nil
+	batches := (senders+m.cfg.MailerBatch-1)/m.cfg.MailerBatch + 1
+	return m.consumeBatch(streams.StreamNotifications, consumer, batches, m.cfg.MailerBatch, true, h)
 }
 
 // mailerService builds the delivery use case on the senders of every channel, with webhook
-// secrets opened with the data keys.
-func (m *Main) mailerService() (*app.Mailer, error) {
-	senders, err := m.notificationSenders()
-	if err != nil {
-		return nil, err
-	}
+// secrets opened with the data keys, making at most concurrency deliveries at once.
+func (m *Main) mailerService(senders map[string]app.NotificationSender, concurrency int) (*app.Mailer, error) {
 	keys, err := m.dataKeys()
 	if err != nil {
 		return nil, err
 	}
 	return app.NewMailer(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), senders, m.now,
-		app.MailerConfig{Senders: m.cfg.MailerConcurrency, Lease: m.cfg.MailerLease}), nil
+		app.MailerConfig{Senders: concurrency, Lease: m.cfg.MailerLease}), nil
 }
 
 // notificationSenders returns the sender of each channel: email through SMTP, webhooks over

@@ -3,12 +3,14 @@ package app
 import (
 	"fmt"
 	"time"
+
+	"github.com/vigilhq/vigil/domain/event"
 )
 
 // Channels a notification is delivered on.
 const (
-	ChannelEmail   = "email"
-	ChannelWebhook = "webhook"
+	ChannelEmail   = event.ChannelEmail
+	ChannelWebhook = event.ChannelWebhook
 )
 
 // Result is how one delivery attempt ended.

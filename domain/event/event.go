@@ -189,12 +189,22 @@ func (e StateChanged) EventType() string     { return TypeStateChanged }
 func (e StateChanged) AggregateID() string   { return e.MonitorID }
 func (e StateChanged) OccurredAt() time.Time { return e.At }
 
+// Notification channels. A NotificationRequested names its channel so that each channel's
+// requests wait in a queue of their own: a burst of emails does not hold webhooks back.
+const (
+	ChannelEmail   = "email"
+	ChannelWebhook = "webhook"
+)
+
 // NotificationRequested asks the mailer to deliver one notification.
 type NotificationRequested struct {
 	NotificationID string    `json:"notification_id"`
 	UserID         string    `json:"user_id"`
 	MonitorID      string    `json:"monitor_id"`
 	At             time.Time `json:"occurred_at"`
+	// Channel is the notification's channel; empty (requests written before channels had
+	// queues of their own) is email's queue, whose consumer delivers any channel.
+	Channel string `json:"channel,omitempty"`
 	// Retry is the attempt a re-request is for (0 for the first request) and RequestedAt
 	// (Unix nanoseconds) tells re-requests apart, so de-duplication keeps each of them.
 	Retry       int   `json:"retry,omitempty"`
