@@ -101,7 +101,7 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 	defer stopProfile()
 	fmt.Fprintf(out, "%-8s %-8s %9s %9s %9s %9s %10s\n", "changes", "channel", "p50", "p95", "p99", "max", "per second")
 	for round, n := range sizes {
-		emailsBefore, hooksBefore := len(mail.Messages()), hooks.count()
+		emailsBefore, hooksBefore := mail.Count(), hooks.count()
 		hookURL := ""
 		if hook {
 			hookURL = receiver.URL + "/hook"
@@ -118,15 +118,15 @@ func runBenchNotify(ctx context.Context, cfg config.Config, args []string, out i
 			wantHooks = n
 		}
 		deadline := time.Now().Add(*timeout)
-		for len(mail.Messages()) < emailsBefore+wantEmails || hooks.count() < hooksBefore+wantHooks {
+		for mail.Count() < emailsBefore+wantEmails || hooks.count() < hooksBefore+wantHooks {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("round of %d: %d emails and %d webhooks after %s", n, len(mail.Messages())-emailsBefore, hooks.count()-hooksBefore, *timeout)
+				return fmt.Errorf("round of %d: %d emails and %d webhooks after %s", n, mail.Count()-emailsBefore, hooks.count()-hooksBefore, *timeout)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		var emailLat, hookLat []time.Duration
-		for _, msg := range mail.Messages()[emailsBefore:] {
-			emailLat = append(emailLat, msg.At.Sub(t0))
+		for _, at := range mail.Arrivals(emailsBefore) {
+			emailLat = append(emailLat, at.Sub(t0))
 		}
 		for _, at := range hooks.since(hooksBefore) {
 			hookLat = append(hookLat, at.Sub(t0))
