@@ -165,7 +165,7 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 			}
 			defer stopProfile()
 		}
-		emailsBefore := len(mail.Messages())
+		emailsBefore := mail.Count()
 		vigilCPU0, pgCPU0 := processCPU(), postgresCPU()
 		start, err := makeDue(ctx, pool, o.rate)
 		if err != nil {
@@ -177,7 +177,7 @@ func benchPipelineSize(ctx context.Context, cfg config.Config, out io.Writer, n 
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM evaluations WHERE scheduled_for >= $1`, start).Scan(&got); err != nil {
 				return err
 			}
-			emails := len(mail.Messages()) - emailsBefore
+			emails := mail.Count() - emailsBefore
 			if got >= n && (!changes || round == 0 || emails >= n) {
 				break
 			}
