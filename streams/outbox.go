@@ -22,8 +22,9 @@ const OutboxChannel = "vigil_outbox"
 
 // Relay defaults, used for RelayConfig fields left zero.
 const (
-	// RelayBatchSizeDefault is how many rows one relay transaction publishes.
-	RelayBatchSizeDefault = 500
+	// RelayBatchSizeDefault is how many rows one relay transaction publishes: one atomic
+	// batch.
+	RelayBatchSizeDefault = AtomicBatchMax
 	// RelayPollIntervalDefault is how often the relay looks for rows without a NOTIFY.
 	RelayPollIntervalDefault = time.Second
 	// RelayRetentionDefault is how long published rows are kept.
