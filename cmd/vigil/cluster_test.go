@@ -3,12 +3,9 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,13 +32,7 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 	cluster := natstest.StartCluster(t, 3)
 	dbURL := pgtest.NewURL(t)
 	mail := smtptest.Start(t)
-	var price atomic.Int64
-	price.Store(100)
-	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"product":"widget","price":%d}`, price.Load())
-	}))
-	t.Cleanup(src.Close)
+	src, price := priceSource(t)
 
 	env := append(os.Environ(),
 		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+cluster.URLs(), "NATS_STREAM_REPLICAS=3", "SMTP_URL="+mail.URL(),

@@ -72,13 +72,7 @@ func TestEndToEnd(t *testing.T) {
 	dbURL := pgtest.NewURL(t)
 	mail := smtptest.Start(t)
 
-	var price atomic.Int64
-	price.Store(100)
-	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"product":"widget","price":%d}`, price.Load())
-	}))
-	t.Cleanup(src.Close)
+	src, price := priceSource(t)
 	hooks := newHookReceiver(t)
 
 	apiAddr := freeAddr(t)
@@ -332,6 +326,20 @@ func (c *apiClient) call(t *testing.T, method, path, body string, want int, out 
 	if out != nil {
 		require.NoError(t, json.Unmarshal(raw, out), string(raw))
 	}
+}
+
+// priceSource serves {"product":"widget","price":N} with N from price, 100 at first, until
+// the test ends.
+func priceSource(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	price := &atomic.Int64{}
+	price.Store(100)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"product":"widget","price":%d}`, price.Load())
+	}))
+	t.Cleanup(src.Close)
+	return src, price
 }
 
 // hookReceiver records webhook deliveries, verified with the Standard Webhooks reference
