@@ -19,6 +19,9 @@ type Document struct {
 	Text      string
 	FetchedAt time.Time
 	Hash      string // hex SHA-256 of Body
+	// Format is how the monitor says the document is read (json, html, text, rss);
+	// "" or auto decides from ContentType and Body.
+	Format string
 }
 
 // Hints help classification: the source, when the user gave one.

@@ -36,7 +36,10 @@ type FactSpec struct {
 	Type        FactType `json:"type"`
 	Unit        string   `json:"unit,omitempty"`
 	Description string   `json:"description,omitempty"`
-	Selector    string   `json:"selector,omitempty"` // JSON pointer, CSS selector or keyword
+	Selector    string   `json:"selector,omitempty"` // CSS, XPath, JSON pointer or path, "text:", "re:" or a keyword
+	// SelectorBy is SelectorByUser when the user gave the selector, "" when the
+	// classification did.
+	SelectorBy string `json:"selector_by,omitempty"`
 }
 
 // ChangeRule describes a historical_change monitor: the system compares stored facts.
@@ -53,12 +56,15 @@ type ChangeRule struct {
 
 // Fact is one extracted, typed value. Exactly one of Number, Text and Bool is set.
 type Fact struct {
-	Key        string    `json:"key"`
-	Number     *float64  `json:"number,omitempty"`
-	Text       *string   `json:"text,omitempty"`
-	Bool       *bool     `json:"bool,omitempty"`
-	Unit       string    `json:"unit,omitempty"`
-	Evidence   string    `json:"evidence,omitempty"`
+	Key      string   `json:"key"`
+	Number   *float64 `json:"number,omitempty"`
+	Text     *string  `json:"text,omitempty"`
+	Bool     *bool    `json:"bool,omitempty"`
+	Unit     string   `json:"unit,omitempty"`
+	Evidence string   `json:"evidence,omitempty"`
+	// Locator is where in the source the value was found (a CSS path, a JSON pointer, a
+	// JSON-LD path), for a user to check it or to use it as a selector.
+	Locator    string    `json:"locator,omitempty"`
 	Confidence float64   `json:"confidence"`
 	ObservedAt time.Time `json:"observed_at"`
 }

@@ -59,24 +59,40 @@ type source struct {
 	root    any               // parsed JSON
 	dom     *goquery.Document // parsed HTML
 	visible string            // visible text: lines, blanks collapsed
+	// decimalComma says the page's language writes "1.299,50" (html lang).
+	decimalComma bool
+	ld           []any // the page's JSON-LD blocks, parsed on first use
 }
 
+// newSource reads the document as the monitor's source format says (doc.Format), or,
+// when it says auto, as its media type and first bytes suggest. A document that is not
+// what the format says is EINVALID, naming the setting.
 func newSource(doc ai.Document) (*source, error) {
 	s := &source{raw: string(doc.Body), kind: kindText}
+	format := strings.ToLower(doc.Format)
 	switch {
-	case isJSON(doc):
+	case format == "text":
+	case format == "json" || (format == "" || format == "auto") && isJSON(doc):
 		dec := json.NewDecoder(bytes.NewReader(doc.Body))
 		dec.UseNumber()
 		if err := dec.Decode(&s.root); err == nil {
 			s.kind = kindJSON
 			return s, nil
+		} else if format == "json" {
+			return nil, &domain.Error{Code: domain.EINVALID, Message: "The source is not JSON, but the monitor's source_format says json.",
+				Fields: map[string]string{"source_format": "does not match the source"}, Err: err}
 		}
-	case isHTML(doc):
+	case format == "html" || format == "rss" || (format == "" || format == "auto") && isHTML(doc):
 		dom, err := goquery.NewDocumentFromReader(bytes.NewReader(doc.Body))
 		if err != nil {
 			return nil, fmt.Errorf("parse html: %w", err)
 		}
 		s.kind, s.dom = kindHTML, dom
+		s.decimalComma = langDecimalComma(dom.Find("html").AttrOr("lang", ""))
+		if format == "rss" && doc.Text != "" {
+			s.visible = normaliseText(doc.Text) // the fetcher's reading of the feed's entries
+			return s, nil
+		}
 		var b strings.Builder
 		writeVisible(dom.Selection, &b)
 		s.visible = normaliseText(b.String())
@@ -140,6 +156,8 @@ type found struct {
 	boolean    *bool
 	evidence   string
 	confidence float64
+	locator    string // where it was found: a CSS path, a JSON pointer, a JSON-LD path
+	unit       string // the currency the page gives, when it gives one
 }
 
 func numberFound(v float64, evidence string, confidence float64) found {
@@ -195,39 +213,74 @@ func (s *source) byRegex(fs monitor.FactSpec, expr string) (found, bool, error) 
 	case monitor.FactText:
 		return textFound(strings.TrimSpace(value), m[0], confidenceExact), true, nil
 	}
-	v, ok := parseDocNumber(value)
+	v, ok := readNumber(value, s.decimalComma)
 	if !ok {
 		return found{}, false, nil
 	}
 	return numberFound(v, m[0], confidenceExact), true, nil
 }
 
-// number finds a numeric fact.
+// number finds a numeric fact: at the selector when there is one; on HTML without one, in
+// the structured data, then in an element named for the fact, then near its name in the
+// visible text.
 func (s *source) number(fs monitor.FactSpec, sel string) (found, bool) {
 	if s.kind == kindJSON {
 		return s.jsonFact(fs, sel, numberConv)
 	}
-	if s.kind == kindHTML && isCSS(sel) {
-		text, ok := s.css(sel)
-		if !ok {
-			return found{}, false
+	if s.kind == kindHTML {
+		switch {
+		case isXPath(sel):
+			v, locator, ok := s.xpathValue(sel)
+			if !ok {
+				return found{}, false
+			}
+			var f found
+			switch v := v.(type) {
+			case float64:
+				f = numberFound(v, "", confidenceExact)
+			case string:
+				n, isNum := readNumber(v, s.decimalComma)
+				if !isNum {
+					return found{}, false
+				}
+				f = numberFound(n, verbatim(s.raw, v, numberToken(v)), confidenceExact)
+			default:
+				return found{}, false
+			}
+			f.locator = locator
+			return f, true
+		case isCSS(sel):
+			text, locator, ok := s.css(sel)
+			if !ok {
+				return found{}, false
+			}
+			v, ok := readNumber(text, s.decimalComma)
+			if !ok {
+				return found{}, false
+			}
+			f := numberFound(v, verbatim(s.raw, text, numberToken(text)), confidenceExact)
+			f.locator = locator
+			return f, true
+		case sel == "":
+			if f, ok := s.structuredNumber(fs); ok {
+				return f, true
+			}
+			if f, ok := s.namedNumber(fs); ok {
+				return f, true
+			}
 		}
-		v, ok := parseDocNumber(text)
-		if !ok {
-			return found{}, false
-		}
-		return numberFound(v, verbatim(s.raw, text, numberToken(text)), confidenceExact), true
 	}
 	return s.nearestNumber(keywords(fs, sel))
 }
 
 // jsonValue resolves a JSON pointer or dotted path selector.
 func (s *source) jsonValue(_ monitor.FactSpec, sel string) (any, string, float64, bool) {
+	sel = strings.TrimSpace(strings.TrimPrefix(sel, prefixJSON))
 	switch {
 	case strings.HasPrefix(sel, "/"):
 		v, ok := pointer(s.root, sel)
 		return v, sel, confidenceExact, ok
-	case isPath(sel):
+	case isPath(sel) || strings.HasPrefix(sel, "$."):
 		v, ok := dottedPath(s.root, sel)
 		return v, sel, confidenceExact, ok
 	}
@@ -297,25 +350,33 @@ func (s *source) jsonFact(fs monitor.FactSpec, sel string, conv jsonConv) (found
 			return f, true
 		}
 	}
-	if sel != "" && (strings.HasPrefix(sel, "/") || isPath(sel)) {
+	if sel != "" && (strings.HasPrefix(sel, "/") || isPath(sel) || strings.HasPrefix(sel, prefixJSON)) {
 		return found{}, false
 	}
 	return s.jsonByName(fs, sel, conv)
 }
 
+// The conversions of JSON values; the evidence of a JSON value is its pointer or path,
+// which is also where it was found.
 func numberConv(v any, evidence string, conf float64) (found, bool) {
 	n, ok := jsonNumber(v)
-	return numberFound(n, evidence, conf), ok
+	f := numberFound(n, evidence, conf)
+	f.locator = evidence
+	return f, ok
 }
 
 func textConv(v any, evidence string, conf float64) (found, bool) {
 	t, ok := jsonText(v)
-	return textFound(t, evidence, conf), ok
+	f := textFound(t, evidence, conf)
+	f.locator = evidence
+	return f, ok
 }
 
 func boolConv(v any, evidence string, conf float64) (found, bool) {
 	b, ok := v.(bool)
-	return boolFound(b, evidence, conf), ok
+	f := boolFound(b, evidence, conf)
+	f.locator = evidence
+	return f, ok
 }
 
 // nameRank ranks a JSON key against the fact's names: 0 the first name exactly, 1 another
@@ -343,7 +404,8 @@ func keywords(fs monitor.FactSpec, sel string) []string {
 	if k, ok := strings.CutPrefix(sel, selectorText); ok && strings.TrimSpace(k) != "" {
 		return []string{strings.TrimSpace(k)}
 	}
-	if sel != "" && !strings.HasPrefix(sel, "/") && !cssHintRe.MatchString(sel) && !htmlTag(sel) {
+	if sel != "" && !strings.HasPrefix(sel, "/") && !strings.HasPrefix(sel, prefixJSON) && !strings.HasPrefix(sel, prefixXPath) &&
+		!cssHintRe.MatchString(sel) && !htmlTag(sel) {
 		return []string{sel}
 	}
 	name := strings.ReplaceAll(fs.Name, "_", " ")
@@ -374,10 +436,10 @@ func isPath(sel string) bool {
 
 // isCSS reports a CSS selector: "css:" prefixed, with CSS punctuation, or an HTML tag.
 func isCSS(sel string) bool {
-	if sel == "" || strings.HasPrefix(sel, selectorText) || strings.HasPrefix(sel, "/") {
+	if sel == "" || strings.HasPrefix(sel, selectorText) || strings.HasPrefix(sel, prefixRegex) || strings.HasPrefix(sel, prefixJSON) || isXPath(sel) {
 		return false
 	}
-	return strings.HasPrefix(sel, "css:") || cssHintRe.MatchString(sel) || htmlTag(sel)
+	return strings.HasPrefix(sel, prefixCSS) || cssHintRe.MatchString(sel) || htmlTag(sel)
 }
 
 func htmlTag(sel string) bool {
@@ -389,16 +451,14 @@ func htmlTag(sel string) bool {
 	return false
 }
 
-// css returns the trimmed text of the first element matching a CSS selector. An invalid
-// selector matches nothing.
-func (s *source) css(sel string) (string, bool) {
-	first := s.dom.Find(strings.TrimPrefix(sel, "css:")).First()
+// css returns the trimmed text of the first element matching a CSS selector, and the
+// element's path. An invalid selector matches nothing.
+func (s *source) css(sel string) (string, string, bool) {
+	first := s.dom.Find(strings.TrimPrefix(sel, prefixCSS)).First()
 	if first.Length() == 0 {
-		return "", false
+		return "", "", false
 	}
-	var b strings.Builder
-	writeVisible(first, &b)
-	text := strings.TrimSpace(strings.ReplaceAll(normaliseText(b.String()), "\n", " "))
+	text := elementText(first)
 	if text == "" {
 		if v, ok := first.Attr("content"); ok {
 			text = strings.TrimSpace(v)
@@ -406,7 +466,7 @@ func (s *source) css(sel string) (string, bool) {
 			text = strings.TrimSpace(v)
 		}
 	}
-	return text, text != ""
+	return text, cssPath(first), text != ""
 }
 
 // nearestNumber finds the number closest to any of the keywords in the visible text: after
@@ -460,7 +520,7 @@ func (s *source) nearestNumber(keys []string) (found, bool) {
 		return found{}, false
 	}
 	token := strings.TrimSpace(text[best.start:best.end])
-	v, ok := parseDocNumber(token)
+	v, ok := readNumber(text[best.start:min(len(text), best.end+8)], s.decimalComma)
 	if !ok {
 		return found{}, false
 	}
@@ -527,12 +587,24 @@ func (s *source) text(fs monitor.FactSpec, sel string) (found, bool) {
 	if s.kind == kindJSON {
 		return s.jsonFact(fs, sel, textConv)
 	}
-	if s.kind == kindHTML && isCSS(sel) {
-		text, ok := s.css(sel)
+	if s.kind == kindHTML && isXPath(sel) {
+		v, locator, ok := s.xpathValue(sel)
 		if !ok {
 			return found{}, false
 		}
-		return textFound(text, verbatim(s.raw, text), confidenceExact), true
+		text := fmt.Sprint(v)
+		f := textFound(text, verbatim(s.raw, text), confidenceExact)
+		f.locator = locator
+		return f, true
+	}
+	if s.kind == kindHTML && isCSS(sel) {
+		text, locator, ok := s.css(sel)
+		if !ok {
+			return found{}, false
+		}
+		f := textFound(text, verbatim(s.raw, text), confidenceExact)
+		f.locator = locator
+		return f, true
 	}
 	if sel == "" && (fs.Name == "page" || fs.Name == "content" || fs.Name == "text") {
 		text := s.visible
@@ -564,6 +636,9 @@ func (s *source) text(fs monitor.FactSpec, sel string) (found, bool) {
 		}
 		return textFound(value, verbatim(s.raw, strings.TrimSpace(m[0]), value), confidenceNearest), true
 	}
+	if s.kind == kindHTML && sel == "" {
+		return s.namedText(fs)
+	}
 	return found{}, false
 }
 
@@ -587,9 +662,20 @@ func (s *source) boolean(fs monitor.FactSpec, sel string) (found, bool) {
 	switch {
 	case strings.HasPrefix(sel, selectorText):
 		return s.containsPhrase(strings.TrimPrefix(sel, selectorText))
+	case s.kind == kindHTML && isXPath(sel):
+		v, locator, ok := s.xpathValue(sel)
+		if b, isBool := v.(bool); isBool {
+			ok = b
+		}
+		text, _ := v.(string)
+		f := boolFound(ok, verbatim(s.raw, text), confidenceExact)
+		f.locator = locator
+		return f, true
 	case s.kind == kindHTML && isCSS(sel):
-		text, ok := s.css(sel)
-		return boolFound(ok, verbatim(s.raw, text), confidenceExact), true
+		text, locator, ok := s.css(sel)
+		f := boolFound(ok, verbatim(s.raw, text), confidenceExact)
+		f.locator = locator
+		return f, true
 	case strings.HasPrefix(fs.Name, "contains_") && sel == "":
 		return s.containsPhrase(strings.ReplaceAll(strings.TrimPrefix(fs.Name, "contains_"), "_", " "))
 	case stockFact(fs.Name):

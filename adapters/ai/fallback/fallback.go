@@ -81,6 +81,9 @@ func (p *Provider) Extract(_ context.Context, spec monitor.Spec, doc ai.Document
 	start := p.now()
 	src, err := newSource(doc)
 	if err != nil {
+		if domain.ErrorCode(err) == domain.EINVALID {
+			return nil, usage(start, p.now()), err
+		}
 		return nil, usage(start, p.now()), &domain.Error{Code: domain.EINVALID, Message: "Could not read the source.", Err: err}
 	}
 	facts := make([]monitor.Fact, 0, len(spec.Facts))
@@ -94,9 +97,13 @@ func (p *Provider) Extract(_ context.Context, spec monitor.Spec, doc ai.Document
 				Message: fmt.Sprintf("Could not find the %s in the source.", fs.Name),
 				Fields:  map[string]string{"fact": fs.Name}}
 		}
+		unit := fs.Unit
+		if unit == "" {
+			unit = f.unit
+		}
 		facts = append(facts, monitor.Fact{
-			Key: fs.Name, Number: f.number, Text: f.text, Bool: f.boolean, Unit: fs.Unit,
-			Evidence: f.evidence, Confidence: f.confidence, ObservedAt: doc.FetchedAt,
+			Key: fs.Name, Number: f.number, Text: f.text, Bool: f.boolean, Unit: unit,
+			Evidence: f.evidence, Locator: f.locator, Confidence: f.confidence, ObservedAt: doc.FetchedAt,
 		})
 	}
 	return facts, usage(start, p.now()), nil
