@@ -28,7 +28,7 @@ type Monitors interface {
 	Delete(ctx context.Context, userID, id string) error
 	History(ctx context.Context, q app.HistoryQuery) ([]app.EvaluationRecord, *app.HistoryCursor, error)
 	EvaluateNow(ctx context.Context, userID, id string) error
-	Validate(ctx context.Context, userID, id, prompt, sourceURL string) (app.Validation, error)
+	Validate(ctx context.Context, userID, id string, p app.Proposal) (app.Validation, error)
 }
 
 // Page sizes of lists.
@@ -58,27 +58,29 @@ func (s *Server) registerMonitorRoutes(e *echo.Echo, evaluateLimit echo.Middlewa
 
 // MonitorJSON is a monitor as the API shows it.
 type MonitorJSON struct {
-	ID                  string           `json:"id"`
-	Name                string           `json:"name"`
-	Prompt              string           `json:"prompt"`
-	Kind                string           `json:"kind"`
-	Spec                monitor.Spec     `json:"spec"`
-	ClassifiedBy        ClassifiedByJSON `json:"classified_by"`
-	SourceURL           *string          `json:"source_url"`
-	Interval            string           `json:"interval"`
-	Cron                *string          `json:"cron"`
-	Timezone            string           `json:"timezone"`
-	Confirm             int              `json:"confirm"`
-	Status              string           `json:"status"`
-	State               string           `json:"state"`
-	StateChangedAt      *time.Time       `json:"state_changed_at"`
-	LastEvaluatedAt     *time.Time       `json:"last_evaluated_at"`
-	NextRunAt           time.Time        `json:"next_run_at"`
-	ConsecutiveFailures int              `json:"consecutive_failures"`
-	LastError           *string          `json:"last_error"`
-	Version             int64            `json:"version"`
-	CreatedAt           time.Time        `json:"created_at"`
-	UpdatedAt           time.Time        `json:"updated_at"`
+	ID                  string            `json:"id"`
+	Name                string            `json:"name"`
+	Prompt              string            `json:"prompt"`
+	Kind                string            `json:"kind"`
+	Spec                monitor.Spec      `json:"spec"`
+	ClassifiedBy        ClassifiedByJSON  `json:"classified_by"`
+	SourceURL           *string           `json:"source_url"`
+	SourceFormat        string            `json:"source_format"`
+	Selectors           map[string]string `json:"selectors"`
+	Interval            string            `json:"interval"`
+	Cron                *string           `json:"cron"`
+	Timezone            string            `json:"timezone"`
+	Confirm             int               `json:"confirm"`
+	Status              string            `json:"status"`
+	State               string            `json:"state"`
+	StateChangedAt      *time.Time        `json:"state_changed_at"`
+	LastEvaluatedAt     *time.Time        `json:"last_evaluated_at"`
+	NextRunAt           time.Time         `json:"next_run_at"`
+	ConsecutiveFailures int               `json:"consecutive_failures"`
+	LastError           *string           `json:"last_error"`
+	Version             int64             `json:"version"`
+	CreatedAt           time.Time         `json:"created_at"`
+	UpdatedAt           time.Time         `json:"updated_at"`
 }
 
 // ClassifiedByJSON names who classified a prompt.
@@ -130,7 +132,10 @@ type FactJSON struct {
 	Unit       string    `json:"unit"`
 	ObservedAt time.Time `json:"observed_at"`
 	Evidence   *string   `json:"evidence,omitempty"`
-	Confidence *float64  `json:"confidence,omitempty"`
+	// Locator is where the value was found (a CSS path, a JSON pointer): what a selector
+	// for it would be.
+	Locator    *string  `json:"locator,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
 }
 
 // MonitorListJSON is a page of monitors.
@@ -171,6 +176,11 @@ type monitorRequest struct {
 	Timezone  *string `json:"timezone"`
 	Status    *string `json:"status"`
 	Confirm   *int    `json:"confirm"`
+	// SourceFormat is auto, json, html, text or rss.
+	SourceFormat *string `json:"source_format"`
+	// Selector says where the values are: one selector for the main fact, or an object
+	// of selectors by fact name; null or {} removes the selectors given before.
+	Selector json.RawMessage `json:"selector"`
 	// Triggers, on create only: absent gives the default trigger, [] none.
 	Triggers *[]triggerRequest `json:"triggers"`
 }
@@ -191,7 +201,10 @@ func (s *Server) createMonitor(c echo.Context) error {
 		return fieldError("prompt", "is required")
 	}
 	d := monitor.Draft{UserID: caller.UserID, Prompt: *req.Prompt, Name: deref(req.Name), SourceURL: deref(req.SourceURL),
-		Cron: deref(req.Cron), Timezone: deref(req.Timezone)}
+		Cron: deref(req.Cron), Timezone: deref(req.Timezone), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat))}
+	if d.Selectors, err = parseSelectors(req.Selector); err != nil {
+		return err
+	}
 	if req.Confirm != nil {
 		if d.Confirm = *req.Confirm; d.Confirm == 0 {
 			d.Confirm = -1 // an explicit 0 is invalid, not the default
@@ -364,6 +377,20 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 		return err
 	}
 	ch := monitor.Changes{Name: req.Name, Prompt: req.Prompt, SourceURL: req.SourceURL, Cron: req.Cron, Timezone: req.Timezone, Confirm: req.Confirm}
+	if req.SourceFormat != nil {
+		f := monitor.SourceFormat(*req.SourceFormat)
+		ch.SourceFormat = &f
+	}
+	if req.Selector != nil {
+		sel, err := parseSelectors(req.Selector)
+		if err != nil {
+			return err
+		}
+		if sel == nil {
+			sel = map[string]string{}
+		}
+		ch.Selectors = &sel
+	}
 	if req.Interval != nil {
 		iv, err := parseInterval(*req.Interval)
 		if err != nil {
@@ -398,8 +425,36 @@ func (s *Server) deleteMonitor(c echo.Context) error {
 }
 
 type validateRequest struct {
-	Prompt    *string `json:"prompt"`
-	SourceURL *string `json:"source_url"`
+	Prompt       *string         `json:"prompt"`
+	SourceURL    *string         `json:"source_url"`
+	SourceFormat *string         `json:"source_format"`
+	Selector     json.RawMessage `json:"selector"`
+}
+
+// parseSelectors reads the selector field: absent or null is none, a string the main
+// fact's selector, an object selectors by fact name.
+func parseSelectors(raw json.RawMessage) (map[string]string, error) {
+	trimmed := strings.TrimSpace(string(raw))
+	if trimmed == "" || trimmed == "null" {
+		return nil, nil
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		if strings.TrimSpace(one) == "" {
+			return map[string]string{}, nil
+		}
+		return map[string]string{monitor.SelectorPrimary: one}, nil
+	}
+	var byFact map[string]string
+	if err := json.Unmarshal(raw, &byFact); err != nil {
+		return nil, fieldError("selector", `must be a selector, or an object of selectors by fact name such as {"price": "span.price"}`)
+	}
+	for name, sel := range byFact {
+		if strings.TrimSpace(sel) == "" {
+			delete(byFact, name)
+		}
+	}
+	return byFact, nil
 }
 
 // validateMonitor serves POST /api/monitors/validate and /api/monitors/:id/validate.
@@ -416,7 +471,11 @@ func (s *Server) validateMonitor(c echo.Context) error {
 	if id == "" && req.Prompt == nil {
 		return fieldError("prompt", "is required")
 	}
-	v, err := s.cfg.Monitors.Validate(c.Request().Context(), caller.UserID, id, deref(req.Prompt), deref(req.SourceURL))
+	p := app.Proposal{Prompt: deref(req.Prompt), SourceURL: deref(req.SourceURL), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat))}
+	if p.Selectors, err = parseSelectors(req.Selector); err != nil {
+		return err
+	}
+	v, err := s.cfg.Monitors.Validate(c.Request().Context(), caller.UserID, id, p)
 	if err != nil {
 		return err
 	}
@@ -622,6 +681,8 @@ func monitorJSON(m *monitor.Monitor) MonitorJSON {
 	if out.Spec.Facts == nil {
 		out.Spec.Facts = []monitor.FactSpec{}
 	}
+	out.SourceFormat = string(m.SourceFormat.OrAuto())
+	out.Selectors = m.Spec.UserSelectors()
 	if m.SourceURL != "" {
 		out.SourceURL = &m.SourceURL
 	}
@@ -666,6 +727,10 @@ func factsJSON(facts []monitor.Fact, withEvidence bool) []FactJSON {
 		if withEvidence {
 			ev, conf := f.Evidence, f.Confidence
 			j.Evidence, j.Confidence = &ev, &conf
+			if f.Locator != "" {
+				loc := f.Locator
+				j.Locator = &loc
+			}
 		}
 		out = append(out, j)
 	}

@@ -60,7 +60,14 @@ type monitorsBundle struct {
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
 	t.Helper()
-	b, cfg := newStack(t)
+	return setupMonitorsAPIWith(t, false)
+}
+
+// setupMonitorsAPIWith is setupMonitorsAPI, with the rules alone as the AI when rulesOnly:
+// what a user without an AI key meets.
+func setupMonitorsAPIWith(t *testing.T, rulesOnly bool) *monitorsBundle {
+	t.Helper()
+	b, cfg := newStackWith(t, rulesOnly)
 	b.h = httpapi.New(cfg).Handler()
 	for _, u := range []struct {
 		email string
@@ -94,6 +101,11 @@ func fullServer(t *testing.T) *httpapi.Server {
 // newStack builds the real dependencies of the API on a fresh database.
 func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	t.Helper()
+	return newStackWith(t, false)
+}
+
+func newStackWith(t *testing.T, rulesOnly bool) (*monitorsBundle, httpapi.Config) {
+	t.Helper()
 	pool := pgtest.New(t)
 	hasher, err := password.New(password.CostMin)
 	require.NoError(t, err)
@@ -122,12 +134,16 @@ func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	b := &monitorsBundle{pool: pool, claude: aitest.NewClaudeServer(t, fallback.New(time.Now)), welcome: welcomeBox}
 	cp, err := claude.New(claude.Config{APIKey: "sk-ant-test", BaseURL: b.claude.URL()}, time.Now)
 	require.NoError(t, err)
-	ai, err := chain.New([]chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}},
-		chain.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: zerolog.Nop()})
+	members := []chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}}
+	if rulesOnly {
+		members = members[1:]
+	}
+	ai, err := chain.New(members,
+		chain.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: zerolog.Nop(), Exact: fallback.New(time.Now)})
 	require.NoError(t, err)
 	audit := postgres.NewAuditStore(pool)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
-		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit})
+		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit, CheckSelector: fallback.CheckSelector})
 	actions, mail, box, links := newActionService(t, pool, audit)
 	b.links = links
 	b.mail = mail

@@ -33,14 +33,14 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 
 	m, err := postgres.NewMigrator(ctx, conn)
 	require.NoError(t, err)
-	require.Equal(t, int32(11), m.Latest())
+	require.Equal(t, int32(12), m.Latest())
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int32(0), cur, "an empty database starts at version 0")
 	status, err := m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 11)
+	require.Len(t, status, 12)
 	for _, s := range status {
 		require.False(t, s.Applied, "migration %d applied on an empty database", s.Version)
 	}
@@ -67,8 +67,22 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	// Up again is a no-op.
 	require.NoError(t, m.Up(ctx))
 
-	// Down(1) removes only the newest migration, the unpublished slots (back to a column);
-	// then the pipeline columns; then the digests; then confirm; then the attempts.
+	// Down(1) removes only the newest migration, the rss source format; then the
+	// unpublished slots (back to a column); then the pipeline columns; then the digests;
+	// then confirm; then the attempts.
+	userID := insertUser(ctx, t, conn)
+	_, err = conn.Exec(ctx, `INSERT INTO monitors (user_id, name, prompt, kind, spec, interval_seconds, next_run_at, source_format)
+		VALUES ($1, 'feed', 'Tell me when the feed mentions Go', 'current_state', '{}', 3600, now(), 'rss')`, userID)
+	require.NoError(t, err, "an rss monitor is stored")
+	require.NoError(t, m.Down(ctx, 1))
+	cur, err = m.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int32(11), cur)
+	var format string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT source_format FROM monitors WHERE user_id = $1`, userID).Scan(&format))
+	require.Equal(t, "auto", format, "Down(1) reads a feed as auto")
+	_, err = conn.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+	require.NoError(t, err)
 	require.NoError(t, m.Down(ctx, 1))
 	cur, err = m.Current(ctx)
 	require.NoError(t, err)
@@ -121,7 +135,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	require.True(t, relationExists(ctx, t, conn, "notifications"), "Down(1) rolled back too far")
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 11)
+	require.Len(t, status, 12)
 	for _, s := range status {
 		require.Equal(t, s.Version <= 3, s.Applied, "status of migration %d after Down(1): %s", s.Version, s)
 	}
@@ -162,7 +176,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
 	want := []string{"001_accounts.sql", "002_monitors.sql", "003_notifications.sql", "004_outbox.sql", "005_rate_limits.sql", "006_actions_api.sql",
-		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql", "011_unpublished_slots.sql"}
+		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql", "011_unpublished_slots.sql", "012_source_format_rss.sql"}
 	require.Len(t, status, len(want))
 	for i, s := range status {
 		require.Equal(t, int32(i+1), s.Version)
@@ -186,11 +200,11 @@ func TestMigratorToRejectsUnknownVersions(t *testing.T) {
 	err = m.To(ctx, 99)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "99")
-	require.Contains(t, err.Error(), "0 to 11", "the error should name the valid range")
+	require.Contains(t, err.Error(), "0 to 12", "the error should name the valid range")
 
 	err = m.To(ctx, -1)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "0 to 11")
+	require.Contains(t, err.Error(), "0 to 12")
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)
@@ -212,4 +226,12 @@ func functionExists(ctx context.Context, t *testing.T, conn *pgx.Conn, name stri
 		SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 		               WHERE n.nspname = current_schema() AND p.proname = $1)`, name).Scan(&ok))
 	return ok
+}
+
+// insertUser stores a bare user and returns its id.
+func insertUser(ctx context.Context, t *testing.T, conn *pgx.Conn) string {
+	t.Helper()
+	var id string
+	require.NoError(t, conn.QueryRow(ctx, `INSERT INTO users (email, name) VALUES ('migrate@vigil.localhost', 'Migrate') RETURNING id::text`).Scan(&id))
+	return id
 }

@@ -172,13 +172,14 @@ func TestClaimDue(t *testing.T) {
 	require.NoError(t, store.MarkPublished(ctx, got))
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM monitor_unpublished_slots`))
 
-	// Claiming one monitor by id.
-	_, err = b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second' WHERE id = $1`, b.monitor.ID)
+	// Claiming one monitor by id; the slot carries how its source is read.
+	_, err = b.pool.Exec(ctx, `UPDATE monitors SET next_run_at = now() - interval '1 second', source_format = 'rss' WHERE id = $1`, b.monitor.ID)
 	require.NoError(t, err)
 	due, err := store.ClaimDue(ctx, app.DueQuery{Now: time.Now(), Limit: 1, MonitorID: b.monitor.ID})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	require.Equal(t, b.monitor.ID, due[0].ID)
+	require.Equal(t, monitor.FormatRSS, due[0].Monitor.SourceFormat)
 }
 
 // TestClaimDueJitterAndNextDue: the next due time is the earliest active monitor's, and a

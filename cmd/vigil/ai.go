@@ -57,7 +57,7 @@ func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Obs
 		named = append(named, chain.Named{Name: "fallback", Label: "rules", Provider: fallback.New(now)})
 	}
 	c, err := chain.New(named, chain.Config{MonthlyBudget: cfg.AIMonthlyBudget, Spend: spend, Observer: observer,
-		Logger: log.With().Str("component", "ai").Logger(), Now: now})
+		Logger: log.With().Str("component", "ai").Logger(), Now: now, Exact: fallback.New(now)})
 	if err != nil {
 		return nil, fmt.Errorf("AI provider chain: %w", err)
 	}

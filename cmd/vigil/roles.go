@@ -736,5 +736,6 @@ func (m *Main) monitorService() (*app.MonitorService, error) {
 		return nil, err
 	}
 	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
-		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool)}), nil
+		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool),
+			CheckSelector: fallback.CheckSelector}), nil
 }

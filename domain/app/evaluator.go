@@ -116,7 +116,7 @@ func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*mo
 		if err != nil {
 			return nil, nil, &domain.Error{Code: domain.EINVALID, Message: "The due evaluation carries a monitor that cannot be read.", Err: err}
 		}
-		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, Version: dm.Version}
+		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, SourceFormat: dm.SourceFormat, Version: dm.Version}
 		return m, &previousSource{carried: true, prev: prev}, nil
 	}
 	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
@@ -144,6 +144,7 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 		return fmt.Errorf("fetch source: %w", err)
 	}
 	done.SourceHash = doc.Hash
+	doc.Format = string(m.SourceFormat.OrAuto())
 	if e.reuse(ctx, m, ps, doc, done) {
 		return nil
 	}

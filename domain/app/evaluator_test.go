@@ -48,6 +48,7 @@ type fakeProvider struct {
 	confidence float64
 	extracts   int
 	evaluates  int
+	formats    []string // the source format of each extraction's document
 }
 
 func (p *fakeProvider) Classify(context.Context, string, ai.Hints) (monitor.Spec, ai.Usage, error) {
@@ -56,6 +57,7 @@ func (p *fakeProvider) Classify(context.Context, string, ai.Hints) (monitor.Spec
 
 func (p *fakeProvider) Extract(_ context.Context, _ monitor.Spec, doc ai.Document) ([]monitor.Fact, ai.Usage, error) {
 	p.extracts++
+	p.formats = append(p.formats, doc.Format)
 	f := monitor.NumberFact("price", p.price, "USD", doc.FetchedAt)
 	f.Confidence, f.Evidence = p.confidence, "price"
 	return []monitor.Fact{f}, ai.Usage{Provider: "fake", Model: "m1", InputTokens: 10, Cost: 0.001}, nil
@@ -230,12 +232,14 @@ func TestEvaluatorWorksFromTheEvent(t *testing.T) {
 	ev := app.NewEvaluator(none, none, b.fetcher, b.provider, b.pub, time.Now, app.EvaluatorConfig{})
 	spec, err := json.Marshal(b.monitor.Spec)
 	require.NoError(t, err)
-	dm := &event.DueMonitor{UserID: "u1", Version: 3, Kind: b.monitor.Spec.Kind, Spec: spec, SourceURL: b.monitor.SourceURL}
+	dm := &event.DueMonitor{UserID: "u1", Version: 3, Kind: b.monitor.Spec.Kind, Spec: spec, SourceURL: b.monitor.SourceURL,
+		SourceFormat: monitor.FormatJSON}
 	due := event.EvaluationDue{MonitorID: "m1", ScheduledFor: time.Now(), Monitor: dm}
 
 	require.NoError(t, ev.Evaluate(context.Background(), due, 1))
 	done := b.pub.events[0].(event.EvaluationCompleted)
 	require.Equal(t, monitor.EvaluationSucceeded, done.Status)
+	require.Equal(t, []string{"json"}, b.provider.formats, "the document is read as the monitor says")
 	require.Equal(t, int64(3), done.MonitorVersion)
 	require.False(t, done.FactsReused, "nothing to reuse yet")
 	require.Equal(t, 1, b.provider.extracts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/domain"
@@ -136,6 +137,26 @@ type MonitorConfig struct {
 	MinConfidence float64
 	// Audit records creates, updates and deletes; nil records nothing.
 	Audit AuditRecorder
+	// CheckSelector reports a selector that cannot work as an EINVALID error naming
+	// field; nil accepts every selector.
+	CheckSelector func(field, selector string) error
+}
+
+// checkSelectors checks the syntax of a draft's selectors before anything is classified.
+func (s *MonitorService) checkSelectors(selectors map[string]string) error {
+	if s.cfg.CheckSelector == nil {
+		return nil
+	}
+	for name, sel := range selectors {
+		field := "selector"
+		if name != monitor.SelectorPrimary {
+			field += "." + name
+		}
+		if err := s.cfg.CheckSelector(field, sel); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewMonitorService returns the monitor use cases. provider does validation's dry runs
@@ -156,6 +177,9 @@ func (s *MonitorService) Create(ctx context.Context, d monitor.Draft, plan Trigg
 		d.Interval = time.Hour // replaced by the classification's suggestion when there is one
 	}
 	if err := d.Validate(s.cfg.MinInterval); err != nil {
+		return nil, err
+	}
+	if err := s.checkSelectors(d.Selectors); err != nil {
 		return nil, err
 	}
 	if len(plan.Specs) > TriggersPerMonitorMax {
@@ -208,6 +232,9 @@ func (s *MonitorService) Update(ctx context.Context, userID, id string, c monito
 	}
 	d := m.Draft(c)
 	if err := d.Validate(s.cfg.MinInterval); err != nil {
+		return nil, err
+	}
+	if err := s.checkSelectors(d.Selectors); err != nil {
 		return nil, err
 	}
 	var spec *monitor.Spec
@@ -270,30 +297,57 @@ type Validation struct {
 	Warnings     []string
 }
 
+// Proposal is what validate tries: a prompt and where to watch it, and how. Empty fields
+// (nil Selectors, "" SourceFormat) of an existing monitor's proposal take its settings.
+type Proposal struct {
+	Prompt       string
+	SourceURL    string
+	SourceFormat monitor.SourceFormat
+	Selectors    map[string]string
+}
+
 // Validate classifies a proposed prompt and, when the source is reachable, runs one dry
 // evaluation. It changes nothing and emits nothing. For an existing monitor (id set) the
-// proposal defaults to its current prompt and source.
-func (s *MonitorService) Validate(ctx context.Context, userID, id, prompt, sourceURL string) (Validation, error) {
+// proposal defaults to its current prompt, source and selectors.
+func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Proposal) (Validation, error) {
+	var current *monitor.Monitor
 	if id != "" {
 		m, err := s.repo.GetMonitor(ctx, userID, id)
 		if err != nil {
 			return Validation{}, err
 		}
-		if prompt == "" {
-			prompt = m.Prompt
+		current = m
+		if p.Prompt == "" {
+			p.Prompt = m.Prompt
 		}
-		if sourceURL == "" {
-			sourceURL = m.SourceURL
+		if p.SourceURL == "" {
+			p.SourceURL = m.SourceURL
+		}
+		if p.SourceFormat == "" {
+			p.SourceFormat = m.SourceFormat
 		}
 	}
-	d := monitor.Draft{UserID: userID, Prompt: prompt, SourceURL: sourceURL, Interval: monitor.MaxInterval}
+	prompt, sourceURL := p.Prompt, p.SourceURL
+	d := monitor.Draft{UserID: userID, Prompt: prompt, SourceURL: sourceURL, Interval: monitor.MaxInterval,
+		SourceFormat: p.SourceFormat, Selectors: p.Selectors}
 	if err := d.Validate(0); err != nil {
+		return Validation{}, err
+	}
+	if err := s.checkSelectors(d.Selectors); err != nil {
 		return Validation{}, err
 	}
 	ctx = ai.WithUser(ctx, userID)
 	spec, usage, err := s.classifier.Classify(ctx, prompt, ai.Hints{SourceURL: sourceURL})
 	if err != nil {
 		return Validation{}, fmt.Errorf("classify prompt: %w", err)
+	}
+	if current != nil {
+		spec = spec.KeepUserSelectors(current.Spec)
+	}
+	if p.Selectors != nil {
+		if spec, err = spec.WithSelectors(p.Selectors); err != nil {
+			return Validation{}, err
+		}
 	}
 	v := Validation{Spec: spec, ClassifiedBy: monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}, Warnings: append([]string(nil), spec.Warnings...)}
 	if sourceURL == "" {
@@ -307,9 +361,15 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id, prompt, sourc
 		v.Warnings = append(v.Warnings, "The source could not be read: "+domain.ErrorMessage(err))
 		return v, nil
 	}
+	doc.Format = string(p.SourceFormat.OrAuto())
 	facts, _, err := s.provider.Extract(ctx, spec, doc)
 	if err != nil {
 		v.Warnings = append(v.Warnings, domain.ErrorMessage(err))
+		for _, f := range spec.Facts {
+			if f.SelectorBy == monitor.SelectorByUser && strings.Contains(domain.ErrorMessage(err), f.Name) {
+				v.Warnings = append(v.Warnings, fmt.Sprintf("The selector %q of %s matched nothing on the page.", f.Selector, f.Name))
+			}
+		}
 		return v, nil
 	}
 	v.Facts = facts

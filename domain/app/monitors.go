@@ -69,6 +69,11 @@ func (s *Monitors) create(ctx context.Context, d monitor.Draft, suggested bool, 
 	if spec.NeedsSource && d.SourceURL == "" {
 		return nil, needsSource()
 	}
+	if len(d.Selectors) > 0 {
+		if spec, err = spec.WithSelectors(d.Selectors); err != nil {
+			return nil, err
+		}
+	}
 	if suggested && d.Cron == "" {
 		if iv, err := time.ParseDuration(spec.SuggestedInterval); err == nil && iv > 0 {
 			d.Interval = min(max(iv, s.minInterval), monitor.MaxInterval)

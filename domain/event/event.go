@@ -85,6 +85,8 @@ type DueMonitor struct {
 	Kind      monitor.Kind    `json:"kind"`
 	Spec      json.RawMessage `json:"spec"` // a monitor.Spec
 	SourceURL string          `json:"source_url,omitempty"`
+	// SourceFormat says how the source is read; absent is auto.
+	SourceFormat monitor.SourceFormat `json:"source_format,omitempty"`
 	// Previous is the monitor's newest successful evaluation (a PreviousEvaluation), for
 	// reusing its facts when the source has not changed; absent when there is none.
 	Previous json.RawMessage `json:"previous,omitempty"`

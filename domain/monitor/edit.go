@@ -17,13 +17,17 @@ type Changes struct {
 	Timezone  *string
 	Status    *Status
 	Confirm   *int
+	// SourceFormat changes how the source is read.
+	SourceFormat *SourceFormat
+	// Selectors replace the selectors the user gave; an empty map removes them.
+	Selectors *map[string]string
 }
 
 // Draft returns the monitor's settings with the changes applied, for validation and, when
 // the prompt or source changed, classification.
 func (m *Monitor) Draft(c Changes) Draft {
 	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron,
-		Timezone: m.Timezone, Confirm: m.Confirm}
+		Timezone: m.Timezone, Confirm: m.Confirm, SourceFormat: m.SourceFormat}
 	if m.Cron != "" {
 		d.Interval = 0 // derived from the cron expression
 	}
@@ -50,6 +54,15 @@ func (m *Monitor) Draft(c Changes) Draft {
 	}
 	if c.Timezone != nil {
 		d.Timezone = *c.Timezone
+	}
+	if c.SourceFormat != nil {
+		d.SourceFormat = *c.SourceFormat
+	}
+	if c.Selectors != nil {
+		d.Selectors = *c.Selectors
+		if d.Selectors == nil {
+			d.Selectors = map[string]string{}
+		}
 	}
 	if c.Confirm != nil {
 		d.Confirm = *c.Confirm
@@ -78,8 +91,10 @@ type Edited struct {
 
 // Edit applies validated changes; spec and by are the new classification when
 // NeedsClassification said so, else nil. What is watched changing resets the state to
-// unknown; a changed schedule or a resumed monitor runs at once. Users may set the status
-// to active or paused only. It reports which pipeline-owned fields it changed.
+// unknown; a changed schedule, a changed way of reading the source or a resumed monitor
+// runs at once. A new classification keeps the selectors the user gave for the facts it
+// still has. Users may set the status to active or paused only. It reports which
+// pipeline-owned fields it changed.
 func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time.Time) (Edited, error) {
 	var e Edited
 	if c.Status != nil && *c.Status != StatusActive && *c.Status != StatusPaused {
@@ -87,9 +102,29 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 			Fields: map[string]string{"status": "must be active or paused"}}
 	}
 	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
-	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone
-	m.Name, m.Prompt, m.SourceURL = fresh.Name, fresh.Prompt, fresh.SourceURL
+	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone || fresh.SourceFormat != m.SourceFormat.OrAuto()
+	m.Name, m.Prompt, m.SourceURL, m.SourceFormat = fresh.Name, fresh.Prompt, fresh.SourceURL, fresh.SourceFormat
 	m.Interval, m.Cron, m.Timezone, m.Confirm = fresh.Interval, fresh.Cron, fresh.Timezone, fresh.Confirm
+	if spec != nil {
+		kept := spec.KeepUserSelectors(m.Spec)
+		spec = &kept
+	}
+	if c.Selectors != nil {
+		base := m.Spec
+		if spec != nil {
+			base = *spec
+		}
+		withSelectors, err := base.WithSelectors(d.Selectors)
+		if err != nil {
+			return e, err
+		}
+		if spec != nil {
+			spec = &withSelectors
+		} else {
+			m.Spec = withSelectors
+		}
+		runNow = true
+	}
 	if spec != nil {
 		if c.Name == nil && m.Name == m.Spec.Summary && spec.Summary != "" {
 			m.Name = spec.Summary // a name taken from the old summary follows the new one

@@ -61,9 +61,11 @@ type Monitor struct {
 	Prompt    string
 	Spec      Spec
 	SourceURL string
-	Interval  time.Duration
-	Cron      string // when set, runs follow it in Timezone; Interval is its shortest gap
-	Timezone  string
+	// SourceFormat says how the source is read (auto when "").
+	SourceFormat SourceFormat
+	Interval     time.Duration
+	Cron         string // when set, runs follow it in Timezone; Interval is its shortest gap
+	Timezone     string
 	// Confirm is how many evaluations in a row must agree on a new state before it
 	// replaces the current one (1: at once).
 	Confirm             int
@@ -97,6 +99,11 @@ type Draft struct {
 	Cron      string // alternative to Interval: a five-field cron expression in Timezone
 	Timezone  string
 	Confirm   int // 0 means 1
+	// SourceFormat says how the source is read; "" is auto.
+	SourceFormat SourceFormat
+	// Selectors are where the user says the values are, by fact name (SelectorPrimary for
+	// the main fact); nil keeps what the monitor has.
+	Selectors map[string]string
 }
 
 // Validate checks a draft against the limits; minInterval comes from configuration.
@@ -127,6 +134,10 @@ func (d Draft) Validate(minInterval time.Duration) error {
 			fields["source_url"] = "must be an http or https URL"
 		}
 	}
+	if !d.SourceFormat.Valid() {
+		fields["source_format"] = fmt.Sprintf("must be one of %s", formatList())
+	}
+	validateSelectors(d.Selectors, fields)
 	if d.Timezone != "" {
 		if _, err := time.LoadLocation(d.Timezone); err != nil {
 			fields["timezone"] = "must be an IANA time zone such as Europe/Paris"
@@ -169,10 +180,18 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 	}
 	return &Monitor{
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
-		SourceURL: d.SourceURL, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
+		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
+}
+
+func formatList() string {
+	names := make([]string, len(SourceFormats))
+	for i, f := range SourceFormats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
 }
 
 // NextRun returns the first run strictly after after. Runs of a monitor sit at a fixed

@@ -77,6 +77,10 @@ type Config struct {
 	Observer Observer
 	// Now is the wall clock, used for calendar months and the spend cache. Defaults to time.Now.
 	Now func() time.Time
+	// Exact extracts the facts whose selector the user gave (the rules provider), so a
+	// user's selector is read exactly where it says, with no model call; nil leaves them to
+	// the chain like the others.
+	Exact ai.Provider
 }
 
 // Observer is told about every provider attempt the chain makes (including cache hits).
@@ -289,10 +293,52 @@ func (c *Chain) Classify(ctx context.Context, prompt string, hints ai.Hints) (mo
 
 // Extract implements ai.Provider. Errors: EINVALID when the source does not hold the facts,
 // EUNAVAILABLE when no provider could answer, the context's error when ctx ends first.
+// With Config.Exact, the facts whose selector the user gave are read by it, and only the
+// others go to the providers.
 func (c *Chain) Extract(ctx context.Context, spec monitor.Spec, doc ai.Document) ([]monitor.Fact, ai.Usage, error) {
+	if c.cfg.Exact == nil {
+		return c.extract(ctx, spec, doc)
+	}
+	exact, rest := spec, spec
+	exact.Facts, rest.Facts = nil, nil
+	for _, f := range spec.Facts {
+		if f.SelectorBy == monitor.SelectorByUser {
+			exact.Facts = append(exact.Facts, f)
+		} else {
+			rest.Facts = append(rest.Facts, f)
+		}
+	}
+	if len(exact.Facts) == 0 {
+		return c.extract(ctx, spec, doc)
+	}
+	byName, u, err := c.cfg.Exact.Extract(ctx, exact, doc)
+	if err != nil {
+		return nil, u, err
+	}
+	if len(rest.Facts) > 0 {
+		more, mu, err := c.extract(ctx, rest, doc)
+		if err != nil {
+			return nil, mu, err
+		}
+		byName, u = append(byName, more...), mu
+	}
+	// In the spec's order, as a single provider would answer.
+	facts := make([]monitor.Fact, 0, len(byName))
+	for _, fs := range spec.Facts {
+		for _, f := range byName {
+			if f.Key == fs.Name {
+				facts = append(facts, f)
+				break
+			}
+		}
+	}
+	return facts, u, nil
+}
+
+func (c *Chain) extract(ctx context.Context, spec monitor.Spec, doc ai.Document) ([]monitor.Fact, ai.Usage, error) {
 	content := ""
 	if s, err := canonical(spec); err == nil {
-		content = digest(s, "\x00", documentHash(doc))
+		content = digest(s, "\x00", documentHash(doc), "\x00", doc.Format)
 	}
 	observed := doc.FetchedAt
 	return run(ctx, c, operation[[]monitor.Fact]{

@@ -1,0 +1,149 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/httpapi"
+)
+
+// shopPages serves ordinary shop markup, as a new user meets it.
+func shopPages(t *testing.T) *httptest.Server {
+	t.Helper()
+	pages := map[string]string{
+		"/plain": `<html><body><div class="product"><h1>Widget</h1><span class="price">$120.00</span></div></body></html>`,
+		"/two":   `<html><body><div id="buy"><s class="amount">$150.00</s> <b class="amount sale">$95.00</b></div><p>Price: $150.00</p></body></html>`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestValidateFindsShopPrices covers the page that used to fail (a price in a span whose
+// class names it, no label beside it) and shows where the value was found.
+func TestValidateFindsShopPrices(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPIWith(t, true)
+	shop := shopPages(t)
+
+	rec := b.do(t, http.MethodPost, "/api/monitors/validate",
+		fmt.Sprintf(`{"prompt":"Tell me when the price drops below $100","source_url":%q}`, shop.URL+"/plain"), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v := decode[httpapi.ValidationJSON](t, rec)
+	require.Empty(t, v.Warnings)
+	require.Len(t, v.Facts, 1)
+	require.Equal(t, 120.0, v.Facts[0].Value)
+	require.Equal(t, "$120.00", *v.Facts[0].Evidence)
+	require.Equal(t, "body > div.product > span.price", *v.Facts[0].Locator)
+	require.Equal(t, "inactive", v.Verdict.State)
+
+	// The user's selector picks the sale price over the struck-out one and the label.
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate",
+		fmt.Sprintf(`{"prompt":"Tell me when the price drops below $100","source_url":%q,"selector":"#buy .sale"}`, shop.URL+"/two"), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v = decode[httpapi.ValidationJSON](t, rec)
+	require.Equal(t, 95.0, v.Facts[0].Value)
+	require.Equal(t, "div#buy > b.amount", *v.Facts[0].Locator)
+	require.Equal(t, 1.0, *v.Facts[0].Confidence)
+	require.Equal(t, "active", v.Verdict.State)
+	require.Equal(t, "#buy .sale", v.Spec.Facts[0].Selector)
+	require.Equal(t, "user", v.Spec.Facts[0].SelectorBy)
+
+	// A selector that matches nothing says so, and is not replaced by a guess.
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate",
+		fmt.Sprintf(`{"prompt":"Tell me when the price drops below $100","source_url":%q,"selector":{"price":"//span[@id='gone']"}}`, shop.URL+"/two"), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v = decode[httpapi.ValidationJSON](t, rec)
+	require.Empty(t, v.Facts)
+	require.Contains(t, v.Warnings, `The selector "//span[@id='gone']" of price matched nothing on the page.`)
+
+	// The format the user gives is honoured: this page is not JSON.
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate",
+		fmt.Sprintf(`{"prompt":"Tell me when the price drops below $100","source_url":%q,"source_format":"json"}`, shop.URL+"/plain"), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v = decode[httpapi.ValidationJSON](t, rec)
+	require.Empty(t, v.Facts)
+	require.Contains(t, v.Warnings, "The source is not JSON, but the monitor's source_format says json.")
+
+	for body, field := range map[string]string{
+		`{"prompt":"price below 100","selector":"span[["}`:                 "selector",
+		`{"prompt":"price below 100","selector":{"weight":".w"}}`:          "selector.weight",
+		`{"prompt":"price below 100","selector":{"price":"xpath://a["}}`:   "selector.price",
+		`{"prompt":"price below 100","selector":["span"]}`:                 "selector",
+		`{"prompt":"price below 100","source_format":"xml"}`:               "source_format",
+		`{"prompt":"price below 100","selector":"re:(("}`:                  "selector",
+		`{"prompt":"price below 100","selector":"json:not a path at all"}`: "selector",
+	} {
+		rec := b.do(t, http.MethodPost, "/api/monitors/validate", body, b.ann, nil)
+		p := requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+		require.NotEmpty(t, p.Errors[field], "%s: errors %v", body, p.Errors)
+	}
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate", `{"prompt":"price below 100","selector":{"weight":".w"}}`, b.ann, nil)
+	require.Contains(t, requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid").Errors["selector.weight"], "its facts are: price")
+}
+
+// TestMonitorSelectorsLifecycle covers selectors and the source format on create and
+// update: stored per fact, shown, kept when the prompt is classified again, removed on
+// request, and used by evaluations.
+func TestMonitorSelectorsLifecycle(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	shop := shopPages(t)
+
+	m := b.create(t, b.ann, fmt.Sprintf(`{"prompt":"Tell me when the price drops below $100","source_url":%q,"selector":"css:#buy .sale","source_format":"html"}`, shop.URL+"/two"))
+	require.Equal(t, "html", m.SourceFormat)
+	require.Equal(t, map[string]string{"price": "css:#buy .sale"}, m.Selectors)
+	require.Equal(t, "css:#buy .sale", m.Spec.Facts[0].Selector)
+	require.Equal(t, "html", b.stringOf(t, `SELECT source_format FROM monitors WHERE id = $1`, m.ID))
+	path := "/api/monitors/" + m.ID
+
+	// A dry run of the stored monitor uses its selector.
+	rec := b.do(t, http.MethodPost, path+"/validate", `{}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, 95.0, decode[httpapi.ValidationJSON](t, rec).Facts[0].Value)
+
+	// A new prompt is classified again and keeps the user's selector.
+	rec = b.do(t, http.MethodPatch, path, `{"prompt":"Tell me when the price drops below $90"}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	m = decode[httpapi.MonitorJSON](t, rec)
+	require.Equal(t, "price < 90", m.Spec.Condition)
+	require.Equal(t, map[string]string{"price": "css:#buy .sale"}, m.Selectors)
+
+	// Another selector replaces it; null removes it; the format goes back to auto.
+	rec = b.do(t, http.MethodPatch, path, `{"selector":{"price":"//div[@id='buy']/b"},"source_format":"auto"}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	m = decode[httpapi.MonitorJSON](t, rec)
+	require.Equal(t, map[string]string{"price": "//div[@id='buy']/b"}, m.Selectors)
+	require.Equal(t, "auto", m.SourceFormat)
+	rec = b.do(t, http.MethodPatch, path, `{"selector":null}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	m = decode[httpapi.MonitorJSON](t, rec)
+	require.Empty(t, m.Selectors)
+	require.Empty(t, m.Spec.Facts[0].Selector)
+
+	rec = b.do(t, http.MethodPatch, path, `{"selector":"a[["}`, b.ann, nil)
+	require.NotEmpty(t, requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid").Errors["selector"])
+	rec = b.do(t, http.MethodPatch, path, `{"source_format":"pdf"}`, b.ann, nil)
+	require.NotEmpty(t, requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid").Errors["source_format"])
+	rec = b.do(t, http.MethodPost, "/api/monitors", fmt.Sprintf(`{"prompt":"price below 100","source_url":%q,"selector":{"stock":"#s"}}`, shop.URL), b.ann, nil)
+	require.NotEmpty(t, requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid").Errors["selector.stock"])
+}
+
+func (b *monitorsBundle) stringOf(t *testing.T, sql string, args ...any) string {
+	t.Helper()
+	var s string
+	require.NoError(t, b.pool.QueryRow(t.Context(), sql, args...).Scan(&s))
+	return s
+}
