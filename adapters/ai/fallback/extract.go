@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -281,8 +283,9 @@ func (s *source) jsonValue(_ monitor.FactSpec, sel string) (any, string, float64
 		v, ok := pointer(s.root, sel)
 		return v, sel, confidenceExact, ok
 	case isPath(sel) || strings.HasPrefix(sel, "$."):
+		// The evidence is the value's JSON pointer, which trust checks know to resolve.
 		v, ok := dottedPath(s.root, sel)
-		return v, sel, confidenceExact, ok
+		return v, pathPointer(sel), confidenceExact, ok
 	}
 	return nil, "", 0, false
 }
@@ -413,6 +416,7 @@ func keywords(fs monitor.FactSpec, sel string) []string {
 	switch fs.Name {
 	case "price":
 		out = append(out, "amount", "cost", "last", "current price", "now")
+		out = append(out, priceWords...)
 	case "temperature":
 		out = append(out, "temp", "temperature_c", "degrees")
 	case "count":
@@ -428,6 +432,11 @@ func keywords(fs monitor.FactSpec, sel string) []string {
 	}
 	return out
 }
+
+// priceWords are "price" in the languages of the shops Vigil reads: German, French,
+// Spanish, Italian, Dutch, Portuguese, the Scandinavian languages, Polish and Czech,
+// Finnish, Turkish, Russian, Japanese and Chinese.
+var priceWords = []string{"preis", "prix", "precio", "prezzo", "prijs", "preço", "pris", "cena", "hinta", "fiyat", "цена", "価格", "价格"}
 
 // isPath reports a dotted path selector: it has a dot or an index.
 func isPath(sel string) bool {
@@ -707,12 +716,35 @@ func (s *source) containsPhrase(phrase string) (found, bool) {
 		hay = s.raw
 	}
 	hay = strings.Join(strings.Fields(hay), " ")
-	if !strings.Contains(strings.ToLower(hay), strings.ToLower(phrase)) {
+	if !containsWords(strings.ToLower(hay), strings.ToLower(phrase)) {
 		return boolFound(false, "", confidenceExact), true
 	}
 	evidence, _ := cutFold(s.raw, phrase)
 	return boolFound(true, evidence, confidenceExact), true
 }
+
+// containsWords reports whether phrase appears in hay as whole words: "registration
+// open" is not in "registration opens soon".
+func containsWords(hay, phrase string) bool {
+	for from := 0; ; {
+		i := strings.Index(hay[from:], phrase)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(phrase)
+		before, _ := utf8.DecodeLastRuneInString(hay[:i])
+		after, _ := utf8.DecodeRuneInString(hay[end:])
+		first, _ := utf8.DecodeRuneInString(phrase)
+		last, _ := utf8.DecodeLastRuneInString(phrase)
+		if (i == 0 || !wordRune(first) || !wordRune(before)) && (end == len(hay) || !wordRune(last) || !wordRune(after)) {
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // inStock reads availability: schema.org data (JSON fields, JSON-LD, microdata) first,
 // then out-of-stock wording, then in-stock wording and buy buttons.
@@ -857,6 +889,15 @@ func dottedPath(v any, path string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// pathPointer writes a dotted path as the JSON pointer of the same value.
+func pathPointer(path string) string {
+	var b strings.Builder
+	for _, tok := range pathTokenRe.FindAllString(strings.TrimPrefix(path, "$."), -1) {
+		b.WriteString("/" + escapePointer(strings.TrimSuffix(strings.TrimPrefix(tok, "["), "]")))
+	}
+	return b.String()
 }
 
 func child(v any, tok string) (any, bool) {

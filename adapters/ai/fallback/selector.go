@@ -70,7 +70,8 @@ func CheckSelector(field, sel string) error {
 			return bad("is not a valid XPath: "+err.Error(), err)
 		}
 	case isCSS(sel):
-		if _, err := cascadia.ParseGroup(strings.TrimPrefix(sel, prefixCSS)); err != nil {
+		// A dotted path such as items[1].price is a JSON path, and not CSS.
+		if _, err := cascadia.ParseGroup(strings.TrimPrefix(sel, prefixCSS)); err != nil && (strings.HasPrefix(sel, prefixCSS) || !isPath(sel)) {
 			return bad("is not a valid CSS selector: "+err.Error(), err)
 		}
 	}

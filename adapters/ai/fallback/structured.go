@@ -238,7 +238,7 @@ func currencyCode(c string) string {
 func nameWords(fs monitor.FactSpec) []string {
 	switch {
 	case priceFact(fs):
-		return []string{"price", "amount", "cost"}
+		return append([]string{"price", "amount", "cost"}, priceWords...)
 	case fs.Name == "stock" || fs.Name == "quantity" || fs.Name == "inventory":
 		return []string{"stock", "inventory", "quantity", "qty"}
 	}
