@@ -61,8 +61,10 @@ bench-overhead: build ## Orchestration overhead per evaluation at 1,000 a second
 bench-scheduler: build ## Scheduler claim rate over 1,000,000 monitors (vigil bench scheduler)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench scheduler -monitors 1000000
 
-bench-extract: ## Extraction per page over the saved-page corpus, 3 runs (go test -bench ExtractCorpus)
+bench-extract: ## Extraction per page over the saved-page corpus, and rendered pages per minute with one browser; 3 runs each
 	go test -run '^$$' -bench ExtractCorpus -count 3 ./adapters/ai/fallback/
+	@chromium="$${VIGIL_CHROMIUM:-$$(bash .ci/ensure-chromium)}" || { echo "make: no Chromium for the rendering benchmark" >&2; exit 1; }; \
+	VIGIL_CHROMIUM="$$chromium" go test -run '^$$' -bench Render -benchtime 40x -count 3 ./adapters/render/
 
 lint: ## gofmt, go vet, domain/ purity (and shellcheck .ci/ if installed)
 	@out="$$(gofmt -l .)"; \

@@ -64,6 +64,9 @@ type Config struct {
 	MinInterval          time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures          int           // MONITOR_MAX_FAILURES: consecutive failures before status error
 	AllowPrivateSources  bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
+	Chromium             string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
+	RenderTabs           int           // RENDER_TABS: pages rendered at once
+	RenderTimeout        time.Duration // RENDER_TIMEOUT: time limit of one rendered page
 	DemoSource           bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
 	StreamReplicas       int           // NATS_STREAM_REPLICAS
 	StreamMaxAge         time.Duration // NATS_STREAM_MAX_AGE
@@ -189,6 +192,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)
+	c.Chromium = env("VIGIL_CHROMIUM", "")
+	c.RenderTabs = num("RENDER_TABS", 2, 1, 64)
+	c.RenderTimeout = dur("RENDER_TIMEOUT", 20*time.Second)
 	c.DemoSource = boolean("VIGIL_DEMO_SOURCE", dev)
 	c.StreamReplicas = num("NATS_STREAM_REPLICAS", 1, 1, 5)
 	c.StreamMaxAge = dur("NATS_STREAM_MAX_AGE", 7*24*time.Hour)

@@ -66,6 +66,7 @@ type MonitorJSON struct {
 	ClassifiedBy        ClassifiedByJSON  `json:"classified_by"`
 	SourceURL           *string           `json:"source_url"`
 	SourceFormat        string            `json:"source_format"`
+	Render              bool              `json:"render"`
 	Selectors           map[string]string `json:"selectors"`
 	Interval            string            `json:"interval"`
 	Cron                *string           `json:"cron"`
@@ -178,6 +179,8 @@ type monitorRequest struct {
 	Confirm   *int    `json:"confirm"`
 	// SourceFormat is auto, json, html, text or rss.
 	SourceFormat *string `json:"source_format"`
+	// Render reads the source in a browser, for pages drawn by JavaScript.
+	Render *bool `json:"render"`
 	// Selector says where the values are: one selector for the main fact, or an object
 	// of selectors by fact name; null or {} removes the selectors given before.
 	Selector json.RawMessage `json:"selector"`
@@ -201,7 +204,8 @@ func (s *Server) createMonitor(c echo.Context) error {
 		return fieldError("prompt", "is required")
 	}
 	d := monitor.Draft{UserID: caller.UserID, Prompt: *req.Prompt, Name: deref(req.Name), SourceURL: deref(req.SourceURL),
-		Cron: deref(req.Cron), Timezone: deref(req.Timezone), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat))}
+		Cron: deref(req.Cron), Timezone: deref(req.Timezone), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat)),
+		Render: req.Render != nil && *req.Render}
 	if d.Selectors, err = parseSelectors(req.Selector); err != nil {
 		return err
 	}
@@ -381,6 +385,7 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 		f := monitor.SourceFormat(*req.SourceFormat)
 		ch.SourceFormat = &f
 	}
+	ch.Render = req.Render
 	if req.Selector != nil {
 		sel, err := parseSelectors(req.Selector)
 		if err != nil {
@@ -428,6 +433,7 @@ type validateRequest struct {
 	Prompt       *string         `json:"prompt"`
 	SourceURL    *string         `json:"source_url"`
 	SourceFormat *string         `json:"source_format"`
+	Render       *bool           `json:"render"`
 	Selector     json.RawMessage `json:"selector"`
 }
 
@@ -471,7 +477,8 @@ func (s *Server) validateMonitor(c echo.Context) error {
 	if id == "" && req.Prompt == nil {
 		return fieldError("prompt", "is required")
 	}
-	p := app.Proposal{Prompt: deref(req.Prompt), SourceURL: deref(req.SourceURL), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat))}
+	p := app.Proposal{Prompt: deref(req.Prompt), SourceURL: deref(req.SourceURL), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat)),
+		Render: req.Render}
 	if p.Selectors, err = parseSelectors(req.Selector); err != nil {
 		return err
 	}
@@ -681,7 +688,7 @@ func monitorJSON(m *monitor.Monitor) MonitorJSON {
 	if out.Spec.Facts == nil {
 		out.Spec.Facts = []monitor.FactSpec{}
 	}
-	out.SourceFormat = string(m.SourceFormat.OrAuto())
+	out.SourceFormat, out.Render = string(m.SourceFormat.OrAuto()), m.Render
 	out.Selectors = m.Spec.UserSelectors()
 	if m.SourceURL != "" {
 		out.SourceURL = &m.SourceURL

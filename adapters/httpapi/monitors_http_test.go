@@ -60,14 +60,19 @@ type monitorsBundle struct {
 
 func setupMonitorsAPI(t *testing.T) *monitorsBundle {
 	t.Helper()
-	return setupMonitorsAPIWith(t, false)
+	return setupMonitorsAPIWith(t, stackOptions{})
 }
 
-// setupMonitorsAPIWith is setupMonitorsAPI, with the rules alone as the AI when rulesOnly:
-// what a user without an AI key meets.
-func setupMonitorsAPIWith(t *testing.T, rulesOnly bool) *monitorsBundle {
+// stackOptions vary the stack of a test.
+type stackOptions struct {
+	rulesOnly bool        // the rules alone as the AI: what a user without an AI key meets
+	renderer  app.Fetcher // renders pages; nil: this Vigil has no browser
+}
+
+// setupMonitorsAPIWith is setupMonitorsAPI with opts.
+func setupMonitorsAPIWith(t *testing.T, opts stackOptions) *monitorsBundle {
 	t.Helper()
-	b, cfg := newStackWith(t, rulesOnly)
+	b, cfg := newStackWith(t, opts)
 	b.h = httpapi.New(cfg).Handler()
 	for _, u := range []struct {
 		email string
@@ -101,10 +106,10 @@ func fullServer(t *testing.T) *httpapi.Server {
 // newStack builds the real dependencies of the API on a fresh database.
 func newStack(t *testing.T) (*monitorsBundle, httpapi.Config) {
 	t.Helper()
-	return newStackWith(t, false)
+	return newStackWith(t, stackOptions{})
 }
 
-func newStackWith(t *testing.T, rulesOnly bool) (*monitorsBundle, httpapi.Config) {
+func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Config) {
 	t.Helper()
 	pool := pgtest.New(t)
 	hasher, err := password.New(password.CostMin)
@@ -135,7 +140,7 @@ func newStackWith(t *testing.T, rulesOnly bool) (*monitorsBundle, httpapi.Config
 	cp, err := claude.New(claude.Config{APIKey: "sk-ant-test", BaseURL: b.claude.URL()}, time.Now)
 	require.NoError(t, err)
 	members := []chain.Named{{Name: "claude", Label: "Claude", Provider: cp}, {Name: "fallback", Label: "rules", Provider: fallback.New(time.Now)}}
-	if rulesOnly {
+	if opts.rulesOnly {
 		members = members[1:]
 	}
 	ai, err := chain.New(members,
@@ -143,7 +148,8 @@ func newStackWith(t *testing.T, rulesOnly bool) (*monitorsBundle, httpapi.Config
 	require.NoError(t, err)
 	audit := postgres.NewAuditStore(pool)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
-		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit, CheckSelector: fallback.CheckSelector})
+		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit, CheckSelector: fallback.CheckSelector,
+			Renderer: opts.renderer})
 	actions, mail, box, links := newActionService(t, pool, audit)
 	b.links = links
 	b.mail = mail

@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/httpapi"
+	"github.com/vigilhq/vigil/adapters/render"
 )
 
 // shopPages serves ordinary shop markup, as a new user meets it.
@@ -35,7 +39,7 @@ func shopPages(t *testing.T) *httptest.Server {
 // class names it, no label beside it) and shows where the value was found.
 func TestValidateFindsShopPrices(t *testing.T) {
 	t.Parallel()
-	b := setupMonitorsAPIWith(t, true)
+	b := setupMonitorsAPIWith(t, stackOptions{rulesOnly: true})
 	shop := shopPages(t)
 
 	rec := b.do(t, http.MethodPost, "/api/monitors/validate",
@@ -146,4 +150,59 @@ func (b *monitorsBundle) stringOf(t *testing.T, sql string, args ...any) string 
 	var s string
 	require.NoError(t, b.pool.QueryRow(t.Context(), sql, args...).Scan(&s))
 	return s
+}
+
+// TestRenderingIsTheOperatorsChoice: without a browser, a monitor asking for rendering is a
+// 422 naming the setting; with one, validate reads what the page's scripts drew, which
+// the plain fetch does not see.
+func TestRenderingIsTheOperatorsChoice(t *testing.T) {
+	t.Parallel()
+	jsPage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<html><body><div id="app"></div><script>
+			document.getElementById("app").innerHTML = '<span class="price">$' + (40 + 2.5).toFixed(2) + '</span>';
+		</script></body></html>`)
+	}))
+	t.Cleanup(jsPage.Close)
+	prompt := fmt.Sprintf(`{"prompt":"Tell me when the price drops below $50","source_url":%q,"render":true}`, jsPage.URL)
+
+	none := setupMonitorsAPIWith(t, stackOptions{rulesOnly: true})
+	for _, path := range []string{"/api/monitors", "/api/monitors/validate"} {
+		rec := none.do(t, http.MethodPost, path, prompt, none.ann, nil)
+		p := requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+		require.Contains(t, p.Detail, "VIGIL_CHROMIUM")
+		require.NotEmpty(t, p.Errors["render"])
+	}
+	m := none.create(t, none.ann, fmt.Sprintf(`{"prompt":"Tell me when the price drops below $50","source_url":%q}`, jsPage.URL))
+	rec := none.do(t, http.MethodPatch, "/api/monitors/"+m.ID, `{"render":true}`, none.ann, nil)
+	require.NotEmpty(t, requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid").Errors["render"])
+
+	path, err := render.Find(os.Getenv("VIGIL_CHROMIUM"))
+	require.NoError(t, err, "no Chromium: run `make test`, which installs Debian's chromium, or set VIGIL_CHROMIUM")
+	r, err := render.New(render.Config{ExecPath: path, AllowPrivate: true, Timeout: 30 * time.Second}, time.Now)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	b := setupMonitorsAPIWith(t, stackOptions{rulesOnly: true, renderer: r})
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate", prompt, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	v := decode[httpapi.ValidationJSON](t, rec)
+	require.Len(t, v.Facts, 1, "warnings: %v", v.Warnings)
+	require.Equal(t, 42.5, v.Facts[0].Value)
+	require.Equal(t, "active", v.Verdict.State)
+
+	// Without rendering the same page holds no price.
+	rec = b.do(t, http.MethodPost, "/api/monitors/validate", strings.Replace(prompt, `"render":true`, `"render":false`, 1), b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Empty(t, decode[httpapi.ValidationJSON](t, rec).Facts)
+
+	m = b.create(t, b.ann, prompt)
+	require.True(t, m.Render)
+	require.True(t, b.boolOf(t, `SELECT render FROM monitors WHERE id = $1`, m.ID))
+}
+
+func (b *monitorsBundle) boolOf(t *testing.T, sql string, args ...any) bool {
+	t.Helper()
+	var v bool
+	require.NoError(t, b.pool.QueryRow(t.Context(), sql, args...).Scan(&v))
+	return v
 }

@@ -186,13 +186,13 @@ func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, ex
 			       consecutive_failures = CASE WHEN $26 THEN $15 ELSE consecutive_failures END,
 			       last_error = CASE WHEN $26 THEN NULLIF($16, '') ELSE last_error END,
 			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22,
-			       source_format = $27
+			       source_format = $27, render = $28
 			WHERE id = $1 AND user_id = $2 AND version = $21
 			RETURNING status, state, state_changed_at, next_run_at, consecutive_failures, coalesce(last_error, '')`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.StateChangedAt, m.NextRunAt, m.ConsecutiveFailures, m.LastError,
 			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion, max(m.Confirm, 1),
-			edited.SetStatus, edited.ResetState, edited.RunNow, edited.ClearFailures, m.SourceFormat.OrAuto())
+			edited.SetStatus, edited.ResetState, edited.RunNow, edited.ClearFailures, m.SourceFormat.OrAuto(), m.Render)
 		if err != nil {
 			return fmt.Errorf("update monitor: %w", translate(err))
 		}

@@ -12,9 +12,11 @@ import (
 	"github.com/vigilhq/vigil/adapters/ai/openai"
 	"github.com/vigilhq/vigil/adapters/ai/pricing"
 	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/render"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain/ai"
+	"github.com/vigilhq/vigil/domain/app"
 )
 
 // newAIProvider builds the provider chain of VIGIL_AI_PROVIDERS: each provider in order,
@@ -80,6 +82,34 @@ func (m *Main) aiProvider() (ai.Provider, error) {
 
 // sourceFetcher returns the process's fetcher, built on first use, so monitors sharing a
 // source share one fetch whichever role asks.
+// pageRenderer returns the process's page renderer, or nil, with a log line, when no
+// Chromium is installed: monitors that ask for rendering are then refused with a 422
+// naming VIGIL_CHROMIUM. A VIGIL_CHROMIUM that names no file is a start-up error.
+func (m *Main) pageRenderer() (app.Fetcher, error) {
+	if !m.pagesBuilt {
+		m.pagesBuilt = true
+		path, err := render.Find(m.cfg.Chromium)
+		switch {
+		case err != nil && m.cfg.Chromium != "":
+			return nil, fmt.Errorf("VIGIL_CHROMIUM: %w", err)
+		case err != nil:
+			m.log.Info().Msg("no Chromium on PATH: monitors that ask for rendering are refused (set VIGIL_CHROMIUM)")
+		default:
+			r, err := render.New(render.Config{ExecPath: path, Tabs: m.cfg.RenderTabs, Timeout: m.cfg.RenderTimeout,
+				AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+			if err != nil {
+				return nil, err
+			}
+			m.pages = r
+			m.log.Info().Str("chromium", path).Int("tabs", m.cfg.RenderTabs).Msg("pages are rendered on request")
+		}
+	}
+	if m.pages == nil {
+		return nil, nil // an untyped nil: the use cases test for no renderer
+	}
+	return m.pages, nil
+}
+
 func (m *Main) sourceFetcher() *source.Fetcher {
 	if m.fetcher == nil {
 		m.fetcher = source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)

@@ -26,6 +26,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/metrics"
 	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/render"
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
@@ -76,6 +77,10 @@ type Main struct {
 	metrics *metrics.Registry
 	ai      ai.Provider     // built on first use, shared by the roles of this process
 	fetcher *source.Fetcher // likewise: one cache of fetched sources
+	// pages renders sources in one browser shared by the roles of this process; built on
+	// first use, nil when no Chromium is installed (rendering is then refused).
+	pages      *render.Renderer
+	pagesBuilt bool
 
 	resetMail     *smtp.ResetMailer     // built by resetMailer, drained on shutdown
 	recipientMail *smtp.RecipientMailer // built by actionService, drained on shutdown
@@ -262,6 +267,9 @@ func (m *Main) Close() error {
 	}
 	if m.smtpSender != nil {
 		m.smtpSender.Close()
+	}
+	if m.pages != nil {
+		m.pages.Close()
 	}
 	if m.ns != nil {
 		m.ns.Shutdown()
@@ -453,8 +461,12 @@ func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, e
 	if err != nil {
 		return nil, err
 	}
+	renderer, err := m.pageRenderer()
+	if err != nil {
+		return nil, err
+	}
 	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
-		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{})
+		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{Renderer: renderer})
 	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, m.cfg.EvaluatorConcurrency,
 		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.EvaluationDue]) error {
 			return ev.Evaluate(ctx, msg.Data, int(msg.NumDelivered))
@@ -735,7 +747,11 @@ func (m *Main) monitorService() (*app.MonitorService, error) {
 	if err != nil {
 		return nil, err
 	}
+	renderer, err := m.pageRenderer()
+	if err != nil {
+		return nil, err
+	}
 	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
 		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool),
-			CheckSelector: fallback.CheckSelector}), nil
+			CheckSelector: fallback.CheckSelector, Renderer: renderer}), nil
 }

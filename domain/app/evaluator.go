@@ -59,7 +59,16 @@ type Evaluator struct {
 type EvaluatorConfig struct {
 	MaxAttempts   int     // deliveries a transient failure is retried (EvaluatorMaxAttemptsDefault)
 	MinConfidence float64 // facts below it are not trusted (monitor.MinConfidenceDefault)
+	// Renderer fetches the sources of monitors that ask for rendering, in a browser; nil
+	// when this Vigil has none.
+	Renderer Fetcher
 }
+
+// ErrNoRenderer is the failure of a monitor that asks for rendering where no browser is
+// configured: EINVALID, so it is not retried, naming the operator's setting.
+var ErrNoRenderer = &domain.Error{Code: domain.EINVALID,
+	Message: "This Vigil cannot render pages: no Chromium is installed (its operator sets VIGIL_CHROMIUM).",
+	Fields:  map[string]string{"render": "is not available on this Vigil"}}
 
 // EvaluatorMaxAttemptsDefault is how many deliveries a transient failure is retried before
 // the evaluation is recorded as failed.
@@ -116,7 +125,8 @@ func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*mo
 		if err != nil {
 			return nil, nil, &domain.Error{Code: domain.EINVALID, Message: "The due evaluation carries a monitor that cannot be read.", Err: err}
 		}
-		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, SourceFormat: dm.SourceFormat, Version: dm.Version}
+		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, SourceFormat: dm.SourceFormat,
+			Render: dm.Render, Version: dm.Version}
 		return m, &previousSource{carried: true, prev: prev}, nil
 	}
 	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
@@ -139,7 +149,14 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 	}
 	// A document another monitor fetched in this tick is shared; an older one is not, or two
 	// evaluators' caches could show one monitor alternating versions of its page.
-	doc, err := e.fetcher.Fetch(ai.WithFetchedAfter(ctx, done.ScheduledFor), m.SourceURL)
+	fetcher := e.fetcher
+	if m.Render {
+		if e.cfg.Renderer == nil {
+			return ErrNoRenderer
+		}
+		fetcher = e.cfg.Renderer
+	}
+	doc, err := fetcher.Fetch(ai.WithFetchedAfter(ctx, done.ScheduledFor), m.SourceURL)
 	if err != nil {
 		return fmt.Errorf("fetch source: %w", err)
 	}

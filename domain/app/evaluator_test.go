@@ -262,3 +262,25 @@ func TestEvaluatorWorksFromTheEvent(t *testing.T) {
 	require.False(t, b.pub.events[2].(event.EvaluationCompleted).FactsReused)
 	require.Equal(t, 2, b.provider.extracts)
 }
+
+// TestEvaluatorRendersWhenAsked: a monitor that asks for rendering is fetched by the
+// renderer; where there is none, its evaluation fails for good, naming the setting.
+func TestEvaluatorRendersWhenAsked(t *testing.T) {
+	t.Parallel()
+	b := setupEvaluator(t)
+	b.monitor.Render = true
+	rendered := fakeFetcher{doc: ai.Document{Body: []byte("drawn by scripts: our price is 70"), Hash: "h2", FetchedAt: time.Now()}}
+	broken := fakeFetcher{err: errors.New("the plain fetcher must not be used")}
+	ev := app.NewEvaluator(fakeMonitors{b.monitor.ID: b.monitor}, b.previous, broken, b.provider, b.pub, time.Now,
+		app.EvaluatorConfig{Renderer: rendered})
+	require.NoError(t, ev.Evaluate(context.Background(), event.EvaluationDue{MonitorID: b.monitor.ID, ScheduledFor: time.Now()}, 1))
+	done := b.pub.events[0].(event.EvaluationCompleted)
+	require.Equal(t, monitor.EvaluationSucceeded, done.Status, done.Error)
+	require.Equal(t, "h2", done.SourceHash)
+
+	ev = app.NewEvaluator(fakeMonitors{b.monitor.ID: b.monitor}, b.previous, broken, b.provider, b.pub, time.Now, app.EvaluatorConfig{})
+	require.NoError(t, ev.Evaluate(context.Background(), event.EvaluationDue{MonitorID: b.monitor.ID, ScheduledFor: time.Now()}, 1))
+	done = b.pub.events[1].(event.EvaluationCompleted)
+	require.Equal(t, monitor.EvaluationFailed, done.Status)
+	require.Contains(t, done.Error, "VIGIL_CHROMIUM")
+}

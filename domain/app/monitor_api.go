@@ -140,6 +140,17 @@ type MonitorConfig struct {
 	// CheckSelector reports a selector that cannot work as an EINVALID error naming
 	// field; nil accepts every selector.
 	CheckSelector func(field, selector string) error
+	// Renderer fetches sources in a browser for monitors that ask for rendering; nil when
+	// this Vigil has none, and such monitors are refused.
+	Renderer Fetcher
+}
+
+// checkRender refuses rendering when no browser is configured.
+func (s *MonitorService) checkRender(render bool) error {
+	if render && s.cfg.Renderer == nil {
+		return ErrNoRenderer
+	}
+	return nil
 }
 
 // checkSelectors checks the syntax of a draft's selectors before anything is classified.
@@ -180,6 +191,9 @@ func (s *MonitorService) Create(ctx context.Context, d monitor.Draft, plan Trigg
 		return nil, err
 	}
 	if err := s.checkSelectors(d.Selectors); err != nil {
+		return nil, err
+	}
+	if err := s.checkRender(d.Render); err != nil {
 		return nil, err
 	}
 	if len(plan.Specs) > TriggersPerMonitorMax {
@@ -236,6 +250,11 @@ func (s *MonitorService) Update(ctx context.Context, userID, id string, c monito
 	}
 	if err := s.checkSelectors(d.Selectors); err != nil {
 		return nil, err
+	}
+	if c.Render != nil {
+		if err := s.checkRender(d.Render); err != nil {
+			return nil, err
+		}
 	}
 	var spec *monitor.Spec
 	var by monitor.ClassifiedBy
@@ -304,6 +323,9 @@ type Proposal struct {
 	SourceURL    string
 	SourceFormat monitor.SourceFormat
 	Selectors    map[string]string
+	// Render reads the source in a browser; nil takes the monitor's setting (off for a
+	// new one).
+	Render *bool
 }
 
 // Validate classifies a proposed prompt and, when the source is reachable, runs one dry
@@ -326,6 +348,13 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 		if p.SourceFormat == "" {
 			p.SourceFormat = m.SourceFormat
 		}
+		if p.Render == nil {
+			p.Render = &m.Render
+		}
+	}
+	render := p.Render != nil && *p.Render
+	if err := s.checkRender(render); err != nil {
+		return Validation{}, err
 	}
 	prompt, sourceURL := p.Prompt, p.SourceURL
 	d := monitor.Draft{UserID: userID, Prompt: prompt, SourceURL: sourceURL, Interval: monitor.MaxInterval,
@@ -356,7 +385,11 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 		}
 		return v, nil
 	}
-	doc, err := s.fetcher.Fetch(ctx, sourceURL)
+	fetcher := s.fetcher
+	if render {
+		fetcher = s.cfg.Renderer
+	}
+	doc, err := fetcher.Fetch(ctx, sourceURL)
 	if err != nil {
 		v.Warnings = append(v.Warnings, "The source could not be read: "+domain.ErrorMessage(err))
 		return v, nil

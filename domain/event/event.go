@@ -87,6 +87,8 @@ type DueMonitor struct {
 	SourceURL string          `json:"source_url,omitempty"`
 	// SourceFormat says how the source is read; absent is auto.
 	SourceFormat monitor.SourceFormat `json:"source_format,omitempty"`
+	// Render says the source is read in a browser.
+	Render bool `json:"render,omitempty"`
 	// Previous is the monitor's newest successful evaluation (a PreviousEvaluation), for
 	// reusing its facts when the source has not changed; absent when there is none.
 	Previous json.RawMessage `json:"previous,omitempty"`

@@ -19,6 +19,8 @@ type Changes struct {
 	Confirm   *int
 	// SourceFormat changes how the source is read.
 	SourceFormat *SourceFormat
+	// Render changes whether the source is read in a browser.
+	Render *bool
 	// Selectors replace the selectors the user gave; an empty map removes them.
 	Selectors *map[string]string
 }
@@ -27,7 +29,7 @@ type Changes struct {
 // the prompt or source changed, classification.
 func (m *Monitor) Draft(c Changes) Draft {
 	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron,
-		Timezone: m.Timezone, Confirm: m.Confirm, SourceFormat: m.SourceFormat}
+		Timezone: m.Timezone, Confirm: m.Confirm, SourceFormat: m.SourceFormat, Render: m.Render}
 	if m.Cron != "" {
 		d.Interval = 0 // derived from the cron expression
 	}
@@ -57,6 +59,9 @@ func (m *Monitor) Draft(c Changes) Draft {
 	}
 	if c.SourceFormat != nil {
 		d.SourceFormat = *c.SourceFormat
+	}
+	if c.Render != nil {
+		d.Render = *c.Render
 	}
 	if c.Selectors != nil {
 		d.Selectors = *c.Selectors
@@ -102,8 +107,9 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 			Fields: map[string]string{"status": "must be active or paused"}}
 	}
 	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
-	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone || fresh.SourceFormat != m.SourceFormat.OrAuto()
-	m.Name, m.Prompt, m.SourceURL, m.SourceFormat = fresh.Name, fresh.Prompt, fresh.SourceURL, fresh.SourceFormat
+	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone ||
+		fresh.SourceFormat != m.SourceFormat.OrAuto() || fresh.Render != m.Render
+	m.Name, m.Prompt, m.SourceURL, m.SourceFormat, m.Render = fresh.Name, fresh.Prompt, fresh.SourceURL, fresh.SourceFormat, fresh.Render
 	m.Interval, m.Cron, m.Timezone, m.Confirm = fresh.Interval, fresh.Cron, fresh.Timezone, fresh.Confirm
 	if spec != nil {
 		kept := spec.KeepUserSelectors(m.Spec)

@@ -63,9 +63,11 @@ type Monitor struct {
 	SourceURL string
 	// SourceFormat says how the source is read (auto when "").
 	SourceFormat SourceFormat
-	Interval     time.Duration
-	Cron         string // when set, runs follow it in Timezone; Interval is its shortest gap
-	Timezone     string
+	// Render says the source is a page drawn by JavaScript, read in a browser.
+	Render   bool
+	Interval time.Duration
+	Cron     string // when set, runs follow it in Timezone; Interval is its shortest gap
+	Timezone string
 	// Confirm is how many evaluations in a row must agree on a new state before it
 	// replaces the current one (1: at once).
 	Confirm             int
@@ -101,6 +103,8 @@ type Draft struct {
 	Confirm   int // 0 means 1
 	// SourceFormat says how the source is read; "" is auto.
 	SourceFormat SourceFormat
+	// Render reads the source in a browser, for pages drawn by JavaScript.
+	Render bool
 	// Selectors are where the user says the values are, by fact name (SelectorPrimary for
 	// the main fact); nil keeps what the monitor has.
 	Selectors map[string]string
@@ -180,7 +184,7 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 	}
 	return &Monitor{
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
-		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
+		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Render: d.Render, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}

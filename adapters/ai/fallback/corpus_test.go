@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
+	"github.com/vigilhq/vigil/adapters/render"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/domain/ai"
 	"github.com/vigilhq/vigil/domain/monitor"
@@ -25,6 +26,7 @@ type corpusCase struct {
 	Prompt   string  `json:"prompt"`
 	Selector string  `json:"selector"` // the user's, for the main fact
 	Format   string  `json:"format"`   // the monitor's source_format
+	Render   bool    `json:"render"`   // read in the browser, for a page drawn by scripts
 	Fact     string  `json:"fact"`
 	Want     any     `json:"want"`  // a number, a boolean or a string
 	Where    string  `json:"where"` // the locator, when the case pins it
@@ -83,12 +85,27 @@ func TestCorpus(t *testing.T) {
 	srv := corpusServer(t)
 	fetcher := source.New(source.Config{AllowPrivate: true, Fresh: -1}, time.Now)
 	p := fallback.New(time.Now)
+	chromium, err := render.Find(os.Getenv("VIGIL_CHROMIUM"))
+	require.NoError(t, err, "no Chromium: run `make test`, which installs Debian's chromium, or set VIGIL_CHROMIUM")
+	browser, err := render.New(render.Config{ExecPath: chromium, AllowPrivate: true, Timeout: 30 * time.Second}, time.Now)
+	require.NoError(t, err)
+	t.Cleanup(browser.Close)
 	for _, c := range cases {
 		t.Run(c.File, func(t *testing.T) {
 			t.Parallel()
 			url := srv.URL + "/" + c.File
 			spec := specFor(t, p, c, url)
-			doc, err := fetcher.Fetch(context.Background(), url)
+			var from interface {
+				Fetch(context.Context, string) (ai.Document, error)
+			} = fetcher
+			if c.Render {
+				from = browser
+				plain, err := fetcher.Fetch(context.Background(), url)
+				require.NoError(t, err)
+				_, _, err = p.Extract(context.Background(), spec, plain)
+				require.Error(t, err, "the page must need its scripts: without them the %s is not there", c.Fact)
+			}
+			doc, err := from.Fetch(context.Background(), url)
 			require.NoError(t, err)
 			doc.Format = c.Format
 			facts, _, err := p.Extract(context.Background(), spec, doc)
@@ -136,6 +153,9 @@ func BenchmarkExtractCorpus(b *testing.B) {
 	}
 	jobs := make([]job, 0, len(cases))
 	for _, c := range cases {
+		if c.Render {
+			continue // what the browser rendered is read as any page; rendering is BenchmarkRender's
+		}
 		url := srv.URL + "/" + c.File
 		doc, err := fetcher.Fetch(context.Background(), url)
 		require.NoError(b, err)
