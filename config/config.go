@@ -46,30 +46,34 @@ type Config struct {
 	// signed Event Webhook (base64 DER or PEM). Set, it enables POST /api/webhooks/email-events.
 	SendGridWebhookKey string
 
-	SchedulerTick        time.Duration // SCHEDULER_TICK
-	SchedulerBatch       int           // SCHEDULER_BATCH
-	SchedulerJitter      time.Duration // SCHEDULER_JITTER: the most a run of an interval monitor is delayed at random
-	MailerConcurrency    int           // MAILER_CONCURRENCY: emails one mailer process sends at once
-	WebhookConcurrency   int           // WEBHOOK_CONCURRENCY: webhook calls one mailer process makes at once
-	SMTPMaxConns         int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
-	MatcherConcurrency   int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
-	MatcherBatch         int           // MATCHER_BATCH: state changes matched in one transaction
-	MailerBatch          int           // MAILER_BATCH: notification requests claimed in one transaction
-	MailerLease          time.Duration // MAILER_LEASE: how long a mailer's claim protects a notification being sent
-	RelayWorkers         int           // RELAY_WORKERS: outbox batches one process publishes at once
-	SchedulerConcurrency int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
-	EvaluatorConcurrency int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
-	RecorderConcurrency  int           // RECORDER_CONCURRENCY: batches of evaluations one recorder records at once
-	RecorderBatch        int           // RECORDER_BATCH: evaluations recorded in one transaction
-	MinInterval          time.Duration // MONITOR_MIN_INTERVAL
-	MaxFailures          int           // MONITOR_MAX_FAILURES: consecutive failures before status error
-	AllowPrivateSources  bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
-	Chromium             string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
-	RenderTabs           int           // RENDER_TABS: pages rendered at once
-	RenderTimeout        time.Duration // RENDER_TIMEOUT: time limit of one rendered page
-	DemoSource           bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
-	StreamReplicas       int           // NATS_STREAM_REPLICAS
-	StreamMaxAge         time.Duration // NATS_STREAM_MAX_AGE
+	SchedulerTick         time.Duration // SCHEDULER_TICK
+	SchedulerBatch        int           // SCHEDULER_BATCH
+	SchedulerJitter       time.Duration // SCHEDULER_JITTER: the most a run of an interval monitor is delayed at random
+	MailerConcurrency     int           // MAILER_CONCURRENCY: emails one mailer process sends at once
+	WebhookConcurrency    int           // WEBHOOK_CONCURRENCY: webhook calls one mailer process makes at once
+	SMTPMaxConns          int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
+	MatcherConcurrency    int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
+	MatcherBatch          int           // MATCHER_BATCH: state changes matched in one transaction
+	MailerBatch           int           // MAILER_BATCH: notification requests claimed in one transaction
+	MailerLease           time.Duration // MAILER_LEASE: how long a mailer's claim protects a notification being sent
+	RelayWorkers          int           // RELAY_WORKERS: outbox batches one process publishes at once
+	SchedulerConcurrency  int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
+	EvaluatorConcurrency  int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
+	RecorderConcurrency   int           // RECORDER_CONCURRENCY: batches of evaluations one recorder records at once
+	RecorderBatch         int           // RECORDER_BATCH: evaluations recorded in one transaction
+	MinInterval           time.Duration // MONITOR_MIN_INTERVAL
+	MaxFailures           int           // MONITOR_MAX_FAILURES: consecutive failures before status error
+	AllowPrivateSources   bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
+	Chromium              string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
+	RenderTabs            int           // RENDER_TABS: pages rendered at once
+	RenderTimeout         time.Duration // RENDER_TIMEOUT: time limit of one rendered page
+	SourceHostConcurrency int           // SOURCE_HOST_CONCURRENCY: requests to one host at once (0: no bound)
+	SourceHostDelay       time.Duration // SOURCE_HOST_DELAY: least time between two requests to one host
+	SourceRobots          bool          // SOURCE_ROBOTS: obey robots.txt
+	BotContact            string        // VIGIL_BOT_CONTACT: the URL in the User-Agent; default PUBLIC_BASE_URL
+	DemoSource            bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
+	StreamReplicas        int           // NATS_STREAM_REPLICAS
+	StreamMaxAge          time.Duration // NATS_STREAM_MAX_AGE
 
 	AnthropicAPIKey  string         // ANTHROPIC_API_KEY
 	AnthropicBaseURL string         // ANTHROPIC_BASE_URL
@@ -195,6 +199,17 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Chromium = env("VIGIL_CHROMIUM", "")
 	c.RenderTabs = num("RENDER_TABS", 2, 1, 64)
 	c.RenderTimeout = dur("RENDER_TIMEOUT", 20*time.Second)
+	c.SourceHostConcurrency = num("SOURCE_HOST_CONCURRENCY", 4, 0, 1000)
+	c.SourceHostDelay = 250 * time.Millisecond
+	if raw := strings.TrimSpace(getenv("SOURCE_HOST_DELAY")); raw != "" {
+		// 0 turns the delay off, for hosts that are the operator's own.
+		if d, err := time.ParseDuration(raw); err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("SOURCE_HOST_DELAY: %q is not a duration such as 250ms, or 0", raw))
+		} else {
+			c.SourceHostDelay = d
+		}
+	}
+	c.SourceRobots = boolean("SOURCE_ROBOTS", true)
 	c.DemoSource = boolean("VIGIL_DEMO_SOURCE", dev)
 	c.StreamReplicas = num("NATS_STREAM_REPLICAS", 1, 1, 5)
 	c.StreamMaxAge = dur("NATS_STREAM_MAX_AGE", 7*24*time.Hour)
@@ -255,6 +270,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Beta = boolean("VIGIL_BETA", false)
 	c.JWTPrivateKeys = env("VIGIL_JWT_PRIVATE_KEYS", "")
 	c.JWTIssuer = env("VIGIL_JWT_ISSUER", c.PublicBaseURL)
+	c.BotContact = env("VIGIL_BOT_CONTACT", c.PublicBaseURL)
 	c.BcryptCost = num("BCRYPT_COST", 12, 10, 16)
 	if c.JWTPrivateKeys == "" && !dev {
 		errs = append(errs, fmt.Errorf("VIGIL_JWT_PRIVATE_KEYS: required when VIGIL_ENV=prod (Ed25519 private keys, PEM or base64; the first signs)"))

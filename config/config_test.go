@@ -114,3 +114,30 @@ func TestLoadAccountSettings(t *testing.T) {
 		t.Errorf("BCRYPT_COST=17 accepted: %v", err)
 	}
 }
+
+func TestLoadSourceSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SourceHostConcurrency != 4 || c.SourceHostDelay != 250*time.Millisecond || !c.SourceRobots || c.BotContact != c.PublicBaseURL ||
+		c.Chromium != "" || c.RenderTabs != 2 || c.RenderTimeout != 20*time.Second {
+		t.Fatalf("unexpected source defaults: %+v", c)
+	}
+	c, err = config.Load(envOf(map[string]string{"SOURCE_HOST_DELAY": "0", "SOURCE_HOST_CONCURRENCY": "0", "SOURCE_ROBOTS": "false",
+		"VIGIL_BOT_CONTACT": "https://ops.example/bot", "VIGIL_CHROMIUM": "/opt/chromium", "RENDER_TABS": "8", "RENDER_TIMEOUT": "45s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SourceHostConcurrency != 0 || c.SourceHostDelay != 0 || c.SourceRobots || c.BotContact != "https://ops.example/bot" ||
+		c.Chromium != "/opt/chromium" || c.RenderTabs != 8 || c.RenderTimeout != 45*time.Second {
+		t.Fatalf("settings not read: %+v", c)
+	}
+	_, err = config.Load(envOf(map[string]string{"SOURCE_HOST_DELAY": "-1s", "RENDER_TABS": "0", "SOURCE_HOST_CONCURRENCY": "x"}))
+	for _, key := range []string{"SOURCE_HOST_DELAY", "RENDER_TABS", "SOURCE_HOST_CONCURRENCY"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not mention %s: %v", key, err)
+		}
+	}
+}

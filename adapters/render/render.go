@@ -63,6 +63,9 @@ type Config struct {
 	Allow        func(netip.Addr) bool
 	// UserAgent is sent with every request (default source.UserAgentDefault).
 	UserAgent string
+	// Polite holds the host limits and robots.txt rules a page's URL waits for, shared
+	// with the plain fetcher; nil for none.
+	Polite *source.Polite
 }
 
 // ErrNoBrowser is returned by Find when no Chromium is installed.
@@ -197,6 +200,15 @@ func (r *Renderer) Fetch(ctx context.Context, rawURL string) (ai.Document, error
 	if err := r.allowed(ctx, u); err != nil {
 		return ai.Document{}, err
 	}
+	release, err := r.cfg.Polite.Acquire(ctx, u)
+	if err != nil {
+		var de *domain.Error
+		if errors.As(err, &de) {
+			return ai.Document{}, err
+		}
+		return ai.Document{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("%s is busy with other monitors' requests; trying again later.", u.Host), Err: err}
+	}
+	defer release()
 	select {
 	case r.tabs <- struct{}{}:
 		defer func() { <-r.tabs }()

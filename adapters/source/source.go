@@ -52,6 +52,9 @@ type Config struct {
 	// Allow decides which resolved addresses may be dialled when AllowPrivate is off;
 	// default Public. Tests use it to stand in for the public internet.
 	Allow func(netip.Addr) bool
+	// Polite bounds the requests to each host and makes robots.txt decide what may be
+	// read; its zero value does neither.
+	Polite PoliteConfig
 }
 
 // Fetcher fetches sources; it satisfies app.Fetcher.
@@ -62,6 +65,8 @@ type Fetcher struct {
 	fresh    time.Duration
 	cache    *cache
 	flight   flight
+	polite   *Polite
+	timeout  time.Duration
 	now      func() time.Time
 }
 
@@ -119,8 +124,16 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 			return nil
 		},
 	}
-	return &Fetcher{client: client, maxBytes: cfg.MaxBytes, agent: cfg.UserAgent, fresh: cfg.Fresh, cache: newCache(cfg.CacheBytes), now: now}
+	return &Fetcher{client: client, maxBytes: cfg.MaxBytes, agent: cfg.UserAgent, fresh: cfg.Fresh, cache: newCache(cfg.CacheBytes), now: now,
+		polite: NewPolite(cfg.Polite, client, cfg.UserAgent, now), timeout: cfg.Timeout}
 }
+
+// Polite returns the host limits and robots.txt rules of the fetcher, for another way of
+// reading sources (the renderer) to share them.
+func (f *Fetcher) Polite() *Polite { return f.polite }
+
+// UserAgent returns the fetcher's User-Agent.
+func (f *Fetcher) UserAgent() string { return f.agent }
 
 // Dialer returns a dialer that checks, when it connects, the resolved address against
 // cfg (Allow, default Public) unless cfg.AllowPrivate: the check every outgoing request of
@@ -197,6 +210,19 @@ func (f *Fetcher) fetch(ctx context.Context, u *url.URL) (ai.Document, error) {
 	}
 	req.Header.Set("User-Agent", f.agent)
 	req.Header.Set("Accept", "application/json, text/html;q=0.9, application/rss+xml;q=0.9, application/atom+xml;q=0.9, text/plain;q=0.8, */*;q=0.5")
+	// A host busy with other monitors' requests for longer than a fetch may take is
+	// tried again later, rather than holding the evaluation.
+	actx, cancel := context.WithTimeout(ctx, f.timeout)
+	release, err := f.polite.Acquire(actx, u)
+	cancel()
+	if err != nil {
+		var de *domain.Error
+		if errors.As(err, &de) {
+			return ai.Document{}, err
+		}
+		return ai.Document{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("%s is busy with other monitors' requests; trying again later.", u.Host), Err: err}
+	}
+	defer release()
 	prev, havePrev := f.cache.get(key)
 	if havePrev {
 		if prev.etag != "" {

@@ -95,8 +95,9 @@ func (m *Main) pageRenderer() (app.Fetcher, error) {
 		case err != nil:
 			m.log.Info().Msg("no Chromium on PATH: monitors that ask for rendering are refused (set VIGIL_CHROMIUM)")
 		default:
+			fetcher := m.sourceFetcher()
 			r, err := render.New(render.Config{ExecPath: path, Tabs: m.cfg.RenderTabs, Timeout: m.cfg.RenderTimeout,
-				AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+				AllowPrivate: m.cfg.AllowPrivateSources, UserAgent: fetcher.UserAgent(), Polite: fetcher.Polite()}, m.now)
 			if err != nil {
 				return nil, err
 			}
@@ -110,9 +111,19 @@ func (m *Main) pageRenderer() (app.Fetcher, error) {
 	return m.pages, nil
 }
 
+// botAgent is the User-Agent of Vigil's requests: who it is and where its operator says
+// what it does and how to reach them.
+func botAgent(contact string) string {
+	if contact == "" {
+		return source.UserAgentDefault
+	}
+	return fmt.Sprintf("%s/1.0 (+%s)", source.RobotsAgent, contact)
+}
+
 func (m *Main) sourceFetcher() *source.Fetcher {
 	if m.fetcher == nil {
-		m.fetcher = source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources}, m.now)
+		m.fetcher = source.New(source.Config{AllowPrivate: m.cfg.AllowPrivateSources, UserAgent: botAgent(m.cfg.BotContact),
+			Polite: source.PoliteConfig{HostConcurrency: m.cfg.SourceHostConcurrency, HostDelay: m.cfg.SourceHostDelay, Robots: m.cfg.SourceRobots}}, m.now)
 	}
 	return m.fetcher
 }

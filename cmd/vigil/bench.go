@@ -290,6 +290,8 @@ func benchRoles(ctx context.Context, cfg config.Config, dbURL string, roles []st
 	cfg.NATSEmbeddedAddr = "127.0.0.1:-1"
 	cfg.DataDir = filepath.Join(strings.TrimRight(cfg.DataDir, "/"), fmt.Sprintf("bench-%d", time.Now().UnixNano()))
 	cfg.AllowPrivateSources = true // the bench's sources and receivers are on loopback
+	// Every bench monitor watches one local host, which is no site to be polite to.
+	cfg.SourceHostConcurrency, cfg.SourceHostDelay, cfg.SourceRobots = 0, 0, false
 	cfg.LogLevel = "warn"
 	m = NewMain(cfg, "bench", roles, io.Discard)
 	if tune != nil {

@@ -81,6 +81,7 @@ func TestEndToEnd(t *testing.T) {
 		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example",
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s",
 		"HTTP_ADDR="+apiAddr, "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off",
+		"SOURCE_HOST_DELAY=0", // every monitor polls one local host each second, faster than the polite default allows
 	)
 	// Two replicas of every role: nothing may be scheduled, evaluated or sent twice.
 	roles := newRoles(t, bin, env)
