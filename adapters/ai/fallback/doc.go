@@ -20,6 +20,12 @@
 // Negations: no longer contains/mentions/says/shows, does not (doesn't) contain/mention/
 // say/show/include, stops mentioning/saying, anything (something) other than.
 //
+// Quoted text that appears or goes (current_state, the same contains fact):
+//
+//	"Registration open" appears / shows up / is back       contains_registration_open == true
+//	'Sold out' disappears / is gone / goes away / is removed / no longer appears /
+//	is no longer on the page                               contains_sold_out == false
+//
 // Stock (current_state, boolean fact in_stock):
 //
 //	it is back in stock / in stock / restocked / available again    in_stock == true
@@ -46,6 +52,12 @@
 // twenty-four/thirty, then minutes (min, m), hours (hr, h), days (d), weeks (wk, w) or
 // months (mo, 30 days), optionally after "the last"/"the past"; "24h" and "yesterday" work.
 //
+// Fractions: doubles (+100%), triples (+200%), quadruples (+300%), halves / is cut in half
+// (-50%), and any verb "by half", "by a quarter", "by a third", "by three quarters", as a
+// percent change with the same windows. More verbs: spikes, soars, surges, rallies,
+// rockets (increases); plunges, plummets, crashes, tanks, slumps, tumbles (decreases).
+// Windows may also be written "per day", "a day", "from last month" (since), and in years.
+//
 // Comparison (current_state, a number fact, the condition in CEL). Operators:
 //
 //	<   below, under, less than, lower than, cheaper than, fewer than, drops/falls/goes/dips below
@@ -55,6 +67,16 @@
 //	==  equals, is, is exactly, is equal to, =, ==   (written with a double: price == 80.0)
 //	!=  is not, does not equal, !=
 //	and the symbols <, <=, >, >=
+//	<=  also: less than or equal to, at or below;  >= also: greater than or equal to, at or above
+//	<   also: colder than;  > also: warmer than, hotter than, passes, surpasses, tops
+//
+// A negation before the operator turns it: "is not above 60" is price <= 60, "is no longer
+// below 40" is price >= 40.
+//
+// Two conditions joined by "and", "but" or "or" are read as one condition over both facts
+// when each side reads on its own: "the price is below $80 and it is in stock" is
+// price < 80 && in_stock == true; "above 100 or below 50" keeps the first side's fact.
+// A change rule joined to anything is refused: a monitor follows one change.
 //
 // Numbers: currency before or after ($ € £, USD, EUR, GBP, dollars, euros, pounds),
 // thousands separators (1,200 and 1 200), decimals, k/M suffixes (3k, 1.5M), thousand/

@@ -21,6 +21,8 @@ func FuzzClassify(f *testing.F) {
 		"falls below -0.5 °F", "when the page contains “Café ☕”", "score changes by 3% within the last 30 minutes",
 		"price > 1e999", "is 5% higher than yesterday", "\xff\xfe", "no longer contains ''", "at least 3k or more",
 		"x is 1 200 300", "any change in", "changes changes changes", "$.5 below", "in 0 days", "within 0.0001 minutes",
+		"the price is below $80 and it is in stock", "above 100 or below 50 or at 75", `"a" appears and "b" disappears`,
+		"doubles within a year", "halves and doubles", "is not above", "plummets by a third in 9999 years", `"and" and "or"`,
 	}, fallback.Examples...) {
 		f.Add(seed)
 	}

@@ -3,7 +3,9 @@ package fallback
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,24 +22,28 @@ var (
 	// "displays" need a quote after them, so "the counter shows 100" stays a number.
 	containsRe = regexp.MustCompile(`\b(?:(no longer contains|no longer mentions|no longer includes|does not contain|doesn['’]t contain|does not mention|doesn['’]t mention|does not include|doesn['’]t include|stops mentioning|anything other than|something other than|contains|mentions|includes)|(no longer says|no longer shows|does not say|doesn['’]t say|does not show|doesn['’]t show|stops saying|says|shows|displays)\s*["'“‘])`)
 	// stockRe finds stock phrases; the negative ones come first.
-	stockRe = regexp.MustCompile(`\b(no longer in stock|no longer available|not in stock|out of stock|sold out|back in stock|in stock|restocked|available again|becomes available|is available|are available|available to (?:buy|order))\b`)
+	stockRe = regexp.MustCompile(`\b(no longer in stock|no longer available|not in stock|out of stock|sold out|back in stock|in stock|restocked|available again|becomes available|is available|are available|available to (?:buy|order)|goes on sale|go on sale)\b`)
 	// changeByRe finds a change by an amount: "rises 5%", "drops by $10", "increases by
 	// more than 3k". Submatches: 1 verb, then promptNumberRe's.
-	changeByRe = regexp.MustCompile(`\b(increases|increase|rises|rise|goes up|go up|jumps|jump|climbs|climb|grows|grow|gains|gain|is up|goes down|go down|decreases|decrease|drops|drop|falls|fall|declines|decline|sinks|sink|dips|dip|loses|lose|is down|changes|change|moves|move|shifts|shift|swings|swing)\s+(?:by\s+)?(?:(?:more than|at least|about)\s+)?` + numberPattern)
+	changeByRe = regexp.MustCompile(`\b(` + changeVerbs + `)\s+(?:by\s+)?(?:(?:more than|at least|about)\s+)?` + numberPattern)
+	// fractionRe finds a change by a fraction: "doubles", "drops by half", "falls by a
+	// quarter". Submatches: 1 the multiplying verb, 2 the verb before a fraction, 3 the
+	// fraction.
+	fractionRe = regexp.MustCompile(`\b(?:(doubles|doubled|double|triples|tripled|triple|quadruples|quadruple|halves|halved|is cut in half|is halved)|(` + changeVerbs + `)\s+(?:by\s+)?(half|a half|a quarter|a third|three quarters))\b`)
 	// changeVerbRe finds a change verb without an amount, to explain what is missing.
-	changeVerbRe = regexp.MustCompile(`\b(increases|rises|goes up|jumps|climbs|grows|decreases|drops|falls|goes down|declines|sinks|dips)\b(\s+by\b)?`)
+	changeVerbRe = regexp.MustCompile(`\b(increases|rises|goes up|jumps|climbs|grows|decreases|drops|falls|goes down|declines|sinks|dips|spikes|soars|surges|plunges|plummets|crashes|tanks)\b(\s+by\b)?`)
 	// relativeRe finds a relative amount: "is 5% higher than a week ago", "$10 cheaper".
 	// Submatches: promptNumberRe's, then 6 the direction.
 	relativeRe = regexp.MustCompile(numberPattern + `\s+(higher|lower|more|less|up|down|cheaper|dearer|greater|smaller|bigger)\b`)
 	// timeUnitRe finds a time unit right after a number: "over 24 hours" is a window.
 	timeUnitRe = regexp.MustCompile(`^\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?|years?)\b`)
 	// windowIntroRe finds the word that introduces a window after a change amount.
-	windowIntroRe = regexp.MustCompile(`^\s*(within|in|over|during|since|compared (?:with|to)|than|vs\.?|versus)\s+(.*)$`)
+	windowIntroRe = regexp.MustCompile(`^\s*(within|in|over|during|per|a|an|each|every|since|from|compared (?:with|to)|than|vs\.?|versus)\s+(.*)$`)
 	// windowRe reads a window: "24 hours", "24h", "a day", "the last week", "30 days ago".
-	windowRe = regexp.MustCompile(`^(?:the\s+)?(?:last\s+|past\s+|previous\s+)?(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty-four|thirty)?\s*(minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mo)\b(\s+ago)?`)
+	windowRe = regexp.MustCompile(`^(?:the\s+)?(?:last\s+|past\s+|previous\s+)?(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty-four|thirty)?\s*(minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mo|years?|yrs?|y)\b(\s+ago)?`)
 	// comparisonRe finds an operator followed by a number. Submatches: 1 word operator,
 	// 2 symbol operator, then promptNumberRe's.
-	comparisonRe = regexp.MustCompile(`(?:\b(drops below|falls below|goes below|go below|dips below|gets below|sinks below|is below|below|under|less than|lower than|cheaper than|fewer than|smaller than|drops to|falls to|goes down to|at most|no more than|not more than|rises above|goes above|go above|gets above|climbs above|jumps above|is above|above|over|more than|greater than|higher than|bigger than|exceeds|exceed|at least|no less than|not less than|rises to|goes up to|climbs to|reaches|reach|hits|hit|is not|isn['’]t|does not equal|doesn['’]t equal|is exactly|is equal to|equals|equal to|equal|is)\b|(<=|>=|==|!=|=|<|>))\s*(?:than\s+)?` + numberPattern)
+	comparisonRe = regexp.MustCompile(`(?:\b(less than or equal to|lower than or equal to|fewer than or equal to|greater than or equal to|more than or equal to|higher than or equal to|at or below|at or under|at or above|drops below|falls below|goes below|go below|dips below|gets below|sinks below|is below|below|under|less than|lower than|cheaper than|fewer than|smaller than|colder than|cooler than|drops to|falls to|goes down to|at most|no more than|not more than|rises above|goes above|go above|gets above|climbs above|jumps above|is above|above|over|more than|greater than|higher than|bigger than|warmer than|hotter than|exceeds|exceed|surpasses|surpass|passes|pass|tops|top|at least|no less than|not less than|rises to|goes up to|climbs to|reaches|reach|hits|hit|is not|isn['’]t|does not equal|doesn['’]t equal|is exactly|is equal to|equals|equal to|equal|is)\b|(<=|>=|==|!=|=|<|>))\s*(?:than\s+)?` + numberPattern)
 	// orMoreRe finds "5 or more" / "5 or less".
 	orMoreRe = regexp.MustCompile(numberPattern + `\s+or\s+(more|higher|above|greater|less|fewer|lower|below)\b`)
 	// anyChangeRe finds "any change in X", "X changes", "X is updated".
@@ -49,6 +55,29 @@ var (
 	// quotedRe reads quoted text: "x", 'x', “x”, ‘x’.
 	quotedRe = regexp.MustCompile(`^\s*(?:"([^"]+)"|'([^']+)'|“([^”]+)”|‘([^’]+)’)`)
 )
+
+// Verbs of a change, by direction; changeVerbs is all of them for the patterns, longer
+// phrases first.
+var (
+	increaseVerbs = []string{"increases", "increase", "rises", "rise", "goes up", "go up", "jumps", "jump", "climbs", "climb", "grows", "grow",
+		"gains", "gain", "is up", "spikes", "spike", "soars", "soar", "surges", "surge", "rallies", "rally", "rockets", "rocket", "skyrockets", "skyrocket"}
+	decreaseVerbs = []string{"goes down", "go down", "decreases", "decrease", "drops", "drop", "falls", "fall", "declines", "decline", "sinks", "sink",
+		"dips", "dip", "loses", "lose", "is down", "plunges", "plunge", "plummets", "plummet", "crashes", "crash", "tanks", "tank", "slumps", "slump",
+		"tumbles", "tumble"}
+	anyVerbs    = []string{"changes", "change", "moves", "move", "shifts", "shift", "swings", "swing"}
+	changeVerbs = strings.Join(slices.Concat(increaseVerbs, decreaseVerbs, anyVerbs), "|")
+)
+
+// changeOperator is the change rule operator of a verb.
+func changeOperator(verb string) string {
+	switch {
+	case slices.Contains(increaseVerbs, verb):
+		return "increases"
+	case slices.Contains(decreaseVerbs, verb):
+		return "decreases"
+	}
+	return "changes"
+}
 
 // parseError is an EINVALID error for a prompt: what could not be parsed, and prompts
 // that work.
@@ -74,8 +103,16 @@ func classify(prompt string) (monitor.Spec, error) {
 	// ASCII-only lower-casing keeps byte offsets equal between low and prompt, so text
 	// found in low can be cut from prompt with its original case.
 	low := asciiLower(prompt)
+	if spec, ok, err := classifyCompound(prompt, low); ok || err != nil {
+		return spec, err
+	}
+	return classifyOne(prompt, low)
+}
+
+// classifyOne reads a prompt of one condition.
+func classifyOne(prompt, low string) (monitor.Spec, error) {
 	for _, rule := range []func(prompt, low string) (monitor.Spec, bool, error){
-		classifyContains, classifyStock, classifyChangeBy, classifyComparison, classifyAnyChange,
+		classifyAppears, classifyContains, classifyStock, classifyChangeBy, classifyComparison, classifyAnyChange,
 	} {
 		spec, ok, err := rule(prompt, low)
 		if err != nil {
@@ -97,6 +134,105 @@ func classify(prompt string) (monitor.Spec, error) {
 	return monitor.Spec{}, parseError(fmt.Sprintf("Could not find a condition in %q: expected a comparison with a number (\"below 80\", \"above $1,200\", \"at least 3k\"), a change (\"changes\", \"increases by 5%% within 24 hours\"), \"contains <text>\" or \"is back in stock\".", clip(prompt, 120)))
 }
 
+// appearsRe finds quoted text followed by a verb saying that it appears or goes:
+// "'Registration open' appears", "\"Sold out\" is no longer on the page". Submatch 1 is the
+// quoted text (with its quotes), 2 a verb of appearing, 3 one of going.
+var appearsRe = regexp.MustCompile(`("[^"]+"|'[^']+'|“[^”]+”|‘[^’]+’)\s+(?:(?:is|are)\s+)?(?:(appears|appear|shows up|show up|is shown|are shown|is displayed|comes back|come back|is back|is there|is present|is on the page|turns up)|(disappears|disappear|is gone|are gone|goes away|go away|is removed|are removed|vanishes|vanish|no longer appears|no longer appear|no longer shows|is no longer (?:on the page|there|shown|displayed|present|visible)|isn['’]t (?:on the page|there) anymore))\b`)
+
+// classifyAppears reads "<quoted text> appears / disappears" as a contains condition.
+func classifyAppears(prompt, low string) (monitor.Spec, bool, error) {
+	loc := appearsRe.FindStringSubmatchIndex(low)
+	if loc == nil {
+		return monitor.Spec{}, false, nil
+	}
+	text := quotedText(prompt[loc[2]:loc[3]])
+	gone := loc[6] >= 0
+	return containsSpec(text, gone), true, nil
+}
+
+// containsSpec is the condition that the page contains text, or not when negate.
+func containsSpec(text string, negate bool) monitor.Spec {
+	name := containsFactName(text)
+	want, word := "true", "contains"
+	if negate {
+		want, word = "false", "does not contain"
+	}
+	return monitor.Spec{
+		Kind:    monitor.KindCurrentState,
+		Summary: fmt.Sprintf("the page %s %q", word, text),
+		Facts: []monitor.FactSpec{{
+			Name: name, Type: monitor.FactBoolean,
+			Description: fmt.Sprintf("whether the page contains %q (case-insensitive)", text),
+			Selector:    selectorText + text,
+		}},
+		Condition:   name + " == " + want,
+		NeedsSource: true,
+		Confidence:  1,
+	}
+}
+
+// conjunctionRe finds "and" and "or" between two conditions.
+var conjunctionRe = regexp.MustCompile(`\s(and|or|but)\s`)
+
+// classifyCompound reads two conditions joined by "and" or "or" ("the price is below $80
+// and it is in stock") as one condition over both facts. It reads only when each side is
+// a condition on its own; a second side without a subject ("above 100 or below 50") is
+// about the first side's fact. Two changes, or a change with a condition, are refused:
+// a monitor judges one change rule.
+func classifyCompound(prompt, low string) (monitor.Spec, bool, error) {
+	for _, loc := range conjunctionRe.FindAllStringSubmatchIndex(low, -1) {
+		if insideQuotes(low, loc[0]) {
+			continue
+		}
+		left, right := strings.TrimSpace(prompt[:loc[0]]), strings.TrimSpace(prompt[loc[1]:])
+		a, errA := classifyOne(left, asciiLower(left))
+		b, errB := classifyOne(right, asciiLower(right))
+		if errA != nil || errB != nil {
+			continue
+		}
+		if a.Kind != monitor.KindCurrentState || b.Kind != monitor.KindCurrentState {
+			return monitor.Spec{}, false, parseError("A monitor follows one change at a time; make one monitor for each change, or join conditions such as \"below $80 and in stock\".")
+		}
+		if len(b.Facts) == 1 && b.Facts[0].Name == factValue && len(a.Facts) == 1 && a.Facts[0].Type == monitor.FactNumber {
+			// "above 100 or below 50": the same fact
+			b.Condition = a.Facts[0].Name + strings.TrimPrefix(b.Condition, factValue)
+			b.Facts, b.Warnings = a.Facts, nil
+			b.Confidence = a.Confidence
+		}
+		op, word := " && ", " and "
+		if low[loc[2]:loc[3]] == "or" {
+			op, word = " || ", " or "
+		}
+		spec := a
+		spec.Facts = slices.Clone(a.Facts)
+		for _, f := range b.Facts {
+			if !slices.ContainsFunc(spec.Facts, func(g monitor.FactSpec) bool { return g.Name == f.Name }) {
+				spec.Facts = append(spec.Facts, f)
+			}
+		}
+		spec.Condition = a.Condition + op + b.Condition
+		spec.Summary = a.Summary + word + b.Summary
+		spec.Confidence = min(a.Confidence, b.Confidence)
+		spec.Warnings = slices.Concat(a.Warnings, b.Warnings)
+		return spec, true, nil
+	}
+	return monitor.Spec{}, false, nil
+}
+
+// insideQuotes reports whether offset i of s is inside a quoted text.
+func insideQuotes(s string, i int) bool {
+	inside := false
+	for _, q := range []string{`"`, "“", "”"} {
+		if strings.Count(s[:i], q)%2 == 1 {
+			inside = true
+		}
+	}
+	if strings.Count(s[:i], "“") > strings.Count(s[:i], "”") {
+		inside = true
+	}
+	return inside
+}
+
 func classifyContains(prompt, low string) (monitor.Spec, bool, error) {
 	loc := containsRe.FindStringSubmatchIndex(low)
 	if loc == nil {
@@ -113,24 +249,7 @@ func classifyContains(prompt, low string) (monitor.Spec, bool, error) {
 		return monitor.Spec{}, false, parseError(fmt.Sprintf("Found %q but no text after it. Quote the text to look for, e.g. %s \"sold out\".", verb, verb))
 	}
 	negate := strings.HasPrefix(verb, "no ") || strings.HasPrefix(verb, "does") || strings.HasPrefix(verb, "stops") || strings.HasSuffix(verb, "other than")
-	name := containsFactName(text)
-	want, word := "true", "contains"
-	if negate {
-		want, word = "false", "does not contain"
-	}
-	spec := monitor.Spec{
-		Kind:    monitor.KindCurrentState,
-		Summary: fmt.Sprintf("the page %s %q", word, text),
-		Facts: []monitor.FactSpec{{
-			Name: name, Type: monitor.FactBoolean,
-			Description: fmt.Sprintf("whether the page contains %q (case-insensitive)", text),
-			Selector:    selectorText + text,
-		}},
-		Condition:   name + " == " + want,
-		NeedsSource: true,
-		Confidence:  1,
-	}
-	return spec, true, nil
+	return containsSpec(text, negate), true, nil
 }
 
 // quotedText returns the quoted text at the start of s, else the rest of s without
@@ -163,8 +282,8 @@ func containsFactName(text string) string {
 
 func classifyStock(_, low string) (monitor.Spec, bool, error) {
 	m := stockRe.FindStringSubmatch(low)
-	if m == nil {
-		return monitor.Spec{}, false, nil
+	if m == nil || firstComparison(low) != nil {
+		return monitor.Spec{}, false, nil // "fewer than 3 left in stock" is a count
 	}
 	want, summary := "true", "the item is in stock"
 	switch m[1] {
@@ -190,6 +309,9 @@ func classifyChangeBy(_, low string) (monitor.Spec, bool, error) {
 		m    []string
 		loc  = changeByRe.FindStringSubmatchIndex(low)
 	)
+	if f := fractionRe.FindStringSubmatchIndex(low); f != nil && (loc == nil || f[0] < loc[0]) {
+		return changeByFraction(low, f)
+	}
 	if loc != nil {
 		m = submatches(low, loc)
 		verb, m = m[1], append([]string{m[0]}, m[2:]...)
@@ -209,13 +331,7 @@ func classifyChangeBy(_, low string) (monitor.Spec, bool, error) {
 	if a.value < 0 {
 		a.value = -a.value
 	}
-	operator := "changes"
-	switch verb {
-	case "increases", "increase", "rises", "rise", "goes up", "go up", "jumps", "jump", "climbs", "climb", "grows", "grow", "gains", "gain", "is up":
-		operator = "increases"
-	case "decreases", "decrease", "drops", "drop", "falls", "fall", "declines", "decline", "sinks", "sink", "dips", "dip", "loses", "lose", "is down", "goes down", "go down":
-		operator = "decreases"
-	}
+	operator := changeOperator(verb)
 	window, baseline, err := parseWindow(low[loc[1]:])
 	if err != nil {
 		return monitor.Spec{}, false, err
@@ -245,6 +361,56 @@ func classifyChangeBy(_, low string) (monitor.Spec, bool, error) {
 		NeedsSource: true,
 		Confidence:  conf,
 	}
+	if warning != "" {
+		spec.Warnings = []string{warning}
+	}
+	return spec, true, nil
+}
+
+// changeByFraction reads "doubles", "triples", "halves" and "drops by half" / "by a
+// quarter" as a percent change; loc is fractionRe's match.
+func changeByFraction(low string, loc []int) (monitor.Spec, bool, error) {
+	m := submatches(low, loc)
+	var operator string
+	var pct float64
+	switch m[1] {
+	case "doubles", "doubled", "double":
+		operator, pct = "increases", 100
+	case "triples", "tripled", "triple":
+		operator, pct = "increases", 200
+	case "quadruples", "quadruple":
+		operator, pct = "increases", 300
+	case "halves", "halved", "is cut in half", "is halved":
+		operator, pct = "decreases", 50
+	default:
+		operator = changeOperator(m[2])
+		switch m[3] {
+		case "half", "a half":
+			pct = 50
+		case "a quarter":
+			pct = 25
+		case "a third":
+			pct = 100.0 / 3
+		case "three quarters":
+			pct = 75
+		}
+	}
+	window, baseline, err := parseWindow(low[loc[1]:])
+	if err != nil {
+		return monitor.Spec{}, false, err
+	}
+	name, typ, conf, warning := factFor(low[:loc[0]], low, "")
+	if typ != monitor.FactNumber {
+		name = name + "_value"
+	}
+	pct = math.Round(pct*100) / 100
+	rule := &monitor.ChangeRule{Fact: name, Measure: "percent", Operator: operator, Threshold: pct, Window: window, Baseline: baseline}
+	summary := fmt.Sprintf("%s %s by %s%%", name, operator, formatNumber(pct))
+	if window != "" {
+		summary += " " + baseline + " " + window
+	}
+	spec := monitor.Spec{Kind: monitor.KindHistoricalChange, Summary: summary, Facts: []monitor.FactSpec{numberFact(name, "")},
+		Change: rule, NeedsSource: true, Confidence: conf}
 	if warning != "" {
 		spec.Warnings = []string{warning}
 	}
@@ -314,6 +480,8 @@ func parseWindow(s string) (window, baseline string, err error) {
 		unit = 24 * time.Hour
 	case "week", "wk", "w":
 		unit = 7 * 24 * time.Hour
+	case "year", "yr", "y":
+		unit = 365 * 24 * time.Hour
 	default: // month, mo
 		unit = 30 * 24 * time.Hour
 	}
@@ -324,7 +492,7 @@ func parseWindow(s string) (window, baseline string, err error) {
 	}
 	baseline = monitor.BaselineWithin
 	switch intro {
-	case "over", "since", "compared with", "compared to", "than", "vs", "vs.", "versus":
+	case "over", "since", "from", "compared with", "compared to", "than", "vs", "vs.", "versus":
 		baseline = monitor.BaselineSince
 	}
 	if w[3] != "" { // "30 days ago"
@@ -374,6 +542,10 @@ func classifyComparison(_, low string) (monitor.Spec, bool, error) {
 		}
 		a, subject = v, low[:loc[0]]
 		op = comparisonOperator(m[1] + m[2])
+		if negated(subject) { // "is not above 60", "is no longer below 40"
+			op = negateOperator(op)
+			subject = negationRe.ReplaceAllString(subject, "")
+		}
 	} else {
 		return monitor.Spec{}, false, nil
 	}
@@ -412,10 +584,38 @@ func firstComparison(low string) []int {
 	return nil
 }
 
+// negationRe matches a negation right before an operator: "not above", "no longer below".
+var negationRe = regexp.MustCompile(`\b(?:not|no longer|never|isn['’]t|aren['’]t)\s*$`)
+
+func negated(before string) bool { return negationRe.MatchString(before) }
+
+// negateOperator is the operator of "not <op>".
+func negateOperator(op string) string {
+	switch op {
+	case "<":
+		return ">="
+	case "<=":
+		return ">"
+	case ">":
+		return "<="
+	case ">=":
+		return "<"
+	case "==":
+		return "!="
+	}
+	return "=="
+}
+
 func comparisonOperator(phrase string) string {
 	switch phrase {
 	case "<", "<=", ">", ">=", "!=":
 		return phrase
+	case "less than or equal to", "lower than or equal to", "fewer than or equal to", "at or below", "at or under":
+		return "<="
+	case "greater than or equal to", "more than or equal to", "higher than or equal to", "at or above":
+		return ">="
+	case "colder than", "cooler than":
+		return "<"
 	case "=", "==", "is", "is exactly", "is equal to", "equals", "equal to", "equal":
 		return "=="
 	case "is not", "isn't", "isn’t", "does not equal", "doesn't equal", "doesn’t equal":
@@ -538,7 +738,8 @@ func factFor(subject, whole, unit string) (name string, typ monitor.FactType, co
 // knownNoun maps words to fact names and types.
 func knownNoun(w string) (string, monitor.FactType, bool) {
 	switch w {
-	case "price", "prices", "cost", "costs", "priced", "fare", "fares", "bitcoin", "btc", "ethereum", "eth", "solana", "sol":
+	case "price", "prices", "cost", "costs", "priced", "fare", "fares", "bitcoin", "btc", "ethereum", "eth", "solana", "sol",
+		"gold", "silver", "oil", "shares", "share":
 		return "price", monitor.FactNumber, true
 	case "temperature", "temperatures", "temp", "degrees":
 		return "temperature", monitor.FactNumber, true
@@ -574,7 +775,8 @@ func fillerWord(w string) bool {
 		"once", "as", "soon", "tell", "me", "us", "alert", "notify", "let", "know", "please", "ping", "email", "send",
 		"warn", "and", "or", "of", "on", "at", "in", "to", "for", "by", "with", "any", "anything", "something",
 		"current", "currently", "trades", "trading", "sells", "reads", "shows", "hits", "stands", "sits", "now",
-		"again", "still", "ever", "i", "want", "would", "like", "watch", "monitor", "check", "remind", "about":
+		"again", "still", "ever", "i", "want", "would", "like", "watch", "monitor", "check", "remind", "about",
+		"has", "have", "holds", "hold", "not", "no", "longer":
 		return true
 	}
 	return false
