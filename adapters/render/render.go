@@ -202,11 +202,7 @@ func (r *Renderer) Fetch(ctx context.Context, rawURL string) (ai.Document, error
 	}
 	release, err := r.cfg.Polite.Acquire(ctx, u)
 	if err != nil {
-		var de *domain.Error
-		if errors.As(err, &de) {
-			return ai.Document{}, err
-		}
-		return ai.Document{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("%s is busy with other monitors' requests; trying again later.", u.Host), Err: err}
+		return ai.Document{}, err
 	}
 	defer release()
 	select {

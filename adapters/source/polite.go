@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,8 +76,17 @@ func NewPolite(cfg PoliteConfig, client *http.Client, agent string, now func() t
 // Acquire waits until a request to u may start: robots.txt allows it, the host has a free
 // slot, and the last request to the host started long enough ago. It returns the func
 // that frees the slot when the request is done. A path robots.txt forbids is EINVALID, an
-// unreachable robots.txt EUNAVAILABLE; the context's end is its error.
+// unreachable robots.txt EUNAVAILABLE, and so is a turn that ctx ended before.
 func (p *Polite) Acquire(ctx context.Context, u *url.URL) (func(), error) {
+	release, err := p.acquire(ctx, u)
+	var de *domain.Error
+	if err != nil && !errors.As(err, &de) {
+		return nil, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("%s is busy with other monitors' requests; trying again later.", u.Host), Err: err}
+	}
+	return release, err
+}
+
+func (p *Polite) acquire(ctx context.Context, u *url.URL) (func(), error) {
 	if p == nil {
 		return func() {}, nil
 	}

@@ -216,11 +216,7 @@ func (f *Fetcher) fetch(ctx context.Context, u *url.URL) (ai.Document, error) {
 	release, err := f.polite.Acquire(actx, u)
 	cancel()
 	if err != nil {
-		var de *domain.Error
-		if errors.As(err, &de) {
-			return ai.Document{}, err
-		}
-		return ai.Document{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("%s is busy with other monitors' requests; trying again later.", u.Host), Err: err}
+		return ai.Document{}, err
 	}
 	defer release()
 	prev, havePrev := f.cache.get(key)

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -307,11 +308,7 @@ func (s *source) jsonByName(fs monitor.FactSpec, sel string, conv jsonConv) (fou
 	walk = func(v any, path string, depth int) {
 		switch node := v.(type) {
 		case map[string]any:
-			keys := make([]string, 0, len(node))
-			for k := range node {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
+			keys := slices.Sorted(maps.Keys(node))
 			for _, k := range keys {
 				child, p := node[k], path+"/"+escapePointer(k)
 				if r, ok := nameRank(k, names); ok && accepts(conv, child) && (!best.ok || r < best.rank || r == best.rank && depth < best.depth) {
@@ -808,11 +805,7 @@ func (s *source) inStock() (found, bool) {
 func (s *source) jsonAvailability(v any, path string) (found, bool) {
 	switch node := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(node))
-		for k := range node {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(node))
 		for _, k := range keys {
 			if strings.EqualFold(k, "availability") {
 				val := node[k]

@@ -3,8 +3,9 @@ package fallback
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -153,11 +154,7 @@ func (s *source) jsonLDNumber(props []string) (found, bool) {
 		walk = func(v any, path string, depth int) {
 			switch node := v.(type) {
 			case map[string]any:
-				keys := make([]string, 0, len(node))
-				for k := range node {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
+				keys := slices.Sorted(maps.Keys(node))
 				for _, k := range keys {
 					p := path + "/" + escapePointer(k)
 					for rank, prop := range props {
