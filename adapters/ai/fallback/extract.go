@@ -278,12 +278,13 @@ func (s *source) number(fs monitor.FactSpec, sel string) (found, bool) {
 
 // jsonValue resolves a JSON pointer or dotted path selector.
 func (s *source) jsonValue(_ monitor.FactSpec, sel string) (any, string, float64, bool) {
-	sel = strings.TrimSpace(strings.TrimPrefix(sel, prefixJSON))
+	expr, prefixed := strings.CutPrefix(sel, prefixJSON)
+	sel = strings.TrimSpace(expr)
 	switch {
 	case strings.HasPrefix(sel, "/"):
 		v, ok := pointer(s.root, sel)
 		return v, sel, confidenceExact, ok
-	case isPath(sel) || strings.HasPrefix(sel, "$."):
+	case isPath(sel) || strings.HasPrefix(sel, "$.") || prefixed && pathRe.MatchString(sel): // "json:price" is a path of one name
 		// The evidence is the value's JSON pointer, which trust checks know to resolve.
 		v, ok := dottedPath(s.root, sel)
 		return v, pathPointer(sel), confidenceExact, ok

@@ -99,6 +99,20 @@ func TestExtractStructured(t *testing.T) {
 	}
 }
 
+// TestJSONSelectorPrefix: "json:" takes a pointer, a path, and a path of one name.
+func TestJSONSelectorPrefix(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	doc := ai.Document{ContentType: "application/json", Body: []byte(`{"price": 79.5, "data": {"items": [{"price": 3}]}}`)}
+	for sel, want := range map[string]float64{"json:price": 79.5, "json:data.items[0].price": 3, "json:/data/items/0/price": 3} {
+		spec := monitor.Spec{Kind: monitor.KindCurrentState, Condition: "true", Facts: []monitor.FactSpec{{Name: "price", Type: monitor.FactNumber, Selector: sel}}}
+		facts, _, err := b.p.Extract(b.ctx, spec, doc)
+		require.NoError(t, err, sel)
+		require.InDelta(t, want, *facts[0].Number, 1e-9, sel)
+		require.InDelta(t, 1, facts[0].Confidence, 1e-9, sel)
+	}
+}
+
 func TestCheckSelector(t *testing.T) {
 	t.Parallel()
 	for _, ok := range []string{"span.price", "css:#buy > b", "//span[@class='price']", "xpath://meta/@content", "(//td)[2]", "./b",
