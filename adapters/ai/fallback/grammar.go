@@ -219,18 +219,13 @@ func classifyCompound(prompt, low string) (monitor.Spec, bool, error) {
 	return monitor.Spec{}, false, nil
 }
 
-// insideQuotes reports whether offset i of s is inside a quoted text.
+// insideQuotes reports whether offset i of s is inside a quoted text: after an odd
+// number of straight double quotes, or an opening curly quote not yet closed. Single
+// straight quotes are left out: they are apostrophes as often ("it's").
 func insideQuotes(s string, i int) bool {
-	inside := false
-	for _, q := range []string{`"`, "“", "”"} {
-		if strings.Count(s[:i], q)%2 == 1 {
-			inside = true
-		}
-	}
-	if strings.Count(s[:i], "“") > strings.Count(s[:i], "”") {
-		inside = true
-	}
-	return inside
+	before := s[:i]
+	return strings.Count(before, `"`)%2 == 1 || strings.Count(before, "“") > strings.Count(before, "”") ||
+		strings.Count(before, "‘") > strings.Count(before, "’")
 }
 
 func classifyContains(prompt, low string) (monitor.Spec, bool, error) {
