@@ -145,3 +145,22 @@ func TestEnsureTopology(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, c.CachedInfo().Config.MaxDeliver)
 }
+
+// TestEnsureTopologyAppliesChangedSettings: a setting changed since the last start-up is
+// applied to the stream and the consumers that exist; unchanged ones are left as they are.
+func TestEnsureTopologyAppliesChangedSettings(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	url, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, url)
+	require.NoError(t, streams.EnsureTopology(ctx, js, streams.TopologyConfig{MaxAge: time.Hour, MaxDeliver: 4}))
+	require.NoError(t, streams.EnsureTopology(ctx, js, streams.TopologyConfig{MaxAge: 2 * time.Hour, MaxDeliver: 6}))
+	s, err := js.Stream(ctx, streams.StreamEvaluations)
+	require.NoError(t, err)
+	si, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, si.Config.MaxAge)
+	c, err := js.Consumer(ctx, streams.StreamEvaluations, streams.ConsumerEvaluator)
+	require.NoError(t, err)
+	require.Equal(t, 6, c.CachedInfo().Config.MaxDeliver)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -133,21 +134,28 @@ func DeadLetterSubject(stream, consumer string) string {
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyConfig) error {
 	cfg = cfg.withDefaults()
 	for _, s := range Streams() {
+		want := jetstream.StreamConfig{
+			Name:        s.Name,
+			Description: s.Description,
+			Subjects:    s.Subjects,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.MaxAge,
+			Duplicates:  cfg.DuplicateWindow,
+			// Publishers send what they have for one stream as one atomic batch,
+			// which the server stores with one disk flush (Publisher).
+			AllowAtomicPublish: true,
+		}
 		err := retryRequest(ctx, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-				Name:        s.Name,
-				Description: s.Description,
-				Subjects:    s.Subjects,
-				Retention:   jetstream.LimitsPolicy,
-				Discard:     jetstream.DiscardOld,
-				Storage:     jetstream.FileStorage,
-				Replicas:    cfg.Replicas,
-				MaxAge:      cfg.MaxAge,
-				Duplicates:  cfg.DuplicateWindow,
-				// Publishers send what they have for one stream as one atomic batch,
-				// which the server stores with one disk flush (Publisher).
-				AllowAtomicPublish: true,
-			})
+			// A stream as wanted is left alone: an update rewrites the server's store
+			// configuration, which raced (in nats-server) with other processes creating
+			// their consumers at the same start-up.
+			if st, err := js.Stream(ctx, s.Name); err == nil && streamAsWanted(st.CachedInfo().Config, want) {
+				return nil
+			}
+			_, err := js.CreateOrUpdateStream(ctx, want)
 			return err
 		})
 		if err != nil {
@@ -155,16 +163,20 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 		}
 	}
 	for _, c := range Consumers() {
+		want := jetstream.ConsumerConfig{
+			Durable:       c.Name,
+			FilterSubject: c.FilterSubject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       c.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			MaxAckPending: ConsumerMaxAckPendingDefault,
+		}
 		err := retryRequest(ctx, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
-				Durable:       c.Name,
-				FilterSubject: c.FilterSubject,
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				DeliverPolicy: jetstream.DeliverAllPolicy,
-				AckWait:       c.AckWait,
-				MaxDeliver:    cfg.MaxDeliver,
-				MaxAckPending: ConsumerMaxAckPendingDefault,
-			})
+			if cons, err := js.Consumer(ctx, c.Stream, c.Name); err == nil && consumerAsWanted(cons.CachedInfo().Config, want) {
+				return nil
+			}
+			_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, want)
 			return err
 		})
 		if err != nil {
@@ -172,6 +184,19 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, cfg TopologyCon
 		}
 	}
 	return nil
+}
+
+// streamAsWanted reports whether a stream has the settings EnsureTopology sets.
+func streamAsWanted(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.Discard == want.Discard && have.Storage == want.Storage && have.Replicas == want.Replicas && have.MaxAge == want.MaxAge &&
+		have.Duplicates == want.Duplicates && have.AllowAtomicPublish == want.AllowAtomicPublish
+}
+
+// consumerAsWanted reports whether a consumer has the settings EnsureTopology sets.
+func consumerAsWanted(have, want jetstream.ConsumerConfig) bool {
+	return have.FilterSubject == want.FilterSubject && have.AckPolicy == want.AckPolicy && have.DeliverPolicy == want.DeliverPolicy &&
+		have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver && have.MaxAckPending == want.MaxAckPending
 }
 
 // topologyRequestTimeout bounds one attempt of a start-up request: creating or updating a
