@@ -175,6 +175,12 @@ func boolFound(v bool, evidence string, confidence float64) found {
 	return found{boolean: &v, evidence: evidence, confidence: confidence}
 }
 
+// at is f found at locator.
+func (f found) at(locator string) found {
+	f.locator = locator
+	return f
+}
+
 // extract finds one fact in the source; false when it is not there.
 func (s *source) extract(fs monitor.FactSpec) (found, bool, error) {
 	sel := strings.TrimSpace(fs.Selector)
@@ -232,38 +238,22 @@ func (s *source) number(fs monitor.FactSpec, sel string) (found, bool) {
 	}
 	if s.kind == kindHTML {
 		switch {
-		case isXPath(sel):
-			v, locator, ok := s.xpathValue(sel)
+		case isXPath(sel) || isCSS(sel):
+			v, locator, ok := s.selected(sel)
 			if !ok {
 				return found{}, false
 			}
-			var f found
 			switch v := v.(type) {
 			case float64:
-				f = numberFound(v, "", confidenceExact)
+				return numberFound(v, "", confidenceExact).at(locator), true
 			case string:
 				n, isNum := readNumber(v, s.decimalComma)
 				if !isNum {
 					return found{}, false
 				}
-				f = numberFound(n, verbatim(s.raw, v, numberToken(v)), confidenceExact)
-			default:
-				return found{}, false
+				return numberFound(n, verbatim(s.raw, v, numberToken(v)), confidenceExact).at(locator), true
 			}
-			f.locator = locator
-			return f, true
-		case isCSS(sel):
-			text, locator, ok := s.css(sel)
-			if !ok {
-				return found{}, false
-			}
-			v, ok := readNumber(text, s.decimalComma)
-			if !ok {
-				return found{}, false
-			}
-			f := numberFound(v, verbatim(s.raw, text, numberToken(text)), confidenceExact)
-			f.locator = locator
-			return f, true
+			return found{}, false
 		case sel == "":
 			if f, ok := s.structuredNumber(fs); ok {
 				return f, true
@@ -361,23 +351,17 @@ func (s *source) jsonFact(fs monitor.FactSpec, sel string, conv jsonConv) (found
 // which is also where it was found.
 func numberConv(v any, evidence string, conf float64) (found, bool) {
 	n, ok := jsonNumber(v)
-	f := numberFound(n, evidence, conf)
-	f.locator = evidence
-	return f, ok
+	return numberFound(n, evidence, conf).at(evidence), ok
 }
 
 func textConv(v any, evidence string, conf float64) (found, bool) {
 	t, ok := jsonText(v)
-	f := textFound(t, evidence, conf)
-	f.locator = evidence
-	return f, ok
+	return textFound(t, evidence, conf).at(evidence), ok
 }
 
 func boolConv(v any, evidence string, conf float64) (found, bool) {
 	b, ok := v.(bool)
-	f := boolFound(b, evidence, conf)
-	f.locator = evidence
-	return f, ok
+	return boolFound(b, evidence, conf).at(evidence), ok
 }
 
 // nameRank ranks a JSON key against the fact's names: 0 the first name exactly, 1 another
@@ -474,6 +458,16 @@ func (s *source) css(sel string) (string, string, bool) {
 		}
 	}
 	return text, cssPath(first), text != ""
+}
+
+// selected is what a CSS selector or an XPath picks on the page: an element's text or,
+// for an XPath that computes one, a number or a boolean; and where it was found.
+func (s *source) selected(sel string) (value any, locator string, ok bool) {
+	if isXPath(sel) {
+		return s.xpathValue(sel)
+	}
+	text, locator, ok := s.css(sel)
+	return text, locator, ok
 }
 
 // nearestNumber finds the number closest to any of the keywords in the visible text: after
@@ -594,24 +588,13 @@ func (s *source) text(fs monitor.FactSpec, sel string) (found, bool) {
 	if s.kind == kindJSON {
 		return s.jsonFact(fs, sel, textConv)
 	}
-	if s.kind == kindHTML && isXPath(sel) {
-		v, locator, ok := s.xpathValue(sel)
+	if s.kind == kindHTML && (isXPath(sel) || isCSS(sel)) {
+		v, locator, ok := s.selected(sel)
 		if !ok {
 			return found{}, false
 		}
 		text := fmt.Sprint(v)
-		f := textFound(text, verbatim(s.raw, text), confidenceExact)
-		f.locator = locator
-		return f, true
-	}
-	if s.kind == kindHTML && isCSS(sel) {
-		text, locator, ok := s.css(sel)
-		if !ok {
-			return found{}, false
-		}
-		f := textFound(text, verbatim(s.raw, text), confidenceExact)
-		f.locator = locator
-		return f, true
+		return textFound(text, verbatim(s.raw, text), confidenceExact).at(locator), true
 	}
 	if sel == "" && (fs.Name == "page" || fs.Name == "content" || fs.Name == "text") {
 		text := s.visible
@@ -669,20 +652,14 @@ func (s *source) boolean(fs monitor.FactSpec, sel string) (found, bool) {
 	switch {
 	case strings.HasPrefix(sel, selectorText):
 		return s.containsPhrase(strings.TrimPrefix(sel, selectorText))
-	case s.kind == kindHTML && isXPath(sel):
-		v, locator, ok := s.xpathValue(sel)
+	case s.kind == kindHTML && (isXPath(sel) || isCSS(sel)):
+		// Whether the selector matches, or what an XPath such as boolean(...) computes.
+		v, locator, ok := s.selected(sel)
 		if b, isBool := v.(bool); isBool {
 			ok = b
 		}
 		text, _ := v.(string)
-		f := boolFound(ok, verbatim(s.raw, text), confidenceExact)
-		f.locator = locator
-		return f, true
-	case s.kind == kindHTML && isCSS(sel):
-		text, locator, ok := s.css(sel)
-		f := boolFound(ok, verbatim(s.raw, text), confidenceExact)
-		f.locator = locator
-		return f, true
+		return boolFound(ok, verbatim(s.raw, text), confidenceExact).at(locator), true
 	case strings.HasPrefix(fs.Name, "contains_") && sel == "":
 		return s.containsPhrase(strings.ReplaceAll(strings.TrimPrefix(fs.Name, "contains_"), "_", " "))
 	case stockFact(fs.Name):

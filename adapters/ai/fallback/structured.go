@@ -109,8 +109,7 @@ func (s *source) attributeNumber(sel, currency string) (found, bool) {
 		if !isNum {
 			return true
 		}
-		res, ok = numberFound(v, verbatim(s.raw, strings.TrimSpace(text), numberToken(text)), confidenceStructured), true
-		res.locator = cssPath(el)
+		res, ok = numberFound(v, verbatim(s.raw, strings.TrimSpace(text), numberToken(text)), confidenceStructured).at(cssPath(el)), true
 		if c := s.dom.Find(currency).First(); c.Length() > 0 {
 			res.unit = currencyCode(c.AttrOr("content", elementText(c)))
 		}
@@ -184,8 +183,7 @@ func (s *source) jsonLDNumber(props []string) (found, bool) {
 	if best == nil {
 		return found{}, false
 	}
-	f := numberFound(best.value, s.ldEvidence(best.key, best.text), confidenceStructured)
-	f.locator = fmt.Sprintf("json-ld[%d]%s", best.block, best.path)
+	f := numberFound(best.value, s.ldEvidence(best.key, best.text), confidenceStructured).at(fmt.Sprintf("json-ld[%d]%s", best.block, best.path))
 	f.unit = currencyCode(best.currency)
 	return f, true
 }
@@ -295,9 +293,7 @@ func (s *source) namedNumber(fs monitor.FactSpec) (found, bool) {
 		return found{}, false
 	}
 	v, _ := readNumber(text, s.decimalComma)
-	f := numberFound(v, verbatim(s.raw, text, numberToken(text)), confidenceNamed)
-	f.locator = cssPath(el)
-	return f, true
+	return numberFound(v, verbatim(s.raw, text, numberToken(text)), confidenceNamed).at(cssPath(el)), true
 }
 
 // namedText reads a text fact from the element whose class or id names it.
@@ -306,9 +302,7 @@ func (s *source) namedText(fs monitor.FactSpec) (found, bool) {
 	if !ok {
 		return found{}, false
 	}
-	f := textFound(text, verbatim(s.raw, text), confidenceNamed)
-	f.locator = cssPath(el)
-	return f, true
+	return textFound(text, verbatim(s.raw, text), confidenceNamed).at(cssPath(el)), true
 }
 
 // contains reports whether n is an ancestor of c.
