@@ -391,10 +391,7 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 		if err != nil {
 			return err
 		}
-		if sel == nil {
-			sel = map[string]string{}
-		}
-		ch.Selectors = &sel
+		ch.Selectors = &sel // null too: Draft reads it as removing them
 	}
 	if req.Interval != nil {
 		iv, err := parseInterval(*req.Interval)

@@ -59,7 +59,8 @@ func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Obs
 		named = append(named, chain.Named{Name: "fallback", Label: "rules", Provider: fallback.New(now)})
 	}
 	c, err := chain.New(named, chain.Config{MonthlyBudget: cfg.AIMonthlyBudget, Spend: spend, Observer: observer,
-		Logger: log.With().Str("component", "ai").Logger(), Now: now, Exact: fallback.New(now)})
+		// The rules that end the chain also read the facts whose selector the user gave.
+		Logger: log.With().Str("component", "ai").Logger(), Now: now, Exact: named[len(named)-1].Provider})
 	if err != nil {
 		return nil, fmt.Errorf("AI provider chain: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/domain"
@@ -356,7 +355,7 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 	if err := s.checkRender(render); err != nil {
 		return Validation{}, err
 	}
-	prompt, sourceURL := p.Prompt, p.SourceURL
+	prompt, sourceURL := p.Prompt, p.SourceURL // what is validated, with the monitor's where left empty
 	d := monitor.Draft{UserID: userID, Prompt: prompt, SourceURL: sourceURL, Interval: monitor.MaxInterval,
 		SourceFormat: p.SourceFormat, Selectors: p.Selectors}
 	if err := d.Validate(0); err != nil {
@@ -398,9 +397,12 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 	facts, _, err := s.provider.Extract(ctx, spec, doc)
 	if err != nil {
 		v.Warnings = append(v.Warnings, domain.ErrorMessage(err))
-		for _, f := range spec.Facts {
-			if f.SelectorBy == monitor.SelectorByUser && strings.Contains(domain.ErrorMessage(err), f.Name) {
-				v.Warnings = append(v.Warnings, fmt.Sprintf("The selector %q of %s matched nothing on the page.", f.Selector, f.Name))
+		var missing *domain.Error
+		if errors.As(err, &missing) {
+			for _, f := range spec.Facts {
+				if f.SelectorBy == monitor.SelectorByUser && f.Name == missing.Fields["fact"] {
+					v.Warnings = append(v.Warnings, fmt.Sprintf("The selector %q of %s matched nothing on the page.", f.Selector, f.Name))
+				}
 			}
 		}
 		return v, nil
