@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +25,9 @@ type PoolConfig struct {
 	MinConns          int32
 	HealthCheckPeriod time.Duration
 	StatementTimeout  time.Duration
+	// ConnectWait bounds how long Open waits for a server that refuses for now (starting
+	// up, or at max_connections); zero means ConnectWaitDefault.
+	ConnectWait time.Duration
 }
 
 // Defaults for PoolConfig fields left zero.
@@ -30,6 +35,7 @@ const (
 	MaxConnsDefault          = 10
 	HealthCheckPeriodDefault = 30 * time.Second
 	StatementTimeoutDefault  = 30 * time.Second
+	ConnectWaitDefault       = 30 * time.Second
 )
 
 // Open connects a pool and checks the server answers.
@@ -59,13 +65,54 @@ func Open(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
+	wait := ConnectWaitDefault
+	if c.ConnectWait > 0 {
+		wait = c.ConnectWait
+	}
+	if err := ping(ctx, pool, wait); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	return pool, nil
+}
+
+// ping waits up to wait for the server to accept a connection. A process started beside its
+// database, or while other processes hold every connection slot, comes up once the server
+// does instead of exiting; anything else (a wrong password, a missing database) fails at once.
+func ping(ctx context.Context, pool *pgxpool.Pool, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	policy := backoff.WithContext(backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0)), ctx)
+	var last error
+	err := backoff.Retry(func() error {
+		pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		last = pool.Ping(pingCtx)
+		if last != nil && !refusedForNow(last) {
+			return backoff.Permanent(last)
+		}
+		return last
+	}, policy)
+	if err != nil && last != nil {
+		return last
+	}
+	return err
+}
+
+// refusedForNow tells the refusals that pass on their own: too many connections (53300),
+// the server starting or shutting down (57P03, 57P01), or nothing listening yet.
+func refusedForNow(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "53300", "57P01", "57P03":
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) && errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.

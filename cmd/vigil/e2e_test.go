@@ -252,6 +252,10 @@ type roles struct {
 }
 
 func newRoles(t *testing.T, bin string, env []string) *roles {
+	// The package's process tests run side by side, a dozen roles each, against one server
+	// whose max_connections is 100: each role keeps to a few connections, as a small
+	// deployment would, and the settings given after these still win.
+	env = append([]string{"DATABASE_MAX_CONNS=3", "DATABASE_MIN_CONNS=0"}, env...)
 	r := &roles{t: t, bin: bin, env: env, logs: map[string]*syncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
