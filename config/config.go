@@ -63,6 +63,7 @@ type Config struct {
 	RecorderBatch         int           // RECORDER_BATCH: evaluations recorded in one transaction
 	MinInterval           time.Duration // MONITOR_MIN_INTERVAL
 	MaxFailures           int           // MONITOR_MAX_FAILURES: consecutive failures before status error
+	ExtractionMisses      int           // EXTRACTION_MISSES: misses in a row of a fact found before, on a changed source, before the owner is told
 	AllowPrivateSources   bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
 	Chromium              string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
 	RenderTabs            int           // RENDER_TABS: pages rendered at once
@@ -195,6 +196,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RecorderBatch = num("RECORDER_BATCH", 200, 1, 1000)
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
+	c.ExtractionMisses = num("EXTRACTION_MISSES", 3, 1, 1000)
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)
 	c.Chromium = env("VIGIL_CHROMIUM", "")
 	c.RenderTabs = num("RENDER_TABS", 2, 1, 64)

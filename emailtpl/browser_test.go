@@ -84,6 +84,11 @@ func everyEmail(t *testing.T) map[string]emailtpl.Email {
 		Failures: 5, LastError: "The source answered 502 Bad Gateway: " + strings.Repeat("e", 120), FailedAt: at, Timezone: "Europe/Paris",
 		MonitorURL: "https://vigil.example/m/1?t=a", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t"})
 	require.NoError(t, err)
+	out["extraction_broken"], err = r.ExtractionBroken(emailtpl.ExtractionBroken{RecipientName: "Ann", MonitorName: long, Fact: "price",
+		Selector: "span.price-now > b", Misses: 3, LastGood: "120 USD", LastEvidence: "$120.00", Snippet: strings.Repeat("Big sale today ", 30),
+		Suggested: "[data-testid=product-price]", At: at, Timezone: "Europe/Paris",
+		MonitorURL: "https://vigil.example/m/1?t=a", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t"})
+	require.NoError(t, err)
 	out["password_reset"], err = r.PasswordReset(emailtpl.PasswordReset{RecipientName: "Ann",
 		ResetURL: "https://vigil.example/reset-password?token=" + strings.Repeat("A", 64), ExpiresIn: time.Hour})
 	require.NoError(t, err)

@@ -216,6 +216,47 @@ func TestMonitorFailing(t *testing.T) {
 	}
 }
 
+func TestExtractionBroken(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	d := emailtpl.ExtractionBroken{
+		RecipientName: "Ann", MonitorName: "Shoe <b>price</b>", Fact: "price", Selector: "span.price", Misses: 3,
+		LastGood: "120 USD", LastEvidence: "$120.00", Snippet: "New look! Now only $120.00 <img onerror=x>",
+		Suggested: "[data-testid=price]", At: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), Timezone: "Europe/Paris",
+		MonitorURL: "https://vigil.example/api/monitors/m1", UnsubscribeURL: "https://vigil.example/unsubscribe?token=t",
+	}
+	email, err := r.ExtractionBroken(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{email.HTML, email.Text} {
+		for _, want := range []string{"the price is no longer found", "last 3 checks", "span.price", "120 USD", "$120.00", "New look!",
+			"[data-testid=price]", "auto_repair", "https://vigil.example/api/monitors/m1", "unsubscribe?token=t"} {
+			if !strings.Contains(part, want) {
+				t.Errorf("email lacks %q", want)
+			}
+		}
+	}
+	if strings.Contains(email.HTML, "<img") || strings.Contains(email.HTML, "<b>price") {
+		t.Error("page text or monitor name not escaped in HTML")
+	}
+	if email.Subject != "Shoe <b>price</b>: the price is no longer found" {
+		t.Errorf("subject %q", email.Subject)
+	}
+	// Without a verified suggestion the email says what was rejected and how to fix it by hand.
+	d.Suggested, d.Rejected = "", "The suggested selector reads 99 USD, not the last good value 120 USD."
+	email, err = r.ExtractionBroken(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(email.Text, "reads 99 USD, not the last good value") || strings.Contains(email.Text, "auto_repair") {
+		t.Errorf("rejected suggestion not explained:\n%s", email.Text)
+	}
+	if _, err := r.ExtractionBroken(emailtpl.ExtractionBroken{}); err == nil {
+		t.Fatal("empty data accepted")
+	}
+}
+
 func TestStateChanged_ChartAndLinks(t *testing.T) {
 	t.Parallel()
 	r := setup(t)

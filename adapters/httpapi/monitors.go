@@ -68,6 +68,9 @@ type MonitorJSON struct {
 	SourceFormat        string            `json:"source_format"`
 	Render              bool              `json:"render"`
 	Selectors           map[string]string `json:"selectors"`
+	AutoRepair          bool              `json:"auto_repair"`
+	ExtractionMisses    int               `json:"extraction_misses"`
+	Repair              *monitor.Repair   `json:"repair"`
 	Interval            string            `json:"interval"`
 	Cron                *string           `json:"cron"`
 	Timezone            string            `json:"timezone"`
@@ -124,6 +127,18 @@ type EvaluationJSON struct {
 	Error         *string    `json:"error"`
 	FactsReused   bool       `json:"facts_reused"`
 	Facts         []FactJSON `json:"facts"`
+	// Miss and Repair: a fact found before was not found on the changed page, and the
+	// selector repair tried for it.
+	Miss   *MissJSON       `json:"miss,omitempty"`
+	Repair *monitor.Repair `json:"repair,omitempty"`
+}
+
+// MissJSON is a fact found before that an evaluation did not find.
+type MissJSON struct {
+	Fact     string   `json:"fact"`
+	Selector string   `json:"selector,omitempty"`
+	LastGood FactJSON `json:"last_good"`
+	Snippet  string   `json:"snippet"`
 }
 
 // FactJSON is one fact; value is a number, a string or a boolean.
@@ -184,6 +199,8 @@ type monitorRequest struct {
 	// Selector says where the values are: one selector for the main fact, or an object
 	// of selectors by fact name; null or {} removes the selectors given before.
 	Selector json.RawMessage `json:"selector"`
+	// AutoRepair applies a verified selector repair instead of only proposing it.
+	AutoRepair *bool `json:"auto_repair"`
 	// Triggers, on create only: absent gives the default trigger, [] none.
 	Triggers *[]triggerRequest `json:"triggers"`
 }
@@ -205,7 +222,7 @@ func (s *Server) createMonitor(c echo.Context) error {
 	}
 	d := monitor.Draft{UserID: caller.UserID, Prompt: *req.Prompt, Name: deref(req.Name), SourceURL: deref(req.SourceURL),
 		Cron: deref(req.Cron), Timezone: deref(req.Timezone), SourceFormat: monitor.SourceFormat(deref(req.SourceFormat)),
-		Render: req.Render != nil && *req.Render}
+		Render: req.Render != nil && *req.Render, AutoRepair: req.AutoRepair != nil && *req.AutoRepair}
 	if d.Selectors, err = parseSelectors(req.Selector); err != nil {
 		return err
 	}
@@ -385,7 +402,7 @@ func (s *Server) updateMonitor(c echo.Context, req monitorRequest) error {
 		f := monitor.SourceFormat(*req.SourceFormat)
 		ch.SourceFormat = &f
 	}
-	ch.Render = req.Render
+	ch.Render, ch.AutoRepair = req.Render, req.AutoRepair
 	if req.Selector != nil {
 		sel, err := parseSelectors(req.Selector)
 		if err != nil {
@@ -687,6 +704,7 @@ func monitorJSON(m *monitor.Monitor) MonitorJSON {
 	}
 	out.SourceFormat, out.Render = string(m.SourceFormat.OrAuto()), m.Render
 	out.Selectors = m.Spec.UserSelectors()
+	out.AutoRepair, out.ExtractionMisses, out.Repair = m.AutoRepair, m.ExtractionMisses, m.Repair
 	if m.SourceURL != "" {
 		out.SourceURL = &m.SourceURL
 	}
@@ -711,6 +729,10 @@ func evaluationJSON(e app.EvaluationRecord) EvaluationJSON {
 	if e.Error != "" {
 		out.Error = &e.Error
 	}
+	if m := e.Miss; m != nil {
+		out.Miss = &MissJSON{Fact: m.Fact, Selector: m.Selector, LastGood: factsJSON([]monitor.Fact{m.LastGood}, true)[0], Snippet: m.Snippet}
+	}
+	out.Repair = e.Repair
 	return out
 }
 
@@ -719,15 +741,7 @@ func evaluationJSON(e app.EvaluationRecord) EvaluationJSON {
 func factsJSON(facts []monitor.Fact, withEvidence bool) []FactJSON {
 	out := make([]FactJSON, 0, len(facts))
 	for _, f := range facts {
-		j := FactJSON{Key: f.Key, Unit: f.Unit, ObservedAt: f.ObservedAt}
-		switch {
-		case f.Number != nil:
-			j.Value = *f.Number
-		case f.Text != nil:
-			j.Value = *f.Text
-		case f.Bool != nil:
-			j.Value = *f.Bool
-		}
+		j := FactJSON{Key: f.Key, Value: f.Value(), Unit: f.Unit, ObservedAt: f.ObservedAt}
 		if withEvidence {
 			ev, conf := f.Evidence, f.Confidence
 			j.Evidence, j.Confidence = &ev, &conf

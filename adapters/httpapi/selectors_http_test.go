@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -205,4 +206,55 @@ func (b *monitorsBundle) boolOf(t *testing.T, sql string, args ...any) bool {
 	var v bool
 	require.NoError(t, b.pool.QueryRow(t.Context(), sql, args...).Scan(&v))
 	return v
+}
+
+// TestAutoRepairAndMissesAreShown: auto_repair is set on create and PATCH; a monitor shows
+// its misses and newest repair, and its history each evaluation's miss and repair, in the
+// documented shapes.
+func TestAutoRepairAndMissesAreShown(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPIWith(t, stackOptions{rulesOnly: true})
+	m := b.create(t, b.ann, `{"prompt":"Tell me when the price drops below $100","source_url":"https://shop.example/x","auto_repair":true}`)
+	require.True(t, m.AutoRepair)
+	require.Zero(t, m.ExtractionMisses)
+	require.Nil(t, m.Repair)
+	rec := b.do(t, http.MethodPatch, "/api/monitors/"+m.ID, `{"auto_repair":false}`, b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.False(t, decode[httpapi.MonitorJSON](t, rec).AutoRepair)
+	rec = b.do(t, http.MethodPatch, "/api/monitors/"+m.ID, `{"auto_repair":"yes"}`, b.ann, nil)
+	require.Less(t, rec.Code, 500, rec.Body.String())
+	require.GreaterOrEqual(t, rec.Code, 400)
+
+	repair := `{"fact":"price","old_selector":"span.price","selector":"[data-testid=price-now]","found":"120 USD","expected":"120 USD",
+		"verified":true,"applied":false,"reason":"Proposed, not applied: auto_repair is off.","provider":"claude","at":"2026-12-01T10:00:00Z"}`
+	_, err := b.pool.Exec(context.Background(), `
+		INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state, explanation, error, miss, repair)
+		VALUES (gen_random_uuid(), $1, now(), now(), now(), 'failed', 'unknown', '', 'Could not find the price in the source.',
+		        $2, $3)`, m.ID,
+		`{"fact":"price","selector":"span.price","last_good":{"key":"price","number":120,"unit":"USD","evidence":"$120.00","confidence":1,
+		  "observed_at":"2026-12-01T09:00:00Z"},"snippet":"Trail shoe. Now $120.00"}`, repair)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(context.Background(), `UPDATE monitors SET extraction_misses = 1, repair = $2 WHERE id = $1`, m.ID, repair)
+	require.NoError(t, err)
+
+	rec = b.do(t, http.MethodGet, "/api/monitors/"+m.ID, "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	got := decode[httpapi.MonitorJSON](t, rec)
+	require.Equal(t, 1, got.ExtractionMisses)
+	require.Equal(t, "[data-testid=price-now]", got.Repair.Selector)
+	require.True(t, got.Repair.Verified)
+
+	rec = b.do(t, http.MethodGet, "/api/monitors/"+m.ID+"/history", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	h := decode[httpapi.HistoryJSON](t, rec)
+	require.Len(t, h.Evaluations, 1)
+	require.Equal(t, "price", h.Evaluations[0].Miss.Fact)
+	require.Equal(t, 120.0, h.Evaluations[0].Miss.LastGood.Value)
+	require.Equal(t, "$120.00", *h.Evaluations[0].Miss.LastGood.Evidence)
+	require.Equal(t, "Trail shoe. Now $120.00", h.Evaluations[0].Miss.Snippet)
+	require.Equal(t, "120 USD", h.Evaluations[0].Repair.Found)
+
+	// Another user sees none of it.
+	rec = b.do(t, http.MethodGet, "/api/monitors/"+m.ID+"/history", "", b.bob, nil)
+	require.Equal(t, http.StatusNotFound, rec.Code)
 }

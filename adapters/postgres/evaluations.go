@@ -66,6 +66,10 @@ func (s *EvaluationStore) RecordEvaluations(ctx context.Context, evs []event.Eva
 			return err
 		}
 		events = append(events, requested...)
+		if requested, err = notifyBroken(ctx, tx, plan.Broken); err != nil {
+			return err
+		}
+		events = append(events, requested...)
 		return streams.AppendOutbox(ctx, tx, s.source, events...)
 	})
 	return plan, err
@@ -77,7 +81,7 @@ func loadRecordState(ctx context.Context, tx pgx.Tx, monitorIDs []string, slots 
 	st := app.RecordState{Monitors: map[string]app.MonitorRecord{}, Recorded: map[app.SlotKey]bool{}}
 	rows, err := tx.Query(ctx, `
 		SELECT id::text, user_id::text, version, state, status, last_evaluation_for, consecutive_failures, coalesce(last_error, ''),
-		       confirm, coalesce(pending_state, ''), pending_count
+		       confirm, coalesce(pending_state, ''), pending_count, extraction_misses
 		FROM monitors WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, monitorIDs)
 	if err != nil {
 		return st, fmt.Errorf("lock monitors: %w", translate(err))
@@ -85,7 +89,7 @@ func loadRecordState(ctx context.Context, tx pgx.Tx, monitorIDs []string, slots 
 	var id string
 	var m app.MonitorRecord
 	_, err = pgx.ForEachRow(rows, []any{&id, &m.UserID, &m.Version, &m.State, &m.Status, &m.LastEvaluationFor, &m.ConsecutiveFailures, &m.LastError,
-		&m.Confirm, &m.PendingState, &m.PendingCount}, func() error {
+		&m.Confirm, &m.PendingState, &m.PendingCount, &m.ExtractionMisses}, func() error {
 		st.Monitors[id] = m
 		m = app.MonitorRecord{}
 		return nil
@@ -126,6 +130,7 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 		inTokens, outTokens, latencies, attempts = make([]int64, n), make([]int64, n), make([]int64, n), make([]int, n)
 		costs                                    = make([]float64, n)
 		versions                                 = make([]int64, n)
+		misses, repairs                          = make([]*string, n), make([]*string, n)
 		factRows                                 [][]any
 	)
 	for i, ne := range nes {
@@ -139,6 +144,13 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 		providers[i], models[i], inTokens[i], outTokens[i] = ev.Usage.Provider, ev.Usage.Model, int64(ev.Usage.InputTokens), int64(ev.Usage.OutputTokens)
 		costs[i], latencies[i], errs[i], attempts[i] = ev.Usage.Cost, int64(ev.Usage.LatencyMS), ev.Error, max(ev.Attempt, 1)
 		hashes[i], versions[i], reused[i] = ev.SourceHash, max(ev.MonitorVersion, 1), ev.FactsReused
+		var err error
+		if misses[i], err = jsonOrNil(ev.Miss); err != nil {
+			return fmt.Errorf("encode miss of %s: %w", ev.MonitorID, err)
+		}
+		if repairs[i], err = jsonOrNil(ev.Repair); err != nil {
+			return fmt.Errorf("encode repair of %s: %w", ev.MonitorID, err)
+		}
 		for _, f := range ev.Facts {
 			observed := f.ObservedAt
 			if observed.IsZero() {
@@ -150,18 +162,19 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 	_, err := tx.Exec(ctx, `
 		INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
 		                         previous_state, changed, explanation, provider, model, input_tokens,
-		                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
+		                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused, miss, repair)
 		SELECT id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
 		       NULLIF(provider, ''), NULLIF(model, ''), input_tokens, output_tokens, cost, latency_ms, NULLIF(error, ''), attempt,
-		       NULLIF(source_hash, ''), monitor_version, facts_reused
+		       NULLIF(source_hash, ''), monitor_version, facts_reused, miss, repair
 		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
 		            $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::float8[],
-		            $16::bigint[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bool[])
+		            $16::bigint[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bool[], $22::jsonb[], $23::jsonb[])
 		     AS e(id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
-		          provider, model, input_tokens, output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused)
+		          provider, model, input_tokens, output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused,
+		          miss, repair)
 		ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
 		ids, monitors, slots, started, finished, statuses, states, prevs, changed, explanations, providers, models,
-		inTokens, outTokens, costs, latencies, errs, attempts, hashes, versions, reused)
+		inTokens, outTokens, costs, latencies, errs, attempts, hashes, versions, reused, misses, repairs)
 	if err != nil {
 		return fmt.Errorf("insert evaluations: %w", translate(err))
 	}
@@ -187,8 +200,17 @@ func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChan
 	failures, counts := make([]int, n), make([]int, n)
 	evaluated, fors := make([]time.Time, n), make([]time.Time, n)
 	changedAt := make([]*time.Time, n)
-	lastSuccess := make([]*string, n)
+	lastSuccess, repairs, specs := make([]*string, n), make([]*string, n), make([]*string, n)
+	extractionMisses := make([]int, n)
 	for i, m := range ms {
+		var err error
+		if repairs[i], err = jsonOrNil(m.Repair); err != nil {
+			return fmt.Errorf("encode repair of %s: %w", m.MonitorID, err)
+		}
+		if specs[i], err = jsonOrNil(m.RepairedSpec); err != nil {
+			return fmt.Errorf("encode repaired spec of %s: %w", m.MonitorID, err)
+		}
+		extractionMisses[i] = m.ExtractionMisses
 		if m.LastSuccess != nil {
 			b, err := json.Marshal(m.LastSuccess)
 			if err != nil {
@@ -206,11 +228,16 @@ func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChan
 		       last_error = NULLIF(u.last_error, ''), last_evaluated_at = u.evaluated_at, last_evaluation_for = u.evaluation_for,
 		       state_changed_at = coalesce(u.changed_at, m.state_changed_at), updated_at = now(),
 		       pending_state = NULLIF(u.pending_state, ''), pending_count = u.pending_count,
-		       last_success = coalesce(u.last_success, m.last_success)
+		       last_success = coalesce(u.last_success, m.last_success),
+		       extraction_misses = u.misses, repair = coalesce(u.repair, m.repair),
+		       -- an applied repair is an edit: evaluations made with the old selector are history only
+		       spec = coalesce(u.spec, m.spec), version = m.version + CASE WHEN u.spec IS NULL THEN 0 ELSE 1 END
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-		            $8::timestamptz[], $9::text[], $10::int[], $11::jsonb[])
-		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count, last_success)
-		WHERE m.id = u.id`, ids, states, statuses, failures, lastErrs, evaluated, fors, changedAt, pendings, counts, lastSuccess)
+		            $8::timestamptz[], $9::text[], $10::int[], $11::jsonb[], $12::int[], $13::jsonb[], $14::jsonb[])
+		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count, last_success,
+		          misses, repair, spec)
+		WHERE m.id = u.id`, ids, states, statuses, failures, lastErrs, evaluated, fors, changedAt, pendings, counts, lastSuccess,
+		extractionMisses, repairs, specs)
 	if err != nil {
 		return fmt.Errorf("apply evaluations to monitors: %w", translate(err))
 	}
@@ -320,9 +347,48 @@ func (s *EvaluationStore) MonthlySpend(ctx context.Context, userID string, month
 	return spent, nil
 }
 
+// jsonOrNil encodes v for a jsonb column, nil (NULL) for a nil pointer.
+func jsonOrNil[T any](v *T) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
 // notifyFailing creates, for each notice, the notification that tells the owner the
 // monitor was put in error (once per evaluation), and returns their NotificationRequested.
 func notifyFailing(ctx context.Context, tx pgx.Tx, notices []app.FailingNotice) ([]event.Event, error) {
+	ns := make([]ownerNotice, len(notices))
+	for i, f := range notices {
+		ns[i] = ownerNotice{MonitorID: f.MonitorID, UserID: f.UserID, EvaluationID: f.EvaluationID, State: f.State, At: f.At}
+	}
+	return notifyOwner(ctx, tx, app.KindMonitorFailing, ns)
+}
+
+// notifyBroken does the same for the notices that a fact is no longer found.
+func notifyBroken(ctx context.Context, tx pgx.Tx, notices []app.BrokenNotice) ([]event.Event, error) {
+	ns := make([]ownerNotice, len(notices))
+	for i, f := range notices {
+		ns[i] = ownerNotice(f)
+	}
+	return notifyOwner(ctx, tx, app.KindExtractionBroken, ns)
+}
+
+// ownerNotice is a notification to a monitor's owner about one evaluation.
+type ownerNotice struct {
+	MonitorID, UserID, EvaluationID string
+	State                           monitor.State
+	At                              time.Time
+}
+
+// notifyOwner creates the notifications of kind (monitor_failing or extraction_broken), at
+// most one per evaluation and kind, and returns their NotificationRequested.
+func notifyOwner(ctx context.Context, tx pgx.Tx, kind string, notices []ownerNotice) ([]event.Event, error) {
 	if len(notices) == 0 {
 		return nil, nil
 	}
@@ -335,15 +401,17 @@ func notifyFailing(ctx context.Context, tx pgx.Tx, notices []app.FailingNotice) 
 		}
 		ids[i], users[i], monitors[i], evaluations[i], states[i] = id.String(), f.UserID, f.MonitorID, f.EvaluationID, string(f.State)
 	}
+	// The partial unique indexes differ by kind, so the conflict target names it.
+	conflict := map[string]string{app.KindMonitorFailing: "monitor_failing", app.KindExtractionBroken: "extraction_broken"}[kind]
 	rows, err := tx.Query(ctx, `
 		INSERT INTO notifications (id, user_id, monitor_id, evaluation_id, kind, recipient, from_state, to_state)
-		SELECT f.id, f.user_id, f.monitor_id, f.evaluation_id, 'monitor_failing', u.email, f.state, f.state
+		SELECT f.id, f.user_id, f.monitor_id, f.evaluation_id, $6, u.email, f.state, f.state
 		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]) AS f(id, user_id, monitor_id, evaluation_id, state)
 		JOIN users u ON u.id = f.user_id
-		ON CONFLICT (evaluation_id) WHERE kind = 'monitor_failing' DO NOTHING
-		RETURNING id::text, user_id::text, monitor_id::text`, ids, users, monitors, evaluations, states)
+		ON CONFLICT (evaluation_id) WHERE kind = '`+conflict+`' DO NOTHING
+		RETURNING id::text, user_id::text, monitor_id::text`, ids, users, monitors, evaluations, states, kind)
 	if err != nil {
-		return nil, fmt.Errorf("insert failing notifications: %w", translate(err))
+		return nil, fmt.Errorf("insert %s notifications: %w", kind, translate(err))
 	}
 	at := map[string]time.Time{}
 	for i, f := range notices {
@@ -356,7 +424,7 @@ func notifyFailing(ctx context.Context, tx pgx.Tx, notices []app.FailingNotice) 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("insert failing notifications: %w", translate(err))
+		return nil, fmt.Errorf("insert %s notifications: %w", kind, translate(err))
 	}
 	return events, nil
 }

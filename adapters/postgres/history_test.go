@@ -29,7 +29,7 @@ func TestRecorderJudgesHistory(t *testing.T) {
 		Change: &monitor.ChangeRule{Fact: "price", Measure: "percent", Operator: "increases", Threshold: 5, Window: "24h"},
 	}, monitor.ClassifiedBy{Provider: "test"}, now.Add(-48*time.Hour))
 	require.NoError(t, store.CreateMonitor(ctx, m, app.TriggerPlan{}))
-	rec := app.NewRecorder(postgres.NewEvaluationStore(b.pool, "test"), store, postgres.NewFactStore(b.pool), 3)
+	rec := app.NewRecorder(postgres.NewEvaluationStore(b.pool, "test"), store, postgres.NewFactStore(b.pool), app.RecordLimits{MaxFailures: 3})
 
 	observe := func(hoursAgo int, price float64) app.Recording {
 		t.Helper()

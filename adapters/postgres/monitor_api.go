@@ -186,21 +186,29 @@ func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, ex
 			       consecutive_failures = CASE WHEN $26 THEN $15 ELSE consecutive_failures END,
 			       last_error = CASE WHEN $26 THEN NULLIF($16, '') ELSE last_error END,
 			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22,
-			       source_format = $27, render = $28
+			       source_format = $27, render = $28, auto_repair = $29,
+			       extraction_misses = CASE WHEN $30 THEN 0 ELSE extraction_misses END,
+			       repair = CASE WHEN $30 THEN NULL ELSE repair END
 			WHERE id = $1 AND user_id = $2 AND version = $21
-			RETURNING status, state, state_changed_at, next_run_at, consecutive_failures, coalesce(last_error, '')`,
+			RETURNING status, state, state_changed_at, next_run_at, consecutive_failures, coalesce(last_error, ''),
+			          extraction_misses, repair`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.StateChangedAt, m.NextRunAt, m.ConsecutiveFailures, m.LastError,
 			m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.UpdatedAt, expectedVersion, max(m.Confirm, 1),
-			edited.SetStatus, edited.ResetState, edited.RunNow, edited.ClearFailures, m.SourceFormat.OrAuto(), m.Render)
+			edited.SetStatus, edited.ResetState, edited.RunNow, edited.ClearFailures, m.SourceFormat.OrAuto(), m.Render,
+			m.AutoRepair, edited.ClearRepair)
 		if err != nil {
 			return fmt.Errorf("update monitor: %w", translate(err))
 		}
 		updated := false
-		_, err = pgx.ForEachRow(rows, []any{&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.ConsecutiveFailures, &m.LastError},
-			func() error { updated = true; return nil })
+		var repair []byte
+		_, err = pgx.ForEachRow(rows, []any{&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.ConsecutiveFailures, &m.LastError,
+			&m.ExtractionMisses, &repair}, func() error { updated = true; return nil })
 		if err != nil {
 			return fmt.Errorf("update monitor: %w", translate(err))
+		}
+		if m.Repair, err = decodeRepair(repair); err != nil {
+			return err
 		}
 		if !updated {
 			var exists bool
@@ -255,12 +263,27 @@ func (s *MonitorStore) RequestEvaluation(ctx context.Context, userID, id string,
 }
 
 const evaluationColumns = `id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
-	coalesce(provider, ''), coalesce(model, ''), input_tokens, output_tokens, cost::float8, latency_ms, coalesce(error, ''), facts_reused`
+	coalesce(provider, ''), coalesce(model, ''), input_tokens, output_tokens, cost::float8, latency_ms, coalesce(error, ''), facts_reused,
+	miss, repair`
 
 func scanEvaluation(r pgx.CollectableRow) (app.EvaluationRecord, error) {
-	var e app.EvaluationRecord
+	var (
+		e            app.EvaluationRecord
+		miss, repair []byte
+	)
 	err := r.Scan(&e.ID, &e.ScheduledFor, &e.StartedAt, &e.FinishedAt, &e.Status, &e.State, &e.PreviousState, &e.Changed,
-		&e.Explanation, &e.Provider, &e.Model, &e.InputTokens, &e.OutputTokens, &e.Cost, &e.LatencyMS, &e.Error, &e.FactsReused)
+		&e.Explanation, &e.Provider, &e.Model, &e.InputTokens, &e.OutputTokens, &e.Cost, &e.LatencyMS, &e.Error, &e.FactsReused,
+		&miss, &repair)
+	if err != nil {
+		return e, err
+	}
+	if len(miss) > 0 {
+		e.Miss = &monitor.Miss{}
+		if err := json.Unmarshal(miss, e.Miss); err != nil {
+			return e, fmt.Errorf("decode miss of evaluation %s: %w", e.ID, err)
+		}
+	}
+	e.Repair, err = decodeRepair(repair)
 	return e, err
 }
 

@@ -45,11 +45,11 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor, pl
 		_, err := tx.Exec(ctx, `
 			INSERT INTO monitors (id, user_id, name, prompt, kind, spec, source_url, interval_seconds, cron, timezone,
 			                      status, state, next_run_at, classified_by_provider, classified_by_model,
-			                      version, created_at, updated_at, confirm, source_format, render)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20)`,
+			                      version, created_at, updated_at, confirm, source_format, render, auto_repair)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20, $21)`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.NextRunAt, m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.CreatedAt, max(m.Confirm, 1),
-			m.SourceFormat.OrAuto(), m.Render)
+			m.SourceFormat.OrAuto(), m.Render, m.AutoRepair)
 		if err != nil {
 			return fmt.Errorf("insert monitor: %w", translate(err))
 		}
@@ -96,7 +96,8 @@ func insertPlannedTriggers(ctx context.Context, tx pgx.Tx, m *monitor.Monitor, p
 const monitorColumns = `id, user_id, name, prompt, kind, spec, coalesce(source_url, ''), interval_seconds, coalesce(cron, ''), timezone,
 	status, state, state_changed_at, next_run_at, last_evaluated_at, last_evaluation_for,
 	consecutive_failures, coalesce(last_error, ''), coalesce(classified_by_provider, ''),
-	coalesce(classified_by_model, ''), version, created_at, updated_at, confirm, source_format, render`
+	coalesce(classified_by_model, ''), version, created_at, updated_at, confirm, source_format, render,
+	auto_repair, extraction_misses, repair`
 
 // FindMonitorByID implements app.MonitorFinder.
 func (s *MonitorStore) FindMonitorByID(ctx context.Context, id string) (*monitor.Monitor, error) {
@@ -115,15 +116,20 @@ func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 		m        monitor.Monitor
 		kind     monitor.Kind
 		spec     []byte
+		repair   []byte
 		interval int
 	)
 	dest := append([]any{&m.ID, &m.UserID, &m.Name, &m.Prompt, &kind, &spec, &m.SourceURL, &interval, &m.Cron, &m.Timezone,
 		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
 		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
-		&m.Version, &m.CreatedAt, &m.UpdatedAt, &m.Confirm, &m.SourceFormat, &m.Render}, extra...)
+		&m.Version, &m.CreatedAt, &m.UpdatedAt, &m.Confirm, &m.SourceFormat, &m.Render,
+		&m.AutoRepair, &m.ExtractionMisses, &repair}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
+	}
+	if m.Repair, err = decodeRepair(repair); err != nil {
+		return nil, fmt.Errorf("monitor %s: %w", m.ID, err)
 	}
 	if err := json.Unmarshal(spec, &m.Spec); err != nil {
 		return nil, fmt.Errorf("decode spec of monitor %s: %w", m.ID, err)
@@ -231,7 +237,7 @@ func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit 
 // dueColumns are what a claimed slot carries to the evaluator, read by scanDue, which
 // expects the slot's time after them.
 const dueColumns = `id, interval_seconds, coalesce(cron, ''), timezone, user_id, version, kind, spec::text,
-	coalesce(source_url, ''), source_format, render, last_success::text`
+	coalesce(source_url, ''), source_format, render, auto_repair, last_success::text`
 
 func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
 	var (
@@ -239,7 +245,7 @@ func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
 		secs int
 	)
 	err := r.Scan(&d.ID, &secs, &d.Cron, &d.Timezone, &d.Monitor.UserID, &d.Monitor.Version, &d.Monitor.Kind, &d.Monitor.Spec,
-		&d.Monitor.SourceURL, &d.Monitor.SourceFormat, &d.Monitor.Render, &d.Monitor.Previous, &d.Slot)
+		&d.Monitor.SourceURL, &d.Monitor.SourceFormat, &d.Monitor.Render, &d.Monitor.AutoRepair, &d.Monitor.Previous, &d.Slot)
 	d.Interval = time.Duration(secs) * time.Second
 	return d, err
 }
@@ -256,4 +262,16 @@ func nullUUID(id string) any {
 		return nil
 	}
 	return id
+}
+
+// decodeRepair reads a repair column; NULL is none.
+func decodeRepair(raw []byte) (*monitor.Repair, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var r monitor.Repair
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("decode repair: %w", err)
+	}
+	return &r, nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
+	"github.com/vigilhq/vigil/domain/monitor"
 	"github.com/vigilhq/vigil/streams"
 )
 
@@ -49,6 +51,7 @@ type claimRow struct {
 	disabledReason string
 	chartKey       *string
 	chartUnit      string
+	miss, repair   []byte
 }
 
 // ClaimNotifications implements app.NotificationStore in a fixed number of round trips
@@ -69,7 +72,7 @@ func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string
 			         WHERE r.user_id = n.user_id AND r.email = lower(n.recipient) AND r.confirmed_at IS NOT NULL),
 			       coalesce(a.id::text, ''), a.enabled, coalesce(a.config->>'secret', ''), coalesce(n.digest_day::text, ''),
 			       coalesce(a.name, ''), coalesce(a.config->>'url', ''), coalesce(a.disabled_reason, ''),
-			       chart.key, coalesce(chart.unit, '')
+			       chart.key, coalesce(chart.unit, ''), e.miss, e.repair, coalesce(m.extraction_misses, 0)
 			FROM notifications n
 			JOIN users u ON u.id = n.user_id
 			LEFT JOIN monitors m ON m.id = n.monitor_id
@@ -90,7 +93,7 @@ func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string
 			&r.d.From, &r.d.To, &r.state.OwnerEmail, &r.d.RecipientName, &r.d.Timezone, &r.state.NotificationsOn, &r.state.UnsubscribedAt,
 			&r.d.MonitorName, &r.d.Prompt, &r.explanation, &r.changedAt, &r.startedAt, &r.keys, &r.state.Suppressed, &r.state.Allowed,
 			&r.d.ActionID, &r.state.ActionEnabled, &r.sealed, &r.d.DigestDay, &r.d.ActionName, &r.d.ActionURL, &r.disabledReason,
-			&r.chartKey, &r.chartUnit}, func() error {
+			&r.chartKey, &r.chartUnit, &r.miss, &r.repair, &r.d.Misses}, func() error {
 			row := r
 			row.state.Channel, row.state.Recipient = row.d.Channel, row.d.Recipient
 			found[row.id] = &row
@@ -178,6 +181,17 @@ func (s *NotificationStore) completeDeliveries(ctx context.Context, tx pgx.Tx, c
 		case app.KindWebhookDisabled:
 			d.LastError, d.ChangedAt = row.disabledReason, row.state.UpdatedAt
 			continue
+		case app.KindExtractionBroken:
+			if len(row.miss) > 0 {
+				d.Miss = &monitor.Miss{}
+				if err := json.Unmarshal(row.miss, d.Miss); err != nil {
+					return fmt.Errorf("decode the miss of notification %s: %w", row.id, err)
+				}
+			}
+			var err error
+			if d.Repair, err = decodeRepair(row.repair); err != nil {
+				return fmt.Errorf("notification %s: %w", row.id, err)
+			}
 		}
 		if row.explanation != nil {
 			d.Explanation = *row.explanation

@@ -594,7 +594,7 @@ func TestUserEditsDoNotUndoThePipeline(t *testing.T) {
 func recordEvaluation(ctx context.Context, store *postgres.EvaluationStore, ev event.EvaluationCompleted, maxFailures int) (app.Recording, error) {
 	evs := []event.EvaluationCompleted{ev}
 	plan, err := store.RecordEvaluations(ctx, evs, func(st app.RecordState) (app.RecordPlan, error) {
-		return app.PlanRecording(evs, st, maxFailures, func() (string, error) { return uuid.NewString(), nil })
+		return app.PlanRecording(evs, st, app.RecordLimits{MaxFailures: maxFailures}, func() (string, error) { return uuid.NewString(), nil })
 	})
 	if err != nil {
 		return app.Recording{}, err
@@ -624,7 +624,7 @@ func TestRecordEvaluationsBatch(t *testing.T) {
 		completed(gone, t0, monitor.EvaluationSucceeded, monitor.StateActive, 60),
 	}
 	decide := func(st app.RecordState) (app.RecordPlan, error) {
-		return app.PlanRecording(evs, st, 3, func() (string, error) { return uuid.NewString(), nil })
+		return app.PlanRecording(evs, st, app.RecordLimits{MaxFailures: 3}, func() (string, error) { return uuid.NewString(), nil })
 	}
 	plan, err := store.RecordEvaluations(ctx, evs, decide)
 	require.NoError(t, err)

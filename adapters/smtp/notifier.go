@@ -95,6 +95,9 @@ func (n *Notifier) render(d app.Delivery, unsubscribe string) (emailtpl.Email, e
 			LastError: d.LastError, FailedAt: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe,
 		})
 	}
+	if d.Kind == app.KindExtractionBroken {
+		return n.renderer.ExtractionBroken(brokenEmail(d, monitorURL, unsubscribe))
+	}
 	facts := factLines(d.Facts)
 	history := make([]emailtpl.ChartPoint, 0, len(d.History))
 	for _, p := range d.History {
@@ -138,4 +141,23 @@ func factLines(facts []monitor.Fact) []emailtpl.FactLine {
 		out = append(out, emailtpl.FactLine{Key: f.Key, Value: f.ValueText(), Unit: f.Unit})
 	}
 	return out
+}
+
+// brokenEmail is the email data of an extraction_broken delivery: the miss, and the
+// repair when one was verified (a suggestion) or rejected (its reason).
+func brokenEmail(d app.Delivery, monitorURL, unsubscribe string) emailtpl.ExtractionBroken {
+	e := emailtpl.ExtractionBroken{RecipientName: d.RecipientName, MonitorName: d.MonitorName, Misses: max(d.Misses, 1),
+		At: d.ChangedAt, Timezone: d.Timezone, MonitorURL: monitorURL, UnsubscribeURL: unsubscribe}
+	if m := d.Miss; m != nil {
+		e.Fact, e.Selector, e.Snippet = m.Fact, m.Selector, m.Snippet
+		e.LastGood, e.LastEvidence = monitor.FactValue(m.LastGood), m.LastGood.Evidence
+	}
+	if r := d.Repair; r != nil {
+		if r.Verified && !r.Applied {
+			e.Suggested = r.Selector
+		} else if !r.Verified {
+			e.Rejected = r.Reason
+		}
+	}
+	return e
 }

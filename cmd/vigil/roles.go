@@ -466,7 +466,8 @@ func (m *Main) evaluator(pub *streams.Publisher) (func(context.Context) error, e
 		return nil, err
 	}
 	ev := app.NewEvaluator(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewEvaluationStore(m.pool, "vigil/"+m.name),
-		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{Renderer: renderer})
+		m.sourceFetcher(), provider, pub, m.now, app.EvaluatorConfig{Renderer: renderer,
+			Exact: fallback.New(m.now)}) // the rules read a selector exactly: they check a suggested repair
 	return m.consume(streams.StreamEvaluations, streams.ConsumerEvaluator, m.cfg.EvaluatorConcurrency,
 		streams.Handle(func(ctx context.Context, msg streams.Decoded[event.EvaluationDue]) error {
 			return ev.Evaluate(ctx, msg.Data, int(msg.NumDelivered))
@@ -477,7 +478,8 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 	if _, err := postgres.EnsureFactPartitions(context.Background(), m.pool, 3); err != nil {
 		return nil, err
 	}
-	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.cfg.MaxFailures)
+	rec := app.NewRecorder(postgres.NewEvaluationStore(m.pool, "vigil/"+m.name), postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool),
+		app.RecordLimits{MaxFailures: m.cfg.MaxFailures, MaxMisses: m.cfg.ExtractionMisses})
 	h := streams.HandleBatch(func(ctx context.Context, ms []streams.Decoded[event.EvaluationCompleted]) error {
 		evs := make([]event.EvaluationCompleted, len(ms))
 		for i, msg := range ms {

@@ -82,3 +82,18 @@ type Provider interface {
 	Extract(ctx context.Context, spec monitor.Spec, doc Document) ([]monitor.Fact, Usage, error)
 	Evaluate(ctx context.Context, spec monitor.Spec, facts []monitor.Fact, doc Document) (monitor.Verdict, Usage, error)
 }
+
+// SelectorRequest asks where a fact went: its selector stopped finding it after the
+// source changed.
+type SelectorRequest struct {
+	Spec     monitor.Spec
+	Fact     monitor.FactSpec // the fact, with the selector that found nothing
+	LastGood monitor.Fact     // its last good value, evidence and locator
+}
+
+// SelectorSuggester is a provider that can suggest a new selector for a fact whose
+// selector stopped matching. It answers "" when the fact is not on the page; the caller
+// checks any suggestion before trusting it.
+type SelectorSuggester interface {
+	SuggestSelector(ctx context.Context, req SelectorRequest, doc Document) (string, Usage, error)
+}

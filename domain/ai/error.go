@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vigilhq/vigil/domain"
 )
 
 // Error is a provider failure. The provider chain reads it to decide what to do next:
@@ -39,3 +41,16 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
+
+// MissingFact returns the fact an Extract error says is not in the document, or "" when
+// the error is about something else. Providers name it in the EINVALID error's "fact" field.
+func MissingFact(err error) string {
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.EINVALID {
+		return ""
+	}
+	return de.Fields["fact"]
+}
+
+// ErrNoSuggester says no provider can suggest selectors: none is configured that can.
+var ErrNoSuggester = errors.New("no AI provider can suggest a selector")

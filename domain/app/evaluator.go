@@ -62,6 +62,10 @@ type EvaluatorConfig struct {
 	// Renderer fetches the sources of monitors that ask for rendering, in a browser; nil
 	// when this Vigil has none.
 	Renderer Fetcher
+	// Exact reads facts at their selectors with no model (the rules provider): it checks a
+	// selector an AI provider suggests for a fact that went missing. Without it no repair
+	// is tried, since none could be verified.
+	Exact ai.Provider
 }
 
 // ErrNoRenderer is the failure of a monitor that asks for rendering where no browser is
@@ -126,7 +130,7 @@ func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*mo
 			return nil, nil, &domain.Error{Code: domain.EINVALID, Message: "The due evaluation carries a monitor that cannot be read.", Err: err}
 		}
 		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, SourceFormat: dm.SourceFormat,
-			Render: dm.Render, Version: dm.Version}
+			Render: dm.Render, AutoRepair: dm.AutoRepair, Version: dm.Version}
 		return m, &previousSource{carried: true, prev: prev}, nil
 	}
 	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
@@ -162,12 +166,27 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 	}
 	done.SourceHash = doc.Hash
 	doc.Format = string(m.SourceFormat.OrAuto())
-	if e.reuse(ctx, m, ps, doc, done) {
+	prev := e.lastSuccess(ctx, m, ps)
+	if e.reuse(m, prev, doc, done) {
 		return nil
 	}
-	facts, u1, err := e.provider.Extract(ctx, m.Spec, doc)
+	spec := m.Spec
+	facts, u1, err := e.provider.Extract(ctx, spec, doc)
 	if err != nil {
-		return fmt.Errorf("extract facts: %w", err)
+		miss := missOf(err, m, prev, doc)
+		if miss == nil {
+			return fmt.Errorf("extract facts: %w", err)
+		}
+		done.Miss = miss
+		repair, repaired, rfacts, ru := e.repair(ctx, m, *miss, doc)
+		done.Repair = repair
+		if repaired == nil {
+			done.Usage = usageOf(ru)
+			return fmt.Errorf("extract facts: %w", err)
+		}
+		// The verified selector reads the fact again: this evaluation succeeds with it.
+		done.Miss, done.RepairedSpec = nil, repaired
+		spec, facts, u1 = *repaired, rfacts, addUsage(u1, ru)
 	}
 	if why := monitor.Untrusted(facts, e.cfg.MinConfidence, string(doc.Body), doc.Text); why != "" {
 		// An untrusted value is neither alerted on nor stored as history.
@@ -184,7 +203,7 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 		done.Explanation = notes(u1)
 		return nil
 	}
-	verdict, u2, err := e.provider.Evaluate(ctx, m.Spec, facts, doc)
+	verdict, u2, err := e.provider.Evaluate(ctx, spec, facts, doc)
 	if err != nil {
 		return fmt.Errorf("evaluate condition: %w", err)
 	}
@@ -202,28 +221,32 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 	return nil
 }
 
+// lastSuccess returns the monitor's newest successful evaluation, or nil when there is
+// none or it cannot be read (then nothing is reused, and no miss is told).
+func (e *Evaluator) lastSuccess(ctx context.Context, m *monitor.Monitor, ps *previousSource) *Previous {
+	switch {
+	case ps.carried && ps.prev == nil:
+		return nil
+	case ps.carried:
+		p := ps.prev
+		return &Previous{MonitorVersion: p.MonitorVersion, SourceHash: p.SourceHash, State: p.State, Explanation: p.Explanation,
+			Provider: p.Provider, Model: p.Model, Facts: p.Facts}
+	case e.previous == nil:
+		return nil
+	}
+	prev, err := e.previous.LastSucceeded(ctx, m)
+	if err != nil {
+		return nil
+	}
+	return &prev
+}
+
 // reuse fills done from the previous evaluation when the source is byte-for-byte unchanged
 // and the monitor has not been edited since: no AI call is made and the facts are recorded
 // again at the new time, marked as reused.
-func (e *Evaluator) reuse(ctx context.Context, m *monitor.Monitor, ps *previousSource, doc ai.Document, done *event.EvaluationCompleted) bool {
-	if doc.Hash == "" {
+func (e *Evaluator) reuse(m *monitor.Monitor, prev *Previous, doc ai.Document, done *event.EvaluationCompleted) bool {
+	if doc.Hash == "" || prev == nil {
 		return false
-	}
-	var prev Previous
-	switch {
-	case ps.carried && ps.prev == nil:
-		return false
-	case ps.carried:
-		p := ps.prev
-		prev = Previous{MonitorVersion: p.MonitorVersion, SourceHash: p.SourceHash, State: p.State, Explanation: p.Explanation,
-			Provider: p.Provider, Model: p.Model, Facts: p.Facts}
-	case e.previous == nil:
-		return false
-	default:
-		var err error
-		if prev, err = e.previous.LastSucceeded(ctx, m); err != nil {
-			return false
-		}
 	}
 	if prev.SourceHash != doc.Hash || prev.MonitorVersion != m.Version || len(prev.Facts) == 0 {
 		return false
@@ -261,4 +284,100 @@ func notes(us ...ai.Usage) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// missOf returns the miss an Extract error is, or nil: a fact the last success of this
+// version of the monitor found is not found, and the source is not what it was then. A
+// fact never found, or one lost to an edit of the monitor, is an ordinary failure.
+func missOf(err error, m *monitor.Monitor, prev *Previous, doc ai.Document) *monitor.Miss {
+	name := ai.MissingFact(err)
+	if name == "" || prev == nil || prev.MonitorVersion != m.Version || prev.SourceHash == "" || prev.SourceHash == doc.Hash {
+		return nil
+	}
+	fs, ok := m.Spec.Fact(name)
+	if !ok {
+		return nil
+	}
+	for _, f := range prev.Facts {
+		if f.Key == name {
+			text := doc.Text
+			if text == "" {
+				text = string(doc.Body)
+			}
+			return &monitor.Miss{Fact: name, Selector: fs.Selector, LastGood: f, Snippet: monitor.Snippet(text)}
+		}
+	}
+	return nil
+}
+
+// repair asks the provider for a new selector for the missing fact and checks it with
+// the exact reader: only a selector that reads the last good value on the current page is
+// verified, and only a verified one on a monitor with AutoRepair is applied. It returns
+// the repair (nil when none could be asked for) and, when applied, the repaired spec with
+// the facts it read; u is what asking cost.
+func (e *Evaluator) repair(ctx context.Context, m *monitor.Monitor, miss monitor.Miss, doc ai.Document) (r *monitor.Repair, spec *monitor.Spec, facts []monitor.Fact, u ai.Usage) {
+	suggester, ok := e.provider.(ai.SelectorSuggester)
+	if !ok || e.cfg.Exact == nil {
+		return nil, nil, nil, u
+	}
+	fs, _ := m.Spec.Fact(miss.Fact)
+	sel, u, err := suggester.SuggestSelector(ctx, ai.SelectorRequest{Spec: m.Spec, Fact: fs, LastGood: miss.LastGood}, doc)
+	if errors.Is(err, ai.ErrNoSuggester) {
+		return nil, nil, nil, u
+	}
+	r = &monitor.Repair{Fact: miss.Fact, Old: fs.Selector, Selector: strings.TrimSpace(sel), Expected: monitor.FactValue(miss.LastGood),
+		Provider: u.Provider, At: e.now().UTC()}
+	switch {
+	case err != nil:
+		r.Reason = "No new selector could be asked for: " + domain.ErrorMessage(err)
+		return r, nil, nil, u
+	case r.Selector == "":
+		r.Reason = "The AI provider did not find the " + miss.Fact + " on the page."
+		return r, nil, nil, u
+	case r.Selector == fs.Selector:
+		r.Reason = "The AI provider suggested the selector that finds nothing."
+		return r, nil, nil, u
+	}
+	repaired, err := m.Spec.WithRepairedSelector(miss.Fact, r.Selector)
+	if err != nil {
+		r.Reason = domain.ErrorMessage(err)
+		return r, nil, nil, u
+	}
+	one := repaired
+	one.Facts = nil
+	if f, ok := repaired.Fact(miss.Fact); ok {
+		one.Facts = []monitor.FactSpec{f}
+	}
+	var found *monitor.Fact
+	if got, _, err := e.cfg.Exact.Extract(ctx, one, doc); err == nil && len(got) == 1 {
+		found = &got[0]
+		r.Found = monitor.FactValue(got[0])
+	}
+	if r.Verified, r.Reason = monitor.VerifyRepair(miss.LastGood, found); !r.Verified {
+		return r, nil, nil, u
+	}
+	if !m.AutoRepair {
+		r.Reason = "Proposed, not applied: auto_repair is off. Set the selector to apply it."
+		return r, nil, nil, u
+	}
+	facts, u2, err := e.provider.Extract(ctx, repaired, doc)
+	u = addUsage(u, u2)
+	if err != nil {
+		r.Reason = "With the new selector the facts still could not be read: " + domain.ErrorMessage(err)
+		return r, nil, nil, u
+	}
+	r.Applied = true
+	return r, &repaired, facts, u
+}
+
+// addUsage sums the cost of two calls behind one evaluation; the later call names the
+// provider.
+func addUsage(a, b ai.Usage) ai.Usage {
+	out := b
+	if out.Provider == "" {
+		out.Provider, out.Model = a.Provider, a.Model
+	}
+	out.InputTokens, out.OutputTokens, out.Cost = a.InputTokens+b.InputTokens, a.OutputTokens+b.OutputTokens, a.Cost+b.Cost
+	out.Notes = append(append([]string(nil), a.Notes...), b.Notes...)
+	return out
 }

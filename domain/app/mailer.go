@@ -16,7 +16,10 @@ import (
 const (
 	KindStateChanged   = "state_changed"   // a trigger fired on a state change
 	KindMonitorFailing = "monitor_failing" // the owner is told a monitor was put in error
-	KindTest           = "test"            // a sample sent by POST /api/actions/:id/test, never stored
+	// KindExtractionBroken tells the owner a fact found before is no longer found on the
+	// changed source, with its last good evidence, the page now and any repair.
+	KindExtractionBroken = "extraction_broken"
+	KindTest             = "test" // a sample sent by POST /api/actions/:id/test, never stored
 	// KindWebhookDisabled tells the owner a webhook answered 410 Gone and was turned off.
 	KindWebhookDisabled = "webhook_disabled"
 )
@@ -40,12 +43,17 @@ type Delivery struct {
 	Attempt        int
 	Failures       int    // monitor_failing: consecutive failed checks
 	LastError      string // monitor_failing: the last failure
-	ActionID       string // "" when the action was deleted meanwhile
-	ActionName     string
-	ActionURL      string       // a webhook action's URL
-	Secret         string       // webhook: the signing secret, in clear
-	DigestDay      string       // digest: the recipient's local day
-	Digest         []DigestItem // digest: the changes it reports
+	// Miss and Repair are, for extraction_broken, the fact no longer found with its last
+	// good evidence and the page now, and the repair tried (nil when none was).
+	Miss       *monitor.Miss
+	Repair     *monitor.Repair
+	Misses     int    // extraction_broken: evaluations in a row that missed the fact
+	ActionID   string // "" when the action was deleted meanwhile
+	ActionName string
+	ActionURL  string       // a webhook action's URL
+	Secret     string       // webhook: the signing secret, in clear
+	DigestDay  string       // digest: the recipient's local day
+	Digest     []DigestItem // digest: the changes it reports
 	// History is the recent values of the monitor's first numeric fact, HistoryKey, in
 	// HistoryUnit, oldest first: the email's small chart.
 	History     []HistoryPoint

@@ -66,6 +66,10 @@ type EvaluationRecord struct {
 	Error         string
 	FactsReused   bool
 	Facts         []monitor.Fact
+	// Miss is a fact found before and missed on the changed source; Repair the selector
+	// repair tried then (applied, proposed or rejected).
+	Miss   *monitor.Miss
+	Repair *monitor.Repair
 }
 
 // MonitorDetail is a monitor with what users look at first.
@@ -400,7 +404,7 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 		var missing *domain.Error
 		if errors.As(err, &missing) {
 			for _, f := range spec.Facts {
-				if f.SelectorBy == monitor.SelectorByUser && f.Name == missing.Fields["fact"] {
+				if f.Exact() && f.Name == missing.Fields["fact"] {
 					v.Warnings = append(v.Warnings, fmt.Sprintf("The selector %q of %s matched nothing on the page.", f.Selector, f.Name))
 				}
 			}

@@ -26,6 +26,8 @@ type Recording struct {
 type MonitorRecord struct {
 	UserID  string
 	Version int64 // the monitor's current version: edits bump it
+	// ExtractionMisses counts the evaluations in a row that missed a fact found before.
+	ExtractionMisses int
 	monitor.Snapshot
 }
 
@@ -66,6 +68,38 @@ type MonitorChange struct {
 	// LastSuccess is the newest successful evaluation with facts and a source hash, which
 	// the next evaluation may reuse; nil leaves the stored one.
 	LastSuccess *event.PreviousEvaluation
+	// ExtractionMisses is the monitor's new count of misses in a row.
+	ExtractionMisses int
+	// Repair is the newest selector repair, to show on the monitor; nil leaves the stored
+	// one. RepairedSpec, when a repair was applied, is the monitor's new spec: the store
+	// writes it and bumps the version, so evaluations made with the old selector are
+	// history only.
+	Repair       *monitor.Repair
+	RepairedSpec *monitor.Spec
+}
+
+// RecordLimits are the recorder's thresholds; zero fields take the defaults.
+type RecordLimits struct {
+	MaxFailures int // consecutive failures that put a monitor in error (1 when 0)
+	// MaxMisses is how many evaluations in a row may miss a fact found before, on a
+	// changed source, before the owner is told (monitor.ExtractionMissesDefault).
+	MaxMisses int
+}
+
+func (l RecordLimits) orDefaults() RecordLimits {
+	l.MaxFailures = max(l.MaxFailures, 1)
+	if l.MaxMisses <= 0 {
+		l.MaxMisses = monitor.ExtractionMissesDefault
+	}
+	return l
+}
+
+// BrokenNotice asks the store to tell a monitor's owner that a fact is no longer found:
+// the evaluation's miss and repair say which, with its last good evidence.
+type BrokenNotice struct {
+	MonitorID, UserID, EvaluationID string
+	State                           monitor.State
+	At                              time.Time
 }
 
 // FailingNotice asks the store to tell a monitor's owner it was put in error.
@@ -81,6 +115,7 @@ type RecordPlan struct {
 	Monitors     []MonitorChange // one per monitor: its final state
 	StateChanges []event.StateChanged
 	Failing      []FailingNotice
+	Broken       []BrokenNotice
 	Recordings   []Recording // one per evaluation of the batch, in its order
 }
 
@@ -89,7 +124,7 @@ type EvaluationStore interface {
 	// RecordEvaluations, in one transaction: locks the batch's monitors and loads their
 	// RecordState, calls decide, and persists the plan: the evaluations (once per monitor
 	// and slot) and their facts, the monitors' new state, a notification for each failing
-	// notice, and StateChanged and NotificationRequested in the outbox.
+	// and broken notice, and StateChanged and NotificationRequested in the outbox.
 	RecordEvaluations(ctx context.Context, evs []event.EvaluationCompleted, decide func(RecordState) (RecordPlan, error)) (RecordPlan, error)
 }
 
@@ -98,7 +133,13 @@ type EvaluationStore interface {
 // before left; an evaluation whose slot is recorded already is a duplicate, one for a
 // monitor that is gone is missing, and one made with an older version of the monitor than
 // the current is history only.
-func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures int, newID func() (string, error)) (RecordPlan, error) {
+//
+// Misses count apart from failures: a miss (a fact found before, not found on a changed
+// source) adds one, a success resets them, and reaching limits.MaxMisses tells the owner,
+// once per run of misses. An applied repair bumps the version the rest of the batch
+// compares with.
+func PlanRecording(evs []event.EvaluationCompleted, st RecordState, limits RecordLimits, newID func() (string, error)) (RecordPlan, error) {
+	limits = limits.orDefaults()
 	plan := RecordPlan{Recordings: make([]Recording, len(evs))}
 	order := make([]int, len(evs))
 	for i := range order {
@@ -124,7 +165,7 @@ func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures 
 			continue
 		}
 		seen[key] = true
-		out := monitor.Apply(m.Snapshot, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, maxFailures)
+		out := monitor.Apply(m.Snapshot, monitor.Result{ScheduledFor: ev.ScheduledFor, Status: ev.Status, State: ev.State, Error: ev.Error}, limits.MaxFailures)
 		if ev.MonitorVersion > 0 && ev.MonitorVersion < m.Version {
 			// Judged with the monitor as it was before an edit (the prompt, the source, the
 			// schedule): kept as history, but it must not move the state the edit reset.
@@ -153,11 +194,27 @@ func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures 
 			plan.StateChanges = append(plan.StateChanges, event.StateChanged{MonitorID: ev.MonitorID, UserID: m.UserID,
 				EvaluationID: id, From: out.From, To: out.To, ScheduledFor: ev.ScheduledFor, At: ev.FinishedAt})
 		}
+		switch {
+		case ev.Miss != nil:
+			m.ExtractionMisses++
+			if m.ExtractionMisses == limits.MaxMisses {
+				plan.Broken = append(plan.Broken, BrokenNotice{MonitorID: ev.MonitorID, UserID: m.UserID, EvaluationID: id,
+					State: m.State, At: ev.FinishedAt})
+			}
+		case ev.Status == monitor.EvaluationSucceeded:
+			m.ExtractionMisses = 0
+		}
+		var repairedSpec *monitor.Spec
+		if ev.RepairedSpec != nil && ev.Repair != nil && ev.Repair.Applied {
+			repairedSpec = ev.RepairedSpec
+			m.Version++
+		}
 		slot := ev.ScheduledFor
 		m.State, m.Status, m.ConsecutiveFailures, m.LastError = out.To, out.Status, out.ConsecutiveFailures, out.LastError
 		m.PendingState, m.PendingCount, m.LastEvaluationFor = out.PendingState, out.PendingCount, &slot
 		monitors[ev.MonitorID] = m
-		change := MonitorChange{MonitorID: ev.MonitorID, Outcome: out, EvaluatedAt: ev.FinishedAt, EvaluationFor: ev.ScheduledFor}
+		change := MonitorChange{MonitorID: ev.MonitorID, Outcome: out, EvaluatedAt: ev.FinishedAt, EvaluationFor: ev.ScheduledFor,
+			ExtractionMisses: m.ExtractionMisses, Repair: ev.Repair, RepairedSpec: repairedSpec}
 		if out.Changed {
 			at := ev.FinishedAt
 			change.StateChangedAt = &at
@@ -172,6 +229,12 @@ func PlanRecording(evs []event.EvaluationCompleted, st RecordState, maxFailures 
 			}
 			if change.LastSuccess == nil {
 				change.LastSuccess = plan.Monitors[j].LastSuccess
+			}
+			if change.Repair == nil {
+				change.Repair = plan.Monitors[j].Repair
+			}
+			if change.RepairedSpec == nil {
+				change.RepairedSpec = plan.Monitors[j].RepairedSpec
 			}
 			plan.Monitors[j] = change
 		} else {
@@ -193,15 +256,15 @@ type HistoryStore interface {
 // Recorder is the RecordEvaluation use case. For historical_change monitors it judges the
 // state itself, comparing the extracted value with stored facts.
 type Recorder struct {
-	store       EvaluationStore
-	monitors    MonitorFinder
-	history     HistoryStore
-	maxFailures int
+	store    EvaluationStore
+	monitors MonitorFinder
+	history  HistoryStore
+	limits   RecordLimits
 }
 
-// NewRecorder returns a Recorder; maxFailures consecutive failures put a monitor in error.
-func NewRecorder(store EvaluationStore, monitors MonitorFinder, history HistoryStore, maxFailures int) *Recorder {
-	return &Recorder{store: store, monitors: monitors, history: history, maxFailures: max(maxFailures, 1)}
+// NewRecorder returns a Recorder with its limits.
+func NewRecorder(store EvaluationStore, monitors MonitorFinder, history HistoryStore, limits RecordLimits) *Recorder {
+	return &Recorder{store: store, monitors: monitors, history: history, limits: limits.orDefaults()}
 }
 
 // Record stores one completed evaluation; redelivery is harmless. It returns ENOTFOUND
@@ -229,7 +292,7 @@ func (r *Recorder) RecordBatch(ctx context.Context, evs []event.EvaluationComple
 		}
 	}
 	plan, err := r.store.RecordEvaluations(ctx, evs, func(st RecordState) (RecordPlan, error) {
-		return PlanRecording(evs, st, r.maxFailures, newEvaluationID)
+		return PlanRecording(evs, st, r.limits, newEvaluationID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record %d evaluations: %w", len(evs), err)

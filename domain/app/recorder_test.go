@@ -32,7 +32,7 @@ func TestPlanRecordingAppliesInSlotOrder(t *testing.T) {
 		completedAt("m1", t0.Add(2*time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive),
 		completedAt("m1", t0.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateActive),
 	}
-	plan, err := app.PlanRecording(evs, st, 3, sequentialIDs())
+	plan, err := app.PlanRecording(evs, st, app.RecordLimits{MaxFailures: 3}, sequentialIDs())
 	require.NoError(t, err)
 	require.Len(t, plan.Evaluations, 2)
 	require.Len(t, plan.StateChanges, 2, "inactive -> active at +1m, active -> inactive at +2m")
@@ -67,7 +67,7 @@ func TestPlanRecordingDuplicatesStaleAndMissing(t *testing.T) {
 		completedAt("m2", t0.Add(5*time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive), // older than the last applied
 		completedAt("gone", t0, monitor.EvaluationSucceeded, monitor.StateActive),
 	}
-	plan, err := app.PlanRecording(evs, st, 3, sequentialIDs())
+	plan, err := app.PlanRecording(evs, st, app.RecordLimits{MaxFailures: 3}, sequentialIDs())
 	require.NoError(t, err)
 	require.True(t, plan.Recordings[0].Duplicate)
 	require.False(t, plan.Recordings[1].Duplicate)
@@ -89,7 +89,7 @@ func TestPlanRecordingFailuresPutTheMonitorInError(t *testing.T) {
 		completedAt("m1", t0, monitor.EvaluationFailed, ""),
 		completedAt("m1", t0.Add(time.Minute), monitor.EvaluationFailed, ""),
 	}
-	plan, err := app.PlanRecording(evs, st, 3, sequentialIDs())
+	plan, err := app.PlanRecording(evs, st, app.RecordLimits{MaxFailures: 3}, sequentialIDs())
 	require.NoError(t, err)
 	require.Len(t, plan.Failing, 1, "the owner is told once, when the monitor enters error")
 	require.Equal(t, plan.Evaluations[1].ID, plan.Failing[0].EvaluationID, "the third failure in a row made it")
@@ -111,7 +111,7 @@ func TestPlanRecordingIgnoresTheStateOfAnOlderVersion(t *testing.T) {
 	old.MonitorVersion = 2
 	current := completedAt("m1", matchNow.Add(time.Minute), monitor.EvaluationSucceeded, monitor.StateInactive)
 	current.MonitorVersion = 3
-	plan, err := app.PlanRecording([]event.EvaluationCompleted{old, current}, st, 3, sequentialIDs())
+	plan, err := app.PlanRecording([]event.EvaluationCompleted{old, current}, st, app.RecordLimits{MaxFailures: 3}, sequentialIDs())
 	require.NoError(t, err)
 	require.True(t, plan.Recordings[0].Outcome.Stale, "judged with the old prompt: history only")
 	require.NotEmpty(t, plan.Recordings[0].EvaluationID)

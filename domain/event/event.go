@@ -89,6 +89,8 @@ type DueMonitor struct {
 	SourceFormat monitor.SourceFormat `json:"source_format,omitempty"`
 	// Render says the source is read in a browser.
 	Render bool `json:"render,omitempty"`
+	// AutoRepair applies verified selector repairs.
+	AutoRepair bool `json:"auto_repair,omitempty"`
 	// Previous is the monitor's newest successful evaluation (a PreviousEvaluation), for
 	// reusing its facts when the source has not changed; absent when there is none.
 	Previous json.RawMessage `json:"previous,omitempty"`
@@ -168,6 +170,13 @@ type EvaluationCompleted struct {
 	// AI call.
 	MonitorVersion int64 `json:"monitor_version,omitempty"`
 	FactsReused    bool  `json:"facts_reused,omitempty"`
+	// Miss says a failed evaluation did not find a fact found before, on a changed source.
+	Miss *monitor.Miss `json:"miss,omitempty"`
+	// Repair is the selector suggested for the missing fact and what checking it showed;
+	// when it was applied, the evaluation succeeded with it and RepairedSpec is the
+	// monitor's spec with the new selector.
+	Repair       *monitor.Repair `json:"repair,omitempty"`
+	RepairedSpec *monitor.Spec   `json:"repaired_spec,omitempty"`
 }
 
 func (e EvaluationCompleted) EventID() string {

@@ -21,6 +21,8 @@ type Changes struct {
 	SourceFormat *SourceFormat
 	// Render changes whether the source is read in a browser.
 	Render *bool
+	// AutoRepair changes whether verified selector repairs are applied.
+	AutoRepair *bool
 	// Selectors replace the selectors the user gave; an empty map removes them.
 	Selectors *map[string]string
 }
@@ -29,7 +31,8 @@ type Changes struct {
 // the prompt or source changed, classification.
 func (m *Monitor) Draft(c Changes) Draft {
 	d := Draft{UserID: m.UserID, Name: m.Name, Prompt: m.Prompt, SourceURL: m.SourceURL, Interval: m.Interval, Cron: m.Cron,
-		Timezone: m.Timezone, Confirm: m.Confirm, SourceFormat: m.SourceFormat, Render: m.Render}
+		Timezone: m.Timezone, Confirm: m.Confirm, SourceFormat: m.SourceFormat, Render: m.Render,
+		AutoRepair: m.AutoRepair}
 	if m.Cron != "" {
 		d.Interval = 0 // derived from the cron expression
 	}
@@ -63,6 +66,9 @@ func (m *Monitor) Draft(c Changes) Draft {
 	if c.Render != nil {
 		d.Render = *c.Render
 	}
+	if c.AutoRepair != nil {
+		d.AutoRepair = *c.AutoRepair
+	}
 	if c.Selectors != nil {
 		d.Selectors = *c.Selectors
 		if d.Selectors == nil {
@@ -92,6 +98,9 @@ type Edited struct {
 	SetStatus     bool // the user paused or resumed (Status)
 	ClearFailures bool // a resume forgets the failures (ConsecutiveFailures, LastError)
 	RunNow        bool // a changed schedule or a resume runs at once (NextRunAt)
+	// ClearRepair: new selectors or a new classification settle a broken extraction
+	// (ExtractionMisses, Repair).
+	ClearRepair bool
 }
 
 // Edit applies validated changes; spec and by are the new classification when
@@ -110,6 +119,7 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone ||
 		fresh.SourceFormat != m.SourceFormat.OrAuto() || fresh.Render != m.Render
 	m.Name, m.Prompt, m.SourceURL, m.SourceFormat, m.Render = fresh.Name, fresh.Prompt, fresh.SourceURL, fresh.SourceFormat, fresh.Render
+	m.AutoRepair = fresh.AutoRepair
 	m.Interval, m.Cron, m.Timezone, m.Confirm = fresh.Interval, fresh.Cron, fresh.Timezone, fresh.Confirm
 	if spec != nil {
 		kept := spec.KeepUserSelectors(m.Spec)
@@ -130,6 +140,7 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 			m.Spec = withSelectors
 		}
 		runNow = true
+		e.ClearRepair = true
 	}
 	if spec != nil {
 		if c.Name == nil && m.Name == m.Spec.Summary && spec.Summary != "" {
@@ -137,7 +148,7 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 		}
 		m.Spec, m.ClassifiedBy = *spec, by
 		m.State, m.StateChangedAt = StateUnknown, &now
-		e.ResetState = true
+		e.ResetState, e.ClearRepair = true, true
 		runNow = true
 	}
 	if c.Status != nil && *c.Status != m.Status {
@@ -148,6 +159,9 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 		}
 		m.Status = *c.Status
 		e.SetStatus = true
+	}
+	if e.ClearRepair {
+		m.ExtractionMisses, m.Repair = 0, nil
 	}
 	if runNow {
 		m.NextRunAt = now

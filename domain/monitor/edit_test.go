@@ -104,19 +104,26 @@ func TestEditReportsPipelineFields(t *testing.T) {
 			want: monitor.Edited{SetStatus: true, ClearFailures: true, RunNow: true}},
 		{name: "new schedule", status: monitor.StatusActive, c: monitor.Changes{Interval: ptr(30 * time.Minute)}, want: monitor.Edited{RunNow: true}},
 		{name: "new prompt", status: monitor.StatusActive, c: monitor.Changes{Prompt: ptr("price below 70")}, spec: &spec,
-			want: monitor.Edited{ResetState: true, RunNow: true}},
+			want: monitor.Edited{ResetState: true, RunNow: true, ClearRepair: true}},
+		{name: "new selector", status: monitor.StatusActive, c: monitor.Changes{Selectors: ptr(map[string]string{"": "span.price"})},
+			want: monitor.Edited{RunNow: true, ClearRepair: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := monitor.New("m1", monitor.Draft{UserID: "u", Prompt: "price below 80", Interval: time.Hour},
-				monitor.Spec{Summary: "price below 80", Kind: monitor.KindCurrentState}, monitor.ClassifiedBy{}, now.Add(-time.Hour))
+				monitor.Spec{Summary: "price below 80", Kind: monitor.KindCurrentState,
+					Facts: []monitor.FactSpec{{Name: "price", Type: monitor.FactNumber}}}, monitor.ClassifiedBy{}, now.Add(-time.Hour))
 			m.Status = tc.status
+			m.ExtractionMisses, m.Repair = 2, &monitor.Repair{Fact: "price"}
 			got, err := m.Edit(m.Draft(tc.c), tc.c, tc.spec, monitor.ClassifiedBy{}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != tc.want {
 				t.Fatalf("Edited = %+v, want %+v", got, tc.want)
+			}
+			if settled := m.ExtractionMisses == 0 && m.Repair == nil; settled != tc.want.ClearRepair {
+				t.Fatalf("misses %d, repair %v after an edit with ClearRepair %t", m.ExtractionMisses, m.Repair, tc.want.ClearRepair)
 			}
 		})
 	}

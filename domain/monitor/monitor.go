@@ -64,10 +64,13 @@ type Monitor struct {
 	// SourceFormat says how the source is read (auto when "").
 	SourceFormat SourceFormat
 	// Render says the source is a page drawn by JavaScript, read in a browser.
-	Render   bool
-	Interval time.Duration
-	Cron     string // when set, runs follow it in Timezone; Interval is its shortest gap
-	Timezone string
+	Render bool
+	// AutoRepair applies a verified selector repair at once; without it a repair is only
+	// proposed to the owner.
+	AutoRepair bool
+	Interval   time.Duration
+	Cron       string // when set, runs follow it in Timezone; Interval is its shortest gap
+	Timezone   string
 	// Confirm is how many evaluations in a row must agree on a new state before it
 	// replaces the current one (1: at once).
 	Confirm             int
@@ -79,10 +82,14 @@ type Monitor struct {
 	LastEvaluationFor   *time.Time
 	ConsecutiveFailures int
 	LastError           string
-	ClassifiedBy        ClassifiedBy
-	Version             int64
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// ExtractionMisses counts the evaluations in a row that missed a fact found before on a
+	// changed source; Repair is the newest selector repair, applied or proposed.
+	ExtractionMisses int
+	Repair           *Repair
+	ClassifiedBy     ClassifiedBy
+	Version          int64
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // ClassifiedBy names the provider and model that produced a Spec.
@@ -105,6 +112,8 @@ type Draft struct {
 	SourceFormat SourceFormat
 	// Render reads the source in a browser, for pages drawn by JavaScript.
 	Render bool
+	// AutoRepair applies verified selector repairs instead of proposing them.
+	AutoRepair bool
 	// Selectors are where the user says the values are, by fact name (SelectorPrimary for
 	// the main fact); nil keeps what the monitor has.
 	Selectors map[string]string
@@ -184,7 +193,7 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 	}
 	return &Monitor{
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
-		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Render: d.Render, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
+		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Render: d.Render, AutoRepair: d.AutoRepair, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
 		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}

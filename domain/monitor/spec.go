@@ -37,8 +37,8 @@ type FactSpec struct {
 	Unit        string   `json:"unit,omitempty"`
 	Description string   `json:"description,omitempty"`
 	Selector    string   `json:"selector,omitempty"` // CSS, XPath, JSON pointer or path, "text:", "re:" or a keyword
-	// SelectorBy is SelectorByUser when the user gave the selector, "" when the
-	// classification did.
+	// SelectorBy is SelectorByUser when the user gave the selector, SelectorByRepair when
+	// Vigil put a verified repair in its place, "" when the classification gave it.
 	SelectorBy string `json:"selector_by,omitempty"`
 }
 
@@ -67,6 +67,19 @@ type Fact struct {
 	Locator    string    `json:"locator,omitempty"`
 	Confidence float64   `json:"confidence"`
 	ObservedAt time.Time `json:"observed_at"`
+}
+
+// Value is the fact's value as a float64, string or bool; nil when it has none.
+func (f Fact) Value() any {
+	switch {
+	case f.Number != nil:
+		return *f.Number
+	case f.Text != nil:
+		return *f.Text
+	case f.Bool != nil:
+		return *f.Bool
+	}
+	return nil
 }
 
 // NumberFact returns a numeric fact.

@@ -33,6 +33,7 @@ const (
 	OpClassify = "record_spec"
 	OpExtract  = "record_facts"
 	OpEvaluate = "record_verdict"
+	OpSuggest  = "record_selector"
 )
 
 // FakeServer is an httptest server speaking a provider's wire format. It is safe for
@@ -227,6 +228,42 @@ func (f *FakeServer) answer(ctx context.Context, op, content string) (map[string
 			return nil, fmt.Errorf("model: %w", err)
 		}
 		return map[string]any{"state": string(v.State), "confidence": v.Confidence, "explanation": v.Explanation}, nil
+	case OpSuggest:
+		var req ai.SelectorRequest
+		if err := decodeSection(content, "fact", &req.Fact); err != nil {
+			return nil, err
+		}
+		var good struct {
+			Value    any    `json:"value"`
+			Unit     string `json:"unit"`
+			Evidence string `json:"evidence"`
+			Locator  string `json:"locator"`
+		}
+		if err := decodeSection(content, "last_good", &good); err != nil {
+			return nil, err
+		}
+		req.LastGood = monitor.Fact{Key: req.Fact.Name, Unit: good.Unit, Evidence: good.Evidence, Locator: good.Locator}
+		switch v := good.Value.(type) {
+		case float64:
+			req.LastGood.Number = &v
+		case string:
+			req.LastGood.Text = &v
+		case bool:
+			req.LastGood.Bool = &v
+		}
+		doc, err := document(content)
+		if err != nil {
+			return nil, err
+		}
+		suggester, ok := f.model.(ai.SelectorSuggester)
+		if !ok { // the model cannot tell: the fact is not found
+			return map[string]any{"selector": "", "reason": "not found"}, nil
+		}
+		sel, _, err := suggester.SuggestSelector(ctx, req, doc)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		return map[string]any{"selector": sel, "reason": "found"}, nil
 	}
 	return nil, badRequest("unknown operation %q", op)
 }

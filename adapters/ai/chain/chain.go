@@ -142,6 +142,7 @@ type Chain struct {
 	classified *lru[monitor.Spec]
 	extracted  *lru[[]monitor.Fact]
 	evaluated  *lru[monitor.Verdict]
+	suggested  *lru[string]
 	flights    *group
 	spend      *spendCache
 }
@@ -180,10 +181,11 @@ func New(providers []Named, cfg Config) (*Chain, error) {
 		classified: newLRU[monitor.Spec](cfg.CacheSize),
 		extracted:  newLRU[[]monitor.Fact](cfg.CacheSize),
 		evaluated:  newLRU[monitor.Verdict](cfg.CacheSize),
+		suggested:  newLRU[string](cfg.CacheSize),
 		flights:    newGroup(),
 		spend:      newSpendCache(cfg.Spend, cfg.CacheSize),
 	}
-	c.limits = [opCount]time.Duration{opClassify: cfg.ClassifyTimeout, opExtract: cfg.CallTimeout, opEvaluate: cfg.CallTimeout}
+	c.limits = [opCount]time.Duration{opClassify: cfg.ClassifyTimeout, opExtract: cfg.CallTimeout, opEvaluate: cfg.CallTimeout, opSuggest: cfg.CallTimeout}
 	for o, d := range c.limits {
 		c.timeouts[o] = timeout.New[any](d)
 	}
@@ -293,8 +295,8 @@ func (c *Chain) Classify(ctx context.Context, prompt string, hints ai.Hints) (mo
 
 // Extract implements ai.Provider. Errors: EINVALID when the source does not hold the facts,
 // EUNAVAILABLE when no provider could answer, the context's error when ctx ends first.
-// With Config.Exact, the facts whose selector the user gave are read by it, and only the
-// others go to the providers.
+// With Config.Exact, the facts whose selector the user gave or a repair verified are read by
+// it, and only the others go to the providers.
 func (c *Chain) Extract(ctx context.Context, spec monitor.Spec, doc ai.Document) ([]monitor.Fact, ai.Usage, error) {
 	if c.cfg.Exact == nil {
 		return c.extract(ctx, spec, doc)
@@ -302,7 +304,7 @@ func (c *Chain) Extract(ctx context.Context, spec monitor.Spec, doc ai.Document)
 	exact, rest := spec, spec
 	exact.Facts, rest.Facts = nil, nil
 	for _, f := range spec.Facts {
-		if f.SelectorBy == monitor.SelectorByUser {
+		if f.Exact() {
 			exact.Facts = append(exact.Facts, f)
 		} else {
 			rest.Facts = append(rest.Facts, f)

@@ -26,17 +26,21 @@ const (
 	opClassify op = iota
 	opExtract
 	opEvaluate
+	opSuggest
 	opCount
 )
 
 func (o op) String() string {
-	return [...]string{"classify", "extract", "evaluate"}[o]
+	return [...]string{"classify", "extract", "evaluate", "suggest"}[o]
 }
 
 // done is the past participle used in notes to users: "classified with rules".
 func (o op) done() string {
-	if o == opClassify {
+	switch o {
+	case opClassify:
 		return "classified"
+	case opSuggest:
+		return "asked"
 	}
 	return "evaluated"
 }
@@ -83,6 +87,8 @@ type operation[T any] struct {
 	reuse func(T) T
 	// note adds user-facing notes to the answer itself; optional.
 	note func(*T, []string)
+	// can reports a provider able to answer; nil means every provider can.
+	can  func(ai.Provider) bool
 	call func(context.Context, ai.Provider) (T, ai.Usage, error)
 }
 
@@ -137,6 +143,9 @@ func runChain[T any](ctx context.Context, c *Chain, o operation[T], spent bool, 
 			return answer[T]{}, fmt.Errorf("ai %s: %w", o.op, err)
 		}
 		last := i == len(c.members)-1
+		if o.can != nil && !o.can(m.Provider) {
+			continue
+		}
 		if o.content != "" {
 			if v, u, ok := o.cache.get(cacheKey(m.Name, m.model(o.op), o.content)); ok {
 				c.record(ctx, m, o.op, o.excerpt, 0, 0, ai.Usage{Model: u.Model}, OutcomeCached, false, nil)
@@ -175,6 +184,14 @@ func runChain[T any](ctx context.Context, c *Chain, o operation[T], spent bool, 
 		}
 		lastErr = err
 		reasons = append(reasons, reason(m, err))
+	}
+	if len(reasons) == 0 {
+		// None was asked: none can answer this, or the budget leaves only those that cannot.
+		msg := "No AI provider can answer this."
+		if spent {
+			msg = fmt.Sprintf("Your monthly AI budget is spent until %s.", until.Format("2 January 2006"))
+		}
+		return answer[T]{}, &domain.Error{Code: domain.EUNAVAILABLE, Message: msg}
 	}
 	return answer[T]{}, &domain.Error{
 		Code:    domain.EUNAVAILABLE,

@@ -374,3 +374,26 @@ func (p *Provider) malformed(err error) *ai.Error { return llm.Malformed(Name, "
 func (p *Provider) fail(status int, retryable bool, after time.Duration, msg string, cause error) *ai.Error {
 	return llm.Fail(Name, status, retryable, after, msg, cause)
 }
+
+var _ ai.SelectorSuggester = (*Provider)(nil)
+
+// SuggestSelector implements ai.SelectorSuggester: Claude reads the changed markup and
+// names the element that holds the fact now.
+func (p *Provider) SuggestSelector(ctx context.Context, req ai.SelectorRequest, doc ai.Document) (string, ai.Usage, error) {
+	start := p.now()
+	content, err := llm.SuggestContent(req, doc, p.cfg.MaxDocumentChars)
+	if err != nil {
+		return "", p.usage(start, tokens{}), fmt.Errorf("claude suggest: %w", err)
+	}
+	input, tok, err := p.call(ctx, call{system: llm.SuggestSystem(llm.ToolCall), content: content, tool: llm.RecordSelector,
+		description: "Record the selector that reads the fact from the document now.", schema: llm.SelectorSchema()})
+	u := p.usage(start, tok)
+	if err != nil {
+		return "", u, err
+	}
+	sel, err := llm.DecodeSelector(input)
+	if err != nil {
+		return "", u, p.malformed(err)
+	}
+	return sel, u, nil
+}

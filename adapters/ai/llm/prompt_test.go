@@ -15,6 +15,7 @@ func TestSystemPrompts(t *testing.T) {
 	}{{llm.ToolCall, "by calling the record_"}, {llm.JSONSchema, "answer with JSON matching the record_"}} {
 		for name, p := range map[string]string{
 			"classify": llm.ClassifySystem(tt.a), "extract": llm.ExtractSystem(tt.a, 1234), "evaluate": llm.EvaluateSystem(tt.a),
+			"suggest": llm.SuggestSystem(tt.a),
 		} {
 			if strings.Contains(p, "{") && strings.Contains(p, "{answer}") || strings.Contains(p, "{max_chars}") {
 				t.Errorf("%s prompt has an unfilled placeholder", name)

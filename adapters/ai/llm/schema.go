@@ -175,7 +175,7 @@ func DecodeFacts(raw []byte, spec monitor.Spec, observedAt time.Time) ([]monitor
 	if len(missing) > 0 {
 		return nil, &domain.Error{Code: domain.EINVALID,
 			Message: fmt.Sprintf("Could not find the %s in the source.", strings.Join(missing, ", ")),
-			Fields:  map[string]string{"facts": "not found: " + strings.Join(missing, ", ")}}
+			Fields:  map[string]string{"facts": "not found: " + strings.Join(missing, ", "), "fact": missing[0]}}
 	}
 	return facts, nil
 }

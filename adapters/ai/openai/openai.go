@@ -394,3 +394,24 @@ func (p *Provider) malformed(err error) *ai.Error { return llm.Malformed(p.cfg.N
 func (p *Provider) fail(status int, retryable bool, after time.Duration, msg string, cause error) *ai.Error {
 	return llm.Fail(p.cfg.Name, status, retryable, after, msg, cause)
 }
+
+var _ ai.SelectorSuggester = (*Provider)(nil)
+
+// SuggestSelector implements ai.SelectorSuggester.
+func (p *Provider) SuggestSelector(ctx context.Context, req ai.SelectorRequest, doc ai.Document) (string, ai.Usage, error) {
+	start := p.now()
+	content, err := llm.SuggestContent(req, doc, p.cfg.MaxDocumentChars)
+	if err != nil {
+		return "", p.usage(start, tokens{}), fmt.Errorf("%s suggest: %w", p.cfg.Name, err)
+	}
+	answer, tok, err := p.call(ctx, llm.SuggestSystem(llm.JSONSchema), content, llm.RecordSelector, llm.SelectorSchema())
+	u := p.usage(start, tok)
+	if err != nil {
+		return "", u, err
+	}
+	sel, err := llm.DecodeSelector(answer)
+	if err != nil {
+		return "", u, p.malformed(err)
+	}
+	return sel, u, nil
+}
