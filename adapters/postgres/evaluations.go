@@ -231,7 +231,8 @@ func updateRecordedMonitors(ctx context.Context, tx pgx.Tx, ms []app.MonitorChan
 		       last_success = coalesce(u.last_success, m.last_success),
 		       extraction_misses = u.misses, repair = coalesce(u.repair, m.repair),
 		       -- an applied repair is an edit: evaluations made with the old selector are history only
-		       spec = coalesce(u.spec, m.spec), version = m.version + CASE WHEN u.spec IS NULL THEN 0 ELSE 1 END
+		       spec = coalesce(u.spec, m.spec), version = m.version + CASE WHEN u.spec IS NULL THEN 0 ELSE 1 END,
+		       extraction_version = CASE WHEN u.spec IS NULL THEN m.extraction_version ELSE m.version + 1 END
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[],
 		            $8::timestamptz[], $9::text[], $10::int[], $11::jsonb[], $12::int[], $13::jsonb[], $14::jsonb[])
 		     AS u(id, state, status, failures, last_error, evaluated_at, evaluation_for, changed_at, pending_state, pending_count, last_success,

@@ -188,7 +188,8 @@ func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, ex
 			       classified_by_provider = $17, classified_by_model = $18, version = $19, updated_at = $20, confirm = $22,
 			       source_format = $27, render = $28, auto_repair = $29,
 			       extraction_misses = CASE WHEN $30 THEN 0 ELSE extraction_misses END,
-			       repair = CASE WHEN $30 THEN NULL ELSE repair END
+			       repair = CASE WHEN $30 THEN NULL ELSE repair END,
+			       extraction_version = CASE WHEN $30 THEN $19 ELSE extraction_version END
 			WHERE id = $1 AND user_id = $2 AND version = $21
 			RETURNING status, state, state_changed_at, next_run_at, consecutive_failures, coalesce(last_error, ''),
 			          extraction_misses, repair`,

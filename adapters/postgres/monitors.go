@@ -45,11 +45,12 @@ func (s *MonitorStore) CreateMonitor(ctx context.Context, m *monitor.Monitor, pl
 		_, err := tx.Exec(ctx, `
 			INSERT INTO monitors (id, user_id, name, prompt, kind, spec, source_url, interval_seconds, cron, timezone,
 			                      status, state, next_run_at, classified_by_provider, classified_by_model,
-			                      version, created_at, updated_at, confirm, source_format, render, auto_repair)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20, $21)`,
+			                      version, created_at, updated_at, confirm, source_format, render, auto_repair,
+			                      extraction_version)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, NULLIF($9, ''), $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20, $21, $22)`,
 			m.ID, m.UserID, m.Name, m.Prompt, m.Spec.Kind, spec, m.SourceURL, int(m.Interval/time.Second), m.Cron, m.Timezone,
 			m.Status, m.State, m.NextRunAt, m.ClassifiedBy.Provider, m.ClassifiedBy.Model, m.Version, m.CreatedAt, max(m.Confirm, 1),
-			m.SourceFormat.OrAuto(), m.Render, m.AutoRepair)
+			m.SourceFormat.OrAuto(), m.Render, m.AutoRepair, max(m.ExtractionVersion, 1))
 		if err != nil {
 			return fmt.Errorf("insert monitor: %w", translate(err))
 		}
@@ -97,7 +98,7 @@ const monitorColumns = `id, user_id, name, prompt, kind, spec, coalesce(source_u
 	status, state, state_changed_at, next_run_at, last_evaluated_at, last_evaluation_for,
 	consecutive_failures, coalesce(last_error, ''), coalesce(classified_by_provider, ''),
 	coalesce(classified_by_model, ''), version, created_at, updated_at, confirm, source_format, render,
-	auto_repair, extraction_misses, repair`
+	auto_repair, extraction_misses, repair, extraction_version`
 
 // FindMonitorByID implements app.MonitorFinder.
 func (s *MonitorStore) FindMonitorByID(ctx context.Context, id string) (*monitor.Monitor, error) {
@@ -123,7 +124,7 @@ func scanMonitor(row pgx.Row, extra ...any) (*monitor.Monitor, error) {
 		&m.Status, &m.State, &m.StateChangedAt, &m.NextRunAt, &m.LastEvaluatedAt, &m.LastEvaluationFor,
 		&m.ConsecutiveFailures, &m.LastError, &m.ClassifiedBy.Provider, &m.ClassifiedBy.Model,
 		&m.Version, &m.CreatedAt, &m.UpdatedAt, &m.Confirm, &m.SourceFormat, &m.Render,
-		&m.AutoRepair, &m.ExtractionMisses, &repair}, extra...)
+		&m.AutoRepair, &m.ExtractionMisses, &repair, &m.ExtractionVersion}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
@@ -237,7 +238,7 @@ func (s *MonitorStore) Unpublished(ctx context.Context, before time.Time, limit 
 // dueColumns are what a claimed slot carries to the evaluator, read by scanDue, which
 // expects the slot's time after them.
 const dueColumns = `id, interval_seconds, coalesce(cron, ''), timezone, user_id, version, kind, spec::text,
-	coalesce(source_url, ''), source_format, render, auto_repair, last_success::text`
+	coalesce(source_url, ''), source_format, render, auto_repair, extraction_version, last_success::text`
 
 func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
 	var (
@@ -245,7 +246,8 @@ func scanDue(r pgx.CollectableRow) (app.DueMonitor, error) {
 		secs int
 	)
 	err := r.Scan(&d.ID, &secs, &d.Cron, &d.Timezone, &d.Monitor.UserID, &d.Monitor.Version, &d.Monitor.Kind, &d.Monitor.Spec,
-		&d.Monitor.SourceURL, &d.Monitor.SourceFormat, &d.Monitor.Render, &d.Monitor.AutoRepair, &d.Monitor.Previous, &d.Slot)
+		&d.Monitor.SourceURL, &d.Monitor.SourceFormat, &d.Monitor.Render, &d.Monitor.AutoRepair, &d.Monitor.ExtractionVersion,
+		&d.Monitor.Previous, &d.Slot)
 	d.Interval = time.Duration(secs) * time.Second
 	return d, err
 }

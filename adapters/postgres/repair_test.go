@@ -98,6 +98,7 @@ func TestBrokenExtractionIsToldOnceAndARepairIsAnEdit(t *testing.T) {
 	after, err := monitors.FindMonitorByID(ctx, b.monitor.ID)
 	require.NoError(t, err)
 	require.Equal(t, m.Version+1, after.Version, "an applied repair is an edit")
+	require.Equal(t, after.Version, after.ExtractionVersion, "of what is extracted")
 	f, _ := after.Spec.Fact("price")
 	require.Equal(t, "[data-testid=price-now]", f.Selector)
 	require.Equal(t, monitor.SelectorByRepair, f.SelectorBy)
@@ -105,13 +106,20 @@ func TestBrokenExtractionIsToldOnceAndARepairIsAnEdit(t *testing.T) {
 	require.True(t, after.Repair.Applied)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notifications WHERE kind = 'extraction_broken'`), "a repair sends nothing more")
 
-	// An edit of the selectors by the owner settles the repair.
+	// A rename leaves what is extracted; an edit of the selectors by the owner settles the
+	// repair and moves the extraction version.
 	rules := fallback.New(time.Now)
 	service := app.NewMonitorService(monitors, rules, source.New(source.Config{AllowPrivate: true}, time.Now), rules, time.Now,
 		app.MonitorConfig{MinInterval: time.Minute})
+	name := "Trail shoe"
+	edited, err := service.Update(ctx, b.userID, b.monitor.ID, monitor.Changes{Name: &name}, after.Version)
+	require.NoError(t, err)
+	require.Equal(t, after.ExtractionVersion, edited.ExtractionVersion)
+	require.NotNil(t, edited.Repair)
 	sel := map[string]string{"": "b.price"}
-	edited, err := service.Update(ctx, b.userID, b.monitor.ID, monitor.Changes{Selectors: &sel}, after.Version)
+	edited, err = service.Update(ctx, b.userID, b.monitor.ID, monitor.Changes{Selectors: &sel}, edited.Version)
 	require.NoError(t, err)
 	require.Nil(t, edited.Repair)
-	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND repair IS NULL AND extraction_misses = 0`, b.monitor.ID))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM monitors WHERE id = $1 AND repair IS NULL AND extraction_misses = 0
+		AND extraction_version = version`, b.monitor.ID))
 }

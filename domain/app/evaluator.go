@@ -130,7 +130,7 @@ func (e *Evaluator) monitorOf(ctx context.Context, due event.EvaluationDue) (*mo
 			return nil, nil, &domain.Error{Code: domain.EINVALID, Message: "The due evaluation carries a monitor that cannot be read.", Err: err}
 		}
 		m := &monitor.Monitor{ID: due.MonitorID, UserID: dm.UserID, Spec: spec, SourceURL: dm.SourceURL, SourceFormat: dm.SourceFormat,
-			Render: dm.Render, AutoRepair: dm.AutoRepair, Version: dm.Version}
+			Render: dm.Render, AutoRepair: dm.AutoRepair, Version: dm.Version, ExtractionVersion: dm.ExtractionVersion}
 		return m, &previousSource{carried: true, prev: prev}, nil
 	}
 	m, err := e.monitors.FindMonitorByID(ctx, due.MonitorID)
@@ -286,12 +286,13 @@ func notes(us ...ai.Usage) string {
 	return strings.Join(out, " ")
 }
 
-// missOf returns the miss an Extract error is, or nil: a fact the last success of this
-// version of the monitor found is not found, and the source is not what it was then. A
-// fact never found, or one lost to an edit of the monitor, is an ordinary failure.
+// missOf returns the miss an Extract error is, or nil: a fact that the last success found,
+// reading the source as it is read now, is not found, and the source is not what it was
+// then. A fact never found, or one lost to an edit of what is extracted (a new selector or
+// source), is an ordinary failure; a rename or a pause and resume in between changes nothing.
 func missOf(err error, m *monitor.Monitor, prev *Previous, doc ai.Document) *monitor.Miss {
 	name := ai.MissingFact(err)
-	if name == "" || prev == nil || prev.MonitorVersion != m.Version || prev.SourceHash == "" || prev.SourceHash == doc.Hash {
+	if name == "" || prev == nil || prev.MonitorVersion < m.ExtractionVersion || prev.SourceHash == "" || prev.SourceHash == doc.Hash {
 		return nil
 	}
 	fs, ok := m.Spec.Fact(name)

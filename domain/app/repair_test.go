@@ -124,11 +124,19 @@ func TestMissOnAChangedPageCarriesTheLastGoodEvidenceAndTheSnippet(t *testing.T)
 	require.Nil(t, done.Miss)
 	require.Empty(t, b.ai.asked)
 
-	// Nor is it a miss once the monitor was edited since its last success.
+	// Nor is it a miss once what is extracted was edited since the last success: the new
+	// selector is the user's to fix.
 	b = setupRepair(t, false)
 	b.monitor.Version++
+	b.monitor.ExtractionVersion = b.monitor.Version
 	done, _ = b.run(t, "h2")
 	require.Nil(t, done.Miss)
+
+	// Any other edit since (a rename, a pause and resume) leaves it a miss.
+	b = setupRepair(t, false, "")
+	b.monitor.Version += 2
+	done, _ = b.run(t, "h2")
+	require.NotNil(t, done.Miss)
 }
 
 func TestVerifiedRepairIsAppliedOnlyWithAutoRepair(t *testing.T) {

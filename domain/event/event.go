@@ -91,6 +91,8 @@ type DueMonitor struct {
 	Render bool `json:"render,omitempty"`
 	// AutoRepair applies verified selector repairs.
 	AutoRepair bool `json:"auto_repair,omitempty"`
+	// ExtractionVersion is the version at which what is extracted last changed.
+	ExtractionVersion int64 `json:"extraction_version,omitempty"`
 	// Previous is the monitor's newest successful evaluation (a PreviousEvaluation), for
 	// reusing its facts when the source has not changed; absent when there is none.
 	Previous json.RawMessage `json:"previous,omitempty"`

@@ -98,8 +98,9 @@ type Edited struct {
 	SetStatus     bool // the user paused or resumed (Status)
 	ClearFailures bool // a resume forgets the failures (ConsecutiveFailures, LastError)
 	RunNow        bool // a changed schedule or a resume runs at once (NextRunAt)
-	// ClearRepair: new selectors or a new classification settle a broken extraction
-	// (ExtractionMisses, Repair).
+	// ClearRepair: what is extracted changed (new selectors, a new classification, another
+	// way of reading the source), which settles a broken extraction (ExtractionMisses,
+	// Repair) and moves ExtractionVersion.
 	ClearRepair bool
 }
 
@@ -116,8 +117,9 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 			Fields: map[string]string{"status": "must be active or paused"}}
 	}
 	fresh := New(m.ID, d, m.Spec, m.ClassifiedBy, now) // normalised name, interval and zone
-	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone ||
-		fresh.SourceFormat != m.SourceFormat.OrAuto() || fresh.Render != m.Render
+	reading := fresh.SourceFormat != m.SourceFormat.OrAuto() || fresh.Render != m.Render
+	runNow := fresh.Interval != m.Interval || fresh.Cron != m.Cron || fresh.Timezone != m.Timezone || reading
+	e.ClearRepair = reading
 	m.Name, m.Prompt, m.SourceURL, m.SourceFormat, m.Render = fresh.Name, fresh.Prompt, fresh.SourceURL, fresh.SourceFormat, fresh.Render
 	m.AutoRepair = fresh.AutoRepair
 	m.Interval, m.Cron, m.Timezone, m.Confirm = fresh.Interval, fresh.Cron, fresh.Timezone, fresh.Confirm
@@ -160,14 +162,14 @@ func (m *Monitor) Edit(d Draft, c Changes, spec *Spec, by ClassifiedBy, now time
 		m.Status = *c.Status
 		e.SetStatus = true
 	}
-	if e.ClearRepair {
-		m.ExtractionMisses, m.Repair = 0, nil
-	}
 	if runNow {
 		m.NextRunAt = now
 		e.RunNow = true
 	}
 	m.Version++
+	if e.ClearRepair {
+		m.ExtractionMisses, m.Repair, m.ExtractionVersion = 0, nil, m.Version
+	}
 	m.UpdatedAt = now
 	return e, nil
 }

@@ -105,6 +105,8 @@ func TestEditReportsPipelineFields(t *testing.T) {
 		{name: "new schedule", status: monitor.StatusActive, c: monitor.Changes{Interval: ptr(30 * time.Minute)}, want: monitor.Edited{RunNow: true}},
 		{name: "new prompt", status: monitor.StatusActive, c: monitor.Changes{Prompt: ptr("price below 70")}, spec: &spec,
 			want: monitor.Edited{ResetState: true, RunNow: true, ClearRepair: true}},
+		{name: "read in a browser", status: monitor.StatusActive, c: monitor.Changes{Render: ptr(true)},
+			want: monitor.Edited{RunNow: true, ClearRepair: true}},
 		{name: "new selector", status: monitor.StatusActive, c: monitor.Changes{Selectors: ptr(map[string]string{"": "span.price"})},
 			want: monitor.Edited{RunNow: true, ClearRepair: true}},
 	} {
@@ -124,6 +126,9 @@ func TestEditReportsPipelineFields(t *testing.T) {
 			}
 			if settled := m.ExtractionMisses == 0 && m.Repair == nil; settled != tc.want.ClearRepair {
 				t.Fatalf("misses %d, repair %v after an edit with ClearRepair %t", m.ExtractionMisses, m.Repair, tc.want.ClearRepair)
+			}
+			if moved := m.ExtractionVersion == m.Version; moved != tc.want.ClearRepair {
+				t.Fatalf("extraction version %d at version %d after an edit with ClearRepair %t", m.ExtractionVersion, m.Version, tc.want.ClearRepair)
 			}
 		})
 	}

@@ -86,10 +86,15 @@ type Monitor struct {
 	// changed source; Repair is the newest selector repair, applied or proposed.
 	ExtractionMisses int
 	Repair           *Repair
-	ClassifiedBy     ClassifiedBy
-	Version          int64
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ExtractionVersion is the Version at which what is extracted last changed (the spec,
+	// the source, the way it is read): a success since then found the facts as they are
+	// read now, so not finding one is a miss. Other edits (a name, a schedule, a pause)
+	// leave it.
+	ExtractionVersion int64
+	ClassifiedBy      ClassifiedBy
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // ClassifiedBy names the provider and model that produced a Spec.
@@ -195,7 +200,7 @@ func New(id string, d Draft, spec Spec, by ClassifiedBy, now time.Time) *Monitor
 		ID: id, UserID: d.UserID, Name: name, Prompt: strings.TrimSpace(d.Prompt), Spec: spec,
 		SourceURL: d.SourceURL, SourceFormat: d.SourceFormat.OrAuto(), Render: d.Render, AutoRepair: d.AutoRepair, Interval: interval, Cron: d.Cron, Timezone: tz, Confirm: max(d.Confirm, 1),
 		Status: StatusActive, State: StateUnknown, NextRunAt: now, ClassifiedBy: by,
-		Version: 1, CreatedAt: now, UpdatedAt: now,
+		Version: 1, ExtractionVersion: 1, CreatedAt: now, UpdatedAt: now,
 	}
 }
 

@@ -18,11 +18,11 @@ func (c *Chain) SuggestSelector(ctx context.Context, req ai.SelectorRequest, doc
 		_, ok := p.(ai.SelectorSuggester)
 		return ok
 	}
-	any := false
+	able := false
 	for _, m := range c.members {
-		any = any || can(m.Provider)
+		able = able || can(m.Provider)
 	}
-	if !any {
+	if !able {
 		return "", ai.Usage{}, ai.ErrNoSuggester
 	}
 	content := ""
