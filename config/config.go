@@ -90,14 +90,14 @@ type Config struct {
 	RateLimits       bool           // VIGIL_RATE_LIMITS: enforce the API's request limits (default on)
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 
-	// --- accounts (issue 3) ---
+	// --- accounts ---
 	Beta           bool   // VIGIL_BETA: on limits register and login to the beta allowlist (default off)
 	JWTPrivateKeys string // VIGIL_JWT_PRIVATE_KEYS: Ed25519 private keys (PEM, or base64 separated by commas); the first signs, all verify. Dev without it: a key generated once in VIGIL_DATA_DIR
 	JWTIssuer      string // VIGIL_JWT_ISSUER: "iss" of access tokens; default PUBLIC_BASE_URL
 	BcryptCost     int    // BCRYPT_COST: 10-16, default 12
 	// --- end accounts ---
 
-	// google sign-in (issue 3): enabled when GoogleClientID and GoogleClientSecret are set.
+	// google sign-in: enabled when GoogleClientID and GoogleClientSecret are set.
 	GoogleClientID     string // GOOGLE_CLIENT_ID
 	GoogleClientSecret string // GOOGLE_CLIENT_SECRET
 	GoogleRedirectURL  string // GOOGLE_REDIRECT_URL: default PUBLIC_BASE_URL + /api/auth/google/callback
@@ -268,7 +268,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	// --- accounts (issue 3) ---
+	// --- accounts ---
 	c.Beta = boolean("VIGIL_BETA", false)
 	c.JWTPrivateKeys = env("VIGIL_JWT_PRIVATE_KEYS", "")
 	c.JWTIssuer = env("VIGIL_JWT_ISSUER", c.PublicBaseURL)
@@ -279,7 +279,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// --- end accounts ---
 
-	// google sign-in (issue 3)
+	// google sign-in
 	c.GoogleClientID = env("GOOGLE_CLIENT_ID", "")
 	c.GoogleClientSecret = env("GOOGLE_CLIENT_SECRET", "")
 	c.GoogleRedirectURL = env("GOOGLE_REDIRECT_URL", strings.TrimRight(c.PublicBaseURL, "/")+"/api/auth/google/callback")
@@ -347,7 +347,7 @@ func Load(getenv func(string) string) (Config, error) {
 // Dev reports whether Vigil runs in development mode.
 func (c Config) Dev() bool { return c.Env == EnvDev }
 
-// GoogleEnabled reports whether Google sign-in is configured (google sign-in, issue 3).
+// GoogleEnabled reports whether Google sign-in is configured (google sign-in).
 func (c Config) GoogleEnabled() bool { return c.GoogleClientID != "" && c.GoogleClientSecret != "" }
 
 func hasScheme(raw string, schemes ...string) bool {

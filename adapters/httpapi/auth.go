@@ -40,8 +40,8 @@ func (s *Server) registerAccountRoutes(e *echo.Echo) {
 	auth.POST("/login", s.login)
 	auth.POST("/refresh", s.refresh)
 	auth.POST("/logout", s.logout)
-	s.registerPasswordReset(auth) // password reset (issue 3)
-	s.registerGoogle(auth)        // google sign-in (issue 3)
+	s.registerPasswordReset(auth) // password reset
+	s.registerGoogle(auth)        // google sign-in
 	me := e.Group("/api/me", s.authenticated)
 	me.GET("", s.getMe)
 	me.PATCH("", s.patchMe)

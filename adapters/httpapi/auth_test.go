@@ -85,11 +85,11 @@ type authBundle struct {
 type authOpts struct {
 	beta    bool
 	apiKeys httpapi.APIKeyResolver
-	// wire adds to the server's config before it is built (api keys, admin, rate limits:
-	// issue 3); it gets the bundle's pool and clock.
+	// wire adds to the server's config before it is built (api keys, admin, rate limits);
+	// it gets the bundle's pool and clock.
 	wire func(cfg *httpapi.Config, pool *pgxpool.Pool, clock *fakeClock)
 	// deps adds to the account service's ports before it is built (password reset, google
-	// sign-in: issue 3).
+	// sign-in).
 	deps func(d *account.Deps, pool *pgxpool.Pool)
 }
 
@@ -115,7 +115,7 @@ func setupAuthOn(t *testing.T, pool *pgxpool.Pool, opts authOpts) *authBundle {
 		Audit: postgres.NewAuditStore(pool), Allowlist: postgres.NewAllowlistStore(pool),
 		Hasher: hasher, Tokens: keys, Clock: clock,
 	}
-	if opts.deps != nil { // password reset, google sign-in (issue 3)
+	if opts.deps != nil { // password reset, google sign-in
 		opts.deps(&deps, pool)
 	}
 	svc, err := account.NewService(deps, account.Config{Beta: opts.beta})

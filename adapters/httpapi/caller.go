@@ -105,7 +105,7 @@ func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(callerKey, caller)
 		// Use cases that audit find the client in the request's context.
 		c.SetRequest(c.Request().WithContext(account.WithClient(c.Request().Context(), clientOf(c))))
-		if s.apiLimit != nil { // rate limits (issue 3)
+		if s.apiLimit != nil { // rate limits
 			return s.apiLimit(next)(c)
 		}
 		return next(c)

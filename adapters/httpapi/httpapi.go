@@ -38,7 +38,7 @@ type Config struct {
 	Unsubscriber      Unsubscriber
 	Now               func() time.Time
 
-	// --- accounts (issue 3): /api/auth/*, /api/me*, /.well-known/jwks.json ---
+	// --- accounts: /api/auth/*, /api/me*, /.well-known/jwks.json ---
 	// Accounts and AccessTokens serve the account routes when both are set. AccessTokens
 	// also backs the authenticated middleware of every /api route. APIKeys resolves
 	// "Bearer vgl_…" API keys; nil rejects them.
@@ -47,7 +47,7 @@ type Config struct {
 	APIKeys      APIKeyResolver
 	// --- end accounts ---
 
-	// --- monitors (issue 5): /api/monitors* ---
+	// --- monitors: /api/monitors* ---
 	// Monitors serves the monitor routes (with AccessTokens for authentication).
 	// PromptExamples are shown with a 422 for a prompt that cannot be monitored.
 	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
@@ -76,16 +76,16 @@ type Config struct {
 	// EmailVerifier serves /verify-email, the link of welcome emails (with PageTokens).
 	EmailVerifier EmailVerifier
 
-	// api keys (issue 3): APIKeyManager serves /api/me/api-keys when set.
+	// api keys: APIKeyManager serves /api/me/api-keys when set.
 	APIKeyManager APIKeyManager
-	// admin (issue 3): Admin serves /api/admin/* (administrators only) when set.
+	// admin: Admin serves /api/admin/* (administrators only) when set.
 	Admin Admin
-	// rate limits (issue 3): Limits enforces the request limits (see Limits); nil: none.
+	// rate limits: Limits enforces the request limits (see Limits); nil: none.
 	Limits *Limits
 
-	// password reset (issue 3): PasswordResets serves /api/auth/password/{forgot,reset} when set.
+	// password reset: PasswordResets serves /api/auth/password/{forgot,reset} when set.
 	PasswordResets PasswordResets
-	// google sign-in (issue 3): Google and GoogleAccounts serve /api/auth/google/{login,callback}
+	// google sign-in: Google and GoogleAccounts serve /api/auth/google/{login,callback}
 	// when both are set (only when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are).
 	Google         GoogleSignIn
 	GoogleAccounts GoogleAccounts
@@ -96,7 +96,7 @@ type Server struct {
 	echo *echo.Echo
 	cfg  Config
 
-	apiLimit echo.MiddlewareFunc // rate limits (issue 3): per caller, applied by authenticated
+	apiLimit echo.MiddlewareFunc // rate limits: per caller, applied by authenticated
 }
 
 // New builds the server and its routes.
@@ -133,12 +133,12 @@ func New(cfg Config) *Server {
 		e.GET("/unsubscribe", s.unsubscribe)
 		e.POST("/unsubscribe", s.unsubscribe)
 	}
-	// --- accounts (issue 3) ---
+	// --- accounts ---
 	if cfg.Accounts != nil && cfg.AccessTokens != nil {
 		s.registerAccountRoutes(e)
 	}
 	// --- end accounts ---
-	// --- monitors (issue 5) ---
+	// --- monitors ---
 	if cfg.Monitors != nil && cfg.AccessTokens != nil {
 		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
 	}
@@ -160,15 +160,15 @@ func New(cfg Config) *Server {
 	}
 	s.registerPageRoutes(e)
 	s.registerResetPage(e)
-	// api keys (issue 3)
+	// api keys
 	if cfg.APIKeyManager != nil && cfg.AccessTokens != nil {
 		s.registerAPIKeyRoutes(e)
 	}
-	// admin (issue 3)
+	// admin
 	if cfg.Admin != nil && cfg.AccessTokens != nil {
 		s.registerAdminRoutes(e)
 	}
-	// rate limits (issue 3)
+	// rate limits
 	if cfg.Limits != nil {
 		s.useLimits(e)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/vigilhq/vigil/domain/account"
 )
 
-// apiKeys wires the API key use cases (issue 3) for the API role: the management routes
+// apiKeys wires the API key use cases for the API role: the management routes
 // under /api/me/api-keys and the resolver of "Bearer vgl_…" credentials.
 func (m *Main) apiKeys() (*account.APIKeyService, error) {
 	svc, err := account.NewAPIKeyService(account.APIKeyDeps{
@@ -22,7 +22,7 @@ func (m *Main) apiKeys() (*account.APIKeyService, error) {
 	return svc, nil
 }
 
-// admin wires the administrators' use cases (issue 3): the beta allowlist and every
+// admin wires the administrators' use cases: the beta allowlist and every
 // user's audit log under /api/admin.
 func (m *Main) admin() (*account.AdminService, error) {
 	audit := postgres.NewAuditStore(m.pool)

@@ -31,7 +31,7 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("BCRYPT_COST: %w", err)
 	}
-	resetMail, err := m.resetMailer() // password reset (issue 3)
+	resetMail, err := m.resetMailer() // password reset
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,9 +48,9 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 		Tokens:    keySet,
 		Clock:     account.ClockFunc(m.now),
 
-		ResetTokens: postgres.NewResetTokenStore(m.pool),               // password reset (issue 3)
-		ResetMailer: resetMail,                                         // password reset (issue 3)
-		Google:      postgres.NewAccountStore(m.pool, "vigil/"+m.name), // google sign-in (issue 3)
+		ResetTokens: postgres.NewResetTokenStore(m.pool),               // password reset
+		ResetMailer: resetMail,                                         // password reset
+		Google:      postgres.NewAccountStore(m.pool, "vigil/"+m.name), // google sign-in
 
 		Welcome:       welcome,
 		Verifications: postgres.NewAccountStore(m.pool, "vigil/"+m.name),

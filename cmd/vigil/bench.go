@@ -24,7 +24,7 @@ import (
 	"github.com/vigilhq/vigil/config"
 )
 
-// benchTarget is one operation's latency goal at the 95th percentile (issue 5).
+// benchTarget is one operation's latency goal at the 95th percentile.
 type benchTarget struct {
 	name string
 	p95  time.Duration

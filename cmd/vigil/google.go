@@ -14,7 +14,7 @@ import (
 // that key is never used for two purposes (unsubscribe links sign with the key itself).
 const googleStateLabel = "vigil/google-sign-in/state-cookie/v1"
 
-// googleSignIn returns the Google sign-in client (google sign-in, issue 3), or nil when
+// googleSignIn returns the Google sign-in client (google sign-in), or nil when
 // GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are unset. Every API process derives the same
 // state-cookie key, so any of them can finish a sign-in another one started.
 func (m *Main) googleSignIn() (httpapi.GoogleSignIn, error) {

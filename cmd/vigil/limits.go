@@ -15,7 +15,7 @@ import (
 // limit windows. Every API process does it; concurrent cleanups are safe and cheap.
 const rateLimitCleanupEvery = 5 * time.Minute
 
-// rateLimits builds the API's request limits (issue 3) on the API's pool, with the rules
+// rateLimits builds the API's request limits on the API's pool, with the rules
 // of ratelimit.Defaults (documented there and on httpapi.Limits), and the per-caller
 // limit of POST /api/monitors/:id/evaluate. The limiter uses the database's clock, so
 // every API process agrees on when a window ends.

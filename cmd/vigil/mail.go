@@ -8,8 +8,7 @@ import (
 	"github.com/vigilhq/vigil/emailtpl"
 )
 
-// resetMailer returns the API role's sender of password reset emails (password reset,
-// issue 3), built once: it delivers in the background, links to PUBLIC_BASE_URL and is
+// resetMailer returns the API role's sender of password reset emails, built once: it delivers in the background, links to PUBLIC_BASE_URL and is
 // drained by waitResetMail when the API shuts down.
 func (m *Main) resetMailer() (*smtp.ResetMailer, error) {
 	if m.resetMail != nil {

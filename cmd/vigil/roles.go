@@ -292,23 +292,23 @@ func (m *Main) api() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, accessTokens, err := m.accounts() // accounts (issue 3)
+	accounts, accessTokens, err := m.accounts() // accounts
 	if err != nil {
 		return nil, err
 	}
-	googleSignIn, err := m.googleSignIn() // google sign-in (issue 3)
+	googleSignIn, err := m.googleSignIn() // google sign-in
 	if err != nil {
 		return nil, err
 	}
-	monitors, err := m.monitorService() // monitors (issue 5)
+	monitors, err := m.monitorService() // monitors
 	if err != nil {
 		return nil, err
 	}
-	apiKeys, err := m.apiKeys() // api keys (issue 3)
+	apiKeys, err := m.apiKeys() // api keys
 	if err != nil {
 		return nil, err
 	}
-	admin, err := m.admin() // admin (issue 3)
+	admin, err := m.admin() // admin
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 	}
 	suppressions := postgres.NewSuppressionStore(m.pool)
 	notifications := app.NewNotificationService(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), m.now)
-	limits, evaluateLimit := m.rateLimits() // rate limits (issue 3)
+	limits, evaluateLimit := m.rateLimits() // rate limits
 	var actionTestLimit echo.MiddlewareFunc
 	if limits != nil {
 		actionTestLimit = limits.PerCaller(limits.Rules.ActionTest, m.log)
@@ -348,10 +348,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
-		Accounts:          accounts,          // accounts (issue 3)
-		AccessTokens:      accessTokens,      // accounts (issue 3)
-		Monitors:          monitors,          // monitors (issue 5)
-		PromptExamples:    fallback.Examples, // monitors (issue 5)
+		Accounts:          accounts,          // accounts
+		AccessTokens:      accessTokens,      // accounts
+		Monitors:          monitors,          // monitors
+		PromptExamples:    fallback.Examples, // monitors
 		Actions:           actions,
 		ActionTestLimit:   actionTestLimit,
 		Notifications:     notifications,
@@ -363,12 +363,12 @@ func (m *Main) api() (func(context.Context) error, error) {
 			postgres.NewAuditStore(m.pool), m.now),
 		Triggers: app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
 
-		// password reset, google sign-in (issue 3)
+		// password reset, google sign-in
 		PasswordResets: accounts,
 		Google:         googleSignIn,
 		GoogleAccounts: accounts,
 
-		// api keys, admin, rate limits (issue 3)
+		// api keys, admin, rate limits
 		APIKeys:       httpapi.NewAPIKeyResolver(apiKeys),
 		APIKeyManager: apiKeys,
 		Admin:         admin,
@@ -382,7 +382,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 	m.HTTPAddr <- ln.Addr().String()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return func(ctx context.Context) error {
-		if limits != nil { // rate limits (issue 3)
+		if limits != nil { // rate limits
 			defer m.cleanRateLimits(ctx, limits.Limiter)()
 		}
 		errc := make(chan error, 1)
@@ -395,7 +395,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		}
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		defer m.waitResetMail(shutCtx) // password reset (issue 3): after the server stopped
+		defer m.waitResetMail(shutCtx) // password reset: after the server stopped
 		return hs.Shutdown(shutCtx)
 	}, nil
 }

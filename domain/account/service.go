@@ -98,10 +98,10 @@ type Deps struct {
 	Tokens    AccessTokens
 	Clock     Clock
 
-	// password reset (issue 3): optional; ForgotPassword and ResetPassword need them.
+	// password reset: optional; ForgotPassword and ResetPassword need them.
 	ResetTokens ResetTokenStore
 	ResetMailer ResetMailer
-	// google sign-in (issue 3): optional; LoginWithGoogle needs it.
+	// google sign-in: optional; LoginWithGoogle needs it.
 	Google GoogleIdentityStore
 	// Welcome, optional, emails new password accounts a link confirming their address;
 	// VerifyEmail needs Verifications.
