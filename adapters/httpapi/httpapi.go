@@ -53,7 +53,9 @@ type Config struct {
 	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
 	Monitors       Monitors
 	PromptExamples []string
-	EvaluateLimit  echo.MiddlewareFunc
+	// Series serves /api/monitors/:id/facts and /facts/latest.
+	Series        Series
+	EvaluateLimit echo.MiddlewareFunc
 	// --- end monitors ---
 
 	// Actions serves /api/actions and the recipient confirmation page; Triggers serves
@@ -141,6 +143,9 @@ func New(cfg Config) *Server {
 	// --- monitors ---
 	if cfg.Monitors != nil && cfg.AccessTokens != nil {
 		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
+	}
+	if cfg.Series != nil && cfg.AccessTokens != nil {
+		s.registerSeriesRoutes(e)
 	}
 	// --- end monitors ---
 	if cfg.Actions != nil && cfg.AccessTokens != nil {
@@ -249,6 +254,12 @@ var statusOf = map[string]int{
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
+// badQuery marks an EINVALID error about a read's query parameters, answered 400: the
+// request asks for something that cannot be read, rather than for a change that is refused.
+type badQuery struct{ error }
+
+func (b badQuery) Unwrap() error { return b.error }
+
 // handleError is the one place errors become HTTP responses.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -266,6 +277,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		p.Status = statusOf[de.Code]
 		if p.Status == 0 {
 			p.Status = http.StatusInternalServerError
+		}
+		if bq := (badQuery{}); de.Code == domain.EINVALID && errors.As(err, &bq) {
+			p.Status = http.StatusBadRequest
 		}
 	case errors.As(err, &he):
 		p.Status, p.Code = he.Code, codeOfStatus(he.Code)

@@ -736,19 +736,21 @@ func evaluationJSON(e app.EvaluationRecord) EvaluationJSON {
 	return out
 }
 
-// factsJSON renders facts; withEvidence adds the evidence and confidence that validation
-// shows to help users fix a prompt.
-func factsJSON(facts []monitor.Fact, withEvidence bool) []FactJSON {
+// factsJSON renders facts with where they were read: validation shows every fact's
+// evidence and confidence, to help users fix a prompt; stored facts show them when they
+// were kept (facts stored before Vigil kept them have neither).
+func factsJSON(facts []monitor.Fact, validation bool) []FactJSON {
 	out := make([]FactJSON, 0, len(facts))
 	for _, f := range facts {
 		j := FactJSON{Key: f.Key, Value: f.Value(), Unit: f.Unit, ObservedAt: f.ObservedAt}
-		if withEvidence {
-			ev, conf := f.Evidence, f.Confidence
-			j.Evidence, j.Confidence = &ev, &conf
-			if f.Locator != "" {
-				loc := f.Locator
-				j.Locator = &loc
-			}
+		if ev := f.Evidence; validation || ev != "" {
+			j.Evidence = &ev
+		}
+		if conf := f.Confidence; validation || conf > 0 {
+			j.Confidence = &conf
+		}
+		if loc := f.Locator; loc != "" {
+			j.Locator = &loc
 		}
 		out = append(out, j)
 	}

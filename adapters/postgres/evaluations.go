@@ -156,7 +156,8 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 			if observed.IsZero() {
 				observed = ev.FinishedAt
 			}
-			factRows = append(factRows, []any{ev.MonitorID, ne.ID, f.Key, f.Number, f.Text, f.Bool, f.Unit, observed})
+			factRows = append(factRows, []any{ev.MonitorID, ne.ID, f.Key, f.Number, f.Text, f.Bool, f.Unit, observed,
+				nullString(monitor.CapEvidence(f.Evidence)), nullConfidence(f.Confidence)})
 		}
 	}
 	_, err := tx.Exec(ctx, `
@@ -182,7 +183,7 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 		return nil
 	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"facts"},
-		[]string{"monitor_id", "evaluation_id", "key", "value_number", "value_text", "value_bool", "unit", "observed_at"},
+		[]string{"monitor_id", "evaluation_id", "key", "value_number", "value_text", "value_bool", "unit", "observed_at", "evidence", "confidence"},
 		pgx.CopyFromRows(factRows))
 	if err != nil {
 		return fmt.Errorf("insert facts: %w", translate(err))
@@ -252,6 +253,22 @@ func stateOrUnknown(s monitor.State) monitor.State {
 	return s
 }
 
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nullConfidence stores a confidence from 0 to 1, as float4; none is NULL.
+func nullConfidence(c float64) *float32 {
+	if c <= 0 {
+		return nil
+	}
+	v := float32(min(c, 1))
+	return &v
+}
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -269,7 +286,7 @@ func (s *EvaluationStore) LastSucceeded(ctx context.Context, m *monitor.Monitor)
 	)
 	err := s.pool.QueryRow(ctx, `
 		SELECT id, monitor_version, coalesce(source_hash, ''), state, explanation, provider, model,
-		       coalesce(started_at, scheduled_for), coalesce(finished_at, now())
+		       scheduled_for, coalesce(finished_at, now())
 		FROM evaluations WHERE monitor_id = $1 AND status = 'succeeded'
 		ORDER BY scheduled_for DESC LIMIT 1`, m.ID).
 		Scan(&id, &p.MonitorVersion, &p.SourceHash, &p.State, &p.Explanation, &provider, &mdl, &from, &to)
@@ -294,16 +311,22 @@ func (s *EvaluationStore) LastSucceeded(ctx context.Context, m *monitor.Monitor)
 // evaluation runs, so the lookup is a range scan of facts_monitor_key_time_idx per key,
 // however long the monitor's history.
 const factsOfEvaluationSQL = `
-	SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+	SELECT ` + factColumns + ` FROM facts
 	WHERE monitor_id = $1 AND key = ANY($2) AND observed_at BETWEEN $3 AND $4 AND evaluation_id = $5
 	ORDER BY key`
 
+// factColumns are a stored fact as scanFact reads it. Facts stored before evidence and
+// confidence were kept read as "" and 0.
+const factColumns = `key, value_number, value_text, value_bool, unit, observed_at, coalesce(evidence, ''), coalesce(confidence, 0)::float8`
+
+func scanFact(r pgx.CollectableRow) (monitor.Fact, error) {
+	var f monitor.Fact
+	err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence)
+	return f, err
+}
+
 func scanFacts(rows pgx.Rows) ([]monitor.Fact, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Fact, error) {
-		f := monitor.Fact{Confidence: 1}
-		err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
-		return f, err
-	})
+	return pgx.CollectRows(rows, scanFact)
 }
 
 // factsOfEvaluation runs factsOfEvaluationSQL for an evaluation that ran from from to to.

@@ -68,21 +68,14 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 	if err != nil {
 		return d, fmt.Errorf("last evaluation: %w", translate(err))
 	}
+	if err := s.attachFacts(ctx, id, last); err != nil {
+		return d, err
+	}
 	if len(last) == 1 {
 		d.LastEvaluation = &last[0]
 	}
-	// The newest value of each fact of the spec: one index probe per key.
-	rows, err = s.pool.Query(ctx, `
-		SELECT f.key, f.value_number, f.value_text, f.value_bool, f.unit, f.observed_at
-		FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL (
-		  SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
-		  WHERE monitor_id = $1 AND key = k.key ORDER BY observed_at DESC LIMIT 1) f
-		ORDER BY f.key`, id, factKeys(m.Spec))
-	if err != nil {
-		return d, fmt.Errorf("latest facts: %w", translate(err))
-	}
-	if d.LatestFacts, err = pgx.CollectRows(rows, scanFact); err != nil {
-		return d, fmt.Errorf("latest facts: %w", translate(err))
+	if d.LatestFacts, err = latestFacts(ctx, s.pool, id, factKeys(m.Spec)); err != nil {
+		return d, err
 	}
 	if d.Triggers, err = triggersOf(ctx, s.pool, id); err != nil {
 		return d, err
@@ -288,12 +281,6 @@ func scanEvaluation(r pgx.CollectableRow) (app.EvaluationRecord, error) {
 	return e, err
 }
 
-func scanFact(r pgx.CollectableRow) (monitor.Fact, error) {
-	f := monitor.Fact{Confidence: 1}
-	err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt)
-	return f, err
-}
-
 func factKeys(spec monitor.Spec) []string {
 	keys := make([]string, len(spec.Facts))
 	for i, f := range spec.Facts {
@@ -350,19 +337,20 @@ func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals 
 	var ids []string
 	var from, to []time.Time
 	for _, e := range evals {
-		if e.StartedAt == nil || e.FinishedAt == nil || e.Status != monitor.EvaluationSucceeded && e.Status != monitor.EvaluationAbstained {
+		if e.FinishedAt == nil || e.Status != monitor.EvaluationSucceeded && e.Status != monitor.EvaluationAbstained {
 			continue
 		}
-		ids, from, to = append(ids, e.ID), append(from, *e.StartedAt), append(to, *e.FinishedAt)
+		// A fact is observed when its document was fetched, which may be before the
+		// evaluation started (a fetch shared within the slot) but never before its slot.
+		ids, from, to = append(ids, e.ID), append(from, e.ScheduledFor), append(to, *e.FinishedAt)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT e.id::text, f.key, f.value_number, f.value_text, f.value_bool, f.unit, f.observed_at
-		FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS e(id, started, finished)
+		SELECT e.id::text, f.* FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS e(id, started, finished)
 		CROSS JOIN LATERAL (
-		  SELECT key, value_number, value_text, value_bool, unit, observed_at FROM facts
+		  SELECT `+factColumns+` FROM facts
 		  WHERE monitor_id = $1
 		    AND key = ANY (ARRAY(SELECT f->>'name' FROM monitors m, jsonb_array_elements(m.spec->'facts') f WHERE m.id = $1))
 		    AND observed_at BETWEEN e.started AND e.finished AND evaluation_id = e.id) f
@@ -373,8 +361,7 @@ func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals 
 	byEval := map[string][]monitor.Fact{}
 	var id string
 	var f monitor.Fact
-	_, err = pgx.ForEachRow(rows, []any{&id, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt}, func() error {
-		f.Confidence = 1
+	_, err = pgx.ForEachRow(rows, []any{&id, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence}, func() error {
 		byEval[id] = append(byEval[id], f)
 		f = monitor.Fact{}
 		return nil

@@ -45,7 +45,7 @@ type claimRow struct {
 	evaluationID   *string
 	explanation    *string
 	changedAt      *time.Time
-	startedAt      *time.Time
+	slotAt         *time.Time // the evaluation's slot: its facts were observed at or after it
 	keys           []string
 	sealed         string
 	disabledReason string
@@ -65,7 +65,7 @@ func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string
 			SELECT n.id::text, n.status, n.updated_at, n.attempts, n.kind, n.channel, coalesce(m.consecutive_failures, 0), coalesce(e.error, ''),
 			       n.user_id, n.recipient, coalesce(n.monitor_id::text, ''), n.evaluation_id,
 			       n.from_state, n.to_state, u.email, u.name, u.timezone, u.notifications_enabled, u.unsubscribed_at,
-			       coalesce(m.name, ''), coalesce(m.prompt, ''), e.explanation, e.finished_at, e.started_at,
+			       coalesce(m.name, ''), coalesce(m.prompt, ''), e.explanation, e.finished_at, e.scheduled_for,
 			       ARRAY(SELECT f->>'name' FROM jsonb_array_elements(m.spec->'facts') f),
 			       EXISTS (SELECT 1 FROM email_suppressions s WHERE s.email = lower(n.recipient)),
 			       lower(n.recipient) = lower(u.email) OR EXISTS (SELECT 1 FROM email_recipients r
@@ -91,7 +91,7 @@ func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string
 		_, err = pgx.ForEachRow(rows, []any{&r.id, &r.state.Status, &r.state.UpdatedAt, &r.d.Attempt, &r.d.Kind, &r.d.Channel, &r.d.Failures,
 			&r.d.LastError, &r.d.UserID, &r.d.Recipient, &r.d.MonitorID, &r.evaluationID,
 			&r.d.From, &r.d.To, &r.state.OwnerEmail, &r.d.RecipientName, &r.d.Timezone, &r.state.NotificationsOn, &r.state.UnsubscribedAt,
-			&r.d.MonitorName, &r.d.Prompt, &r.explanation, &r.changedAt, &r.startedAt, &r.keys, &r.state.Suppressed, &r.state.Allowed,
+			&r.d.MonitorName, &r.d.Prompt, &r.explanation, &r.changedAt, &r.slotAt, &r.keys, &r.state.Suppressed, &r.state.Allowed,
 			&r.d.ActionID, &r.state.ActionEnabled, &r.sealed, &r.d.DigestDay, &r.d.ActionName, &r.d.ActionURL, &r.disabledReason,
 			&r.chartKey, &r.chartUnit, &r.miss, &r.repair, &r.d.Misses}, func() error {
 			row := r
@@ -200,10 +200,10 @@ func (s *NotificationStore) completeDeliveries(ctx context.Context, tx pgx.Tx, c
 		if row.changedAt != nil {
 			d.ChangedAt = *row.changedAt
 		}
-		if row.evaluationID == nil || row.startedAt == nil || row.changedAt == nil {
+		if row.evaluationID == nil || row.slotAt == nil || row.changedAt == nil {
 			continue
 		}
-		queueFactsOfEvaluation(b, &d.Facts, d.MonitorID, *row.evaluationID, row.keys, *row.startedAt, *row.changedAt)
+		queueFactsOfEvaluation(b, &d.Facts, d.MonitorID, *row.evaluationID, row.keys, *row.slotAt, *row.changedAt)
 		if d.Channel == app.ChannelEmail && row.chartKey != nil { // only emails chart recent values
 			d.HistoryKey, d.HistoryUnit = *row.chartKey, row.chartUnit
 			queueRecentValues(b, &d.History, d.MonitorID, d.HistoryKey, *row.changedAt)

@@ -348,9 +348,10 @@ func (m *Main) api() (func(context.Context) error, error) {
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
 		Now:               m.now,
-		Accounts:          accounts,          // accounts
-		AccessTokens:      accessTokens,      // accounts
-		Monitors:          monitors,          // monitors
+		Accounts:          accounts,     // accounts
+		AccessTokens:      accessTokens, // accounts
+		Monitors:          monitors,     // monitors
+		Series:            app.NewSeriesService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.now),
 		PromptExamples:    fallback.Examples, // monitors
 		Actions:           actions,
 		ActionTestLimit:   actionTestLimit,

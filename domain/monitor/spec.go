@@ -107,3 +107,15 @@ func (f Fact) ValueText() string {
 	}
 	return ""
 }
+
+// EvidenceMaxRunes caps the evidence a stored fact keeps: enough to show where the value
+// was read, not a copy of the page.
+const EvidenceMaxRunes = 300
+
+// CapEvidence returns evidence cut to EvidenceMaxRunes, marked with an ellipsis when cut.
+func CapEvidence(evidence string) string {
+	if r := []rune(evidence); len(r) > EvidenceMaxRunes {
+		return string(r[:EvidenceMaxRunes-1]) + "…"
+	}
+	return evidence
+}
