@@ -53,8 +53,9 @@ type Config struct {
 	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
 	Monitors       Monitors
 	PromptExamples []string
-	// Series serves /api/monitors/:id/facts and /facts/latest.
+	// Series serves /api/monitors/:id/facts and /facts/latest; Stats /api/monitors/:id/stats.
 	Series        Series
+	Stats         Stats
 	EvaluateLimit echo.MiddlewareFunc
 	// --- end monitors ---
 
@@ -146,6 +147,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Series != nil && cfg.AccessTokens != nil {
 		s.registerSeriesRoutes(e)
+	}
+	if cfg.Stats != nil && cfg.AccessTokens != nil {
+		s.registerStatsRoutes(e)
 	}
 	// --- end monitors ---
 	if cfg.Actions != nil && cfg.AccessTokens != nil {

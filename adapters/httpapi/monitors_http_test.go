@@ -163,6 +163,7 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 	suppressions := postgres.NewSuppressionStore(pool)
 	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
 		Series:  app.NewSeriesService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewFactStore(pool), time.Now),
+		Stats:   app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
 		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),

@@ -131,6 +131,7 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 		costs                                    = make([]float64, n)
 		versions                                 = make([]int64, n)
 		misses, repairs                          = make([]*string, n), make([]*string, n)
+		fetches                                  = make([]*int64, n)
 		factRows                                 [][]any
 	)
 	for i, ne := range nes {
@@ -144,6 +145,10 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 		providers[i], models[i], inTokens[i], outTokens[i] = ev.Usage.Provider, ev.Usage.Model, int64(ev.Usage.InputTokens), int64(ev.Usage.OutputTokens)
 		costs[i], latencies[i], errs[i], attempts[i] = ev.Usage.Cost, int64(ev.Usage.LatencyMS), ev.Error, max(ev.Attempt, 1)
 		hashes[i], versions[i], reused[i] = ev.SourceHash, max(ev.MonitorVersion, 1), ev.FactsReused
+		if ev.Usage.FetchMS > 0 {
+			ms := ev.Usage.FetchMS
+			fetches[i] = &ms
+		}
 		var err error
 		if misses[i], err = jsonOrNil(ev.Miss); err != nil {
 			return fmt.Errorf("encode miss of %s: %w", ev.MonitorID, err)
@@ -163,19 +168,19 @@ func insertEvaluations(ctx context.Context, tx pgx.Tx, nes []app.NewEvaluation) 
 	_, err := tx.Exec(ctx, `
 		INSERT INTO evaluations (id, monitor_id, scheduled_for, started_at, finished_at, status, state,
 		                         previous_state, changed, explanation, provider, model, input_tokens,
-		                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused, miss, repair)
+		                         output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused, miss, repair, fetch_ms)
 		SELECT id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
 		       NULLIF(provider, ''), NULLIF(model, ''), input_tokens, output_tokens, cost, latency_ms, NULLIF(error, ''), attempt,
-		       NULLIF(source_hash, ''), monitor_version, facts_reused, miss, repair
+		       NULLIF(source_hash, ''), monitor_version, facts_reused, miss, repair, fetch_ms
 		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
 		            $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::float8[],
-		            $16::bigint[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bool[], $22::jsonb[], $23::jsonb[])
+		            $16::bigint[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bool[], $22::jsonb[], $23::jsonb[], $24::int[])
 		     AS e(id, monitor_id, scheduled_for, started_at, finished_at, status, state, previous_state, changed, explanation,
 		          provider, model, input_tokens, output_tokens, cost, latency_ms, error, attempt, source_hash, monitor_version, facts_reused,
-		          miss, repair)
+		          miss, repair, fetch_ms)
 		ON CONFLICT (monitor_id, scheduled_for) DO NOTHING`,
 		ids, monitors, slots, started, finished, statuses, states, prevs, changed, explanations, providers, models,
-		inTokens, outTokens, costs, latencies, errs, attempts, hashes, versions, reused, misses, repairs)
+		inTokens, outTokens, costs, latencies, errs, attempts, hashes, versions, reused, misses, repairs, fetches)
 	if err != nil {
 		return fmt.Errorf("insert evaluations: %w", translate(err))
 	}

@@ -16,30 +16,34 @@ var _ app.SeriesStore = (*FactStore)(nil)
 // bucketOrigin aligns the fixed buckets: a UTC midnight, as monitor.Bucket.Start does.
 const bucketOrigin = "2000-01-03 00:00:00+00"
 
+// bucketExpr is the SQL of the start of column's bucket, as monitor.Bucket.Start computes
+// it, with the value of its parameter $n.
+func bucketExpr(column string, b monitor.Bucket, zone string, n int) (string, any, error) {
+	p := fmt.Sprintf("$%d", n)
+	switch {
+	case b.Width() > 0:
+		return "date_bin(make_interval(secs => " + p + "), " + column + ", '" + bucketOrigin + "')", b.Width().Seconds(), nil
+	case b == monitor.Bucket1d:
+		// Local midnight in the zone, back to an instant: a DST day is 23 or 25 hours.
+		return "date_trunc('day', " + column + " AT TIME ZONE " + p + ") AT TIME ZONE " + p, zone, nil
+	case b == monitor.Bucket1w:
+		return "date_trunc('week', " + column + " AT TIME ZONE " + p + ") AT TIME ZONE " + p, zone, nil
+	}
+	return "", nil, fmt.Errorf("bucket %q is not a bucket of time", b)
+}
+
 // NumberBuckets implements app.SeriesStore: one index range scan of
 // facts_monitor_key_time_idx, grouped by bucket in the database.
 func (s *FactStore) NumberBuckets(ctx context.Context, monitorID, key string, from, to time.Time, b monitor.Bucket, zone string) ([]monitor.BucketStats, error) {
-	var bucket string
-	args := []any{monitorID, key, from, to}
-	switch {
-	case b.Width() > 0:
-		bucket = "date_bin(make_interval(secs => $5), observed_at, '" + bucketOrigin + "')"
-		args = append(args, b.Width().Seconds())
-	case b == monitor.Bucket1d:
-		// Local midnight in the zone, back to an instant: a DST day is 23 or 25 hours.
-		bucket = "date_trunc('day', observed_at AT TIME ZONE $5) AT TIME ZONE $5"
-		args = append(args, zone)
-	case b == monitor.Bucket1w:
-		bucket = "date_trunc('week', observed_at AT TIME ZONE $5) AT TIME ZONE $5"
-		args = append(args, zone)
-	default:
-		return nil, fmt.Errorf("bucket %q is not one of numbers", b)
+	bucket, arg, err := bucketExpr("observed_at", b, zone, 5)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT b, count(*)::int, sum(v), min(v), max(v), (array_agg(v ORDER BY observed_at))[1], (array_agg(v ORDER BY observed_at DESC))[1]
 		FROM (SELECT `+bucket+` AS b, value_number AS v, observed_at FROM facts
 		      WHERE monitor_id = $1 AND key = $2 AND observed_at >= $3 AND observed_at < $4 AND value_number IS NOT NULL) f
-		GROUP BY b ORDER BY b`, args...)
+		GROUP BY b ORDER BY b`, monitorID, key, from, to, arg)
 	if err != nil {
 		return nil, fmt.Errorf("bucket facts: %w", translate(err))
 	}

@@ -160,7 +160,10 @@ func (e *Evaluator) run(ctx context.Context, m *monitor.Monitor, ps *previousSou
 		}
 		fetcher = e.cfg.Renderer
 	}
+	fetchStart := e.now()
 	doc, err := fetcher.Fetch(ai.WithFetchedAfter(ctx, done.ScheduledFor), m.SourceURL)
+	fetchMS := e.now().Sub(fetchStart).Milliseconds()
+	defer func() { done.Usage.FetchMS = fetchMS }() // whatever usage the outcome sets
 	if err != nil {
 		return fmt.Errorf("fetch source: %w", err)
 	}

@@ -269,3 +269,30 @@ func TestPlanRecordingAppliesARepairAsAnEdit(t *testing.T) {
 	require.True(t, plan.Recordings[1].Outcome.Stale, "an evaluation made with the old selector is history only")
 	require.Equal(t, 0, m.Outcome.ConsecutiveFailures)
 }
+
+// The evaluation reports how long its source took, whatever its outcome.
+func TestEvaluationReportsFetchTime(t *testing.T) {
+	t.Parallel()
+	b := setupRepair(t, false)
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	clock := t0
+	fetcher := clockedFetcher{advance: func() { clock = clock.Add(250 * time.Millisecond) },
+		doc: ai.Document{Body: []byte("x"), Hash: "h1", FetchedAt: t0}}
+	pub := &fakePublisher{}
+	ev := app.NewEvaluator(fakeMonitors{b.monitor.ID: b.monitor}, fakePrevious{}, fetcher, b.ai, pub, func() time.Time { return clock },
+		app.EvaluatorConfig{})
+	require.NoError(t, ev.Evaluate(context.Background(), event.EvaluationDue{MonitorID: b.monitor.ID, ScheduledFor: t0}, 1))
+	done := pub.events[0].(event.EvaluationCompleted)
+	require.Equal(t, monitor.EvaluationFailed, done.Status, "the page has no price")
+	require.Equal(t, int64(250), done.Usage.FetchMS)
+}
+
+type clockedFetcher struct {
+	advance func()
+	doc     ai.Document
+}
+
+func (f clockedFetcher) Fetch(context.Context, string) (ai.Document, error) {
+	f.advance()
+	return f.doc, nil
+}

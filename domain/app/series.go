@@ -88,7 +88,7 @@ func (s *SeriesService) Series(ctx context.Context, q SeriesQuery) (SeriesAnswer
 	if err != nil {
 		return SeriesAnswer{}, err
 	}
-	a, facts, loc, err := s.resolve(q, m)
+	a, facts, loc, err := resolveSeries(q, m.Spec, s.now())
 	if err != nil {
 		return SeriesAnswer{}, err
 	}
@@ -156,8 +156,9 @@ func (s *SeriesService) fillUnits(ctx context.Context, monitorID string, series 
 	return nil
 }
 
-// resolve fills in the query's defaults and checks it against the monitor.
-func (s *SeriesService) resolve(q SeriesQuery, m *monitor.Monitor) (SeriesAnswer, []monitor.FactSpec, *time.Location, error) {
+// resolveSeries fills in the query's defaults (to is now) and checks it against the
+// monitor's spec.
+func resolveSeries(q SeriesQuery, spec monitor.Spec, now time.Time) (SeriesAnswer, []monitor.FactSpec, *time.Location, error) {
 	fields := map[string]string{}
 	a := SeriesAnswer{Bucket: q.Bucket, Agg: q.Agg, Zone: q.Zone}
 	if a.Bucket == "" {
@@ -180,7 +181,7 @@ func (s *SeriesService) resolve(q SeriesQuery, m *monitor.Monitor) (SeriesAnswer
 		fields["tz"] = "must be an IANA time zone such as Europe/Paris"
 		loc = time.UTC
 	}
-	a.To = s.now().UTC()
+	a.To = now.UTC()
 	if q.To != nil {
 		a.To = q.To.UTC()
 	}
@@ -194,7 +195,7 @@ func (s *SeriesService) resolve(q SeriesQuery, m *monitor.Monitor) (SeriesAnswer
 	if !a.From.Before(a.To) {
 		fields["from"] = "must be before to"
 	}
-	facts, why := seriesFacts(m.Spec, q.Keys)
+	facts, why := seriesFacts(spec, q.Keys)
 	if why != "" {
 		fields["key"] = why
 	}

@@ -149,6 +149,8 @@ type Usage struct {
 	OutputTokens int     `json:"output_tokens"`
 	Cost         float64 `json:"cost"`
 	LatencyMS    int64   `json:"latency_ms"`
+	// FetchMS is how long the source took to fetch (or render).
+	FetchMS int64 `json:"fetch_ms,omitempty"`
 }
 
 // EvaluationCompleted carries what one evaluation found.
