@@ -53,10 +53,12 @@ type Config struct {
 	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
 	Monitors       Monitors
 	PromptExamples []string
-	// Series serves /api/monitors/:id/facts and /facts/latest; Stats /api/monitors/:id/stats.
-	Series        Series
-	Stats         Stats
-	EvaluateLimit echo.MiddlewareFunc
+	EvaluateLimit  echo.MiddlewareFunc
+	// Series serves /api/monitors/:id/facts and /facts/latest; Stats /api/monitors/:id/stats;
+	// Overviews GET /api/stats and, for administrators, /api/admin/stats.
+	Series    Series
+	Stats     Stats
+	Overviews Overviews
 	// --- end monitors ---
 
 	// Actions serves /api/actions and the recipient confirmation page; Triggers serves
@@ -150,6 +152,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Stats != nil && cfg.AccessTokens != nil {
 		s.registerStatsRoutes(e)
+	}
+	if cfg.Overviews != nil && cfg.AccessTokens != nil {
+		s.registerOverviewRoutes(e)
 	}
 	// --- end monitors ---
 	if cfg.Actions != nil && cfg.AccessTokens != nil {

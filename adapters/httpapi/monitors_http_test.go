@@ -162,9 +162,10 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 	require.NoError(t, err)
 	suppressions := postgres.NewSuppressionStore(pool)
 	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
-		Series:  app.NewSeriesService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewFactStore(pool), time.Now),
-		Stats:   app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
-		Actions: actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
+		Series:    app.NewSeriesService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewFactStore(pool), time.Now),
+		Stats:     app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
+		Overviews: app.NewOverviewService(postgres.NewStatsStore(pool), adminService(t, pool), time.Now),
+		Actions:   actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),
 		Suppressions: app.NewSuppressionService(suppressions, postgres.NewAccountStore(pool, "vigil/test"), audit, time.Now),

@@ -199,6 +199,12 @@ func ParseAllowlistPattern(raw string) (pattern, kind, msg string) {
 }
 
 // requireAdmin returns EFORBIDDEN unless actorID is an enabled administrator.
+// RequireAdmin returns EFORBIDDEN unless actorID is an enabled administrator, for the
+// administrators' views of other packages.
+func (s *AdminService) RequireAdmin(ctx context.Context, actorID string) error {
+	return s.requireAdmin(ctx, actorID)
+}
+
 func (s *AdminService) requireAdmin(ctx context.Context, actorID string) error {
 	u, err := s.d.Users.FindUserByID(ctx, actorID)
 	if isNotFound(err) {
