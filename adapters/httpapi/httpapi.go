@@ -59,6 +59,8 @@ type Config struct {
 	Series    Series
 	Stats     Stats
 	Overviews Overviews
+	// Exports serves GET /api/monitors/:id/export.
+	Exports Exports
 	// --- end monitors ---
 
 	// Actions serves /api/actions and the recipient confirmation page; Triggers serves
@@ -155,6 +157,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Overviews != nil && cfg.AccessTokens != nil {
 		s.registerOverviewRoutes(e)
+	}
+	if cfg.Exports != nil && cfg.AccessTokens != nil {
+		s.registerExportRoutes(e)
 	}
 	// --- end monitors ---
 	if cfg.Actions != nil && cfg.AccessTokens != nil {

@@ -165,6 +165,7 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 		Series:    app.NewSeriesService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewFactStore(pool), time.Now),
 		Stats:     app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
 		Overviews: app.NewOverviewService(postgres.NewStatsStore(pool), adminService(t, pool), time.Now),
+		Exports:   app.NewExportService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewExportStore(pool), time.Now),
 		Actions:   actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),

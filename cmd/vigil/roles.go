@@ -354,6 +354,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Series:            app.NewSeriesService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.now),
 		Stats:             app.NewStatsService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewStatsStore(m.pool), m.now),
 		Overviews:         app.NewOverviewService(postgres.NewStatsStore(m.pool), admin, m.now),
+		Exports:           app.NewExportService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewExportStore(m.pool), m.now),
 		PromptExamples:    fallback.Examples, // monitors
 		Actions:           actions,
 		ActionTestLimit:   actionTestLimit,
