@@ -146,3 +146,59 @@ func TestExportOfAMillionFactsStreams(t *testing.T) {
 	require.Greater(t, size, 30<<20, "the export is large")
 	require.Less(t, growth, int64(64<<20), "the heap does not grow with the export")
 }
+
+// TestExportAccount: the account's export holds its user, actions, monitors with their
+// triggers, evaluations and facts, and notifications; nothing of another account, and no
+// secret.
+func TestExportAccount(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPIWith(t, stackOptions{rulesOnly: true})
+	rec := b.do(t, http.MethodPost, "/api/actions", `{"name":"Hook","type":"webhook","config":{"url":"https://93.184.216.34/hook"}}`, b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	secret := *decode[httpapi.ActionJSON](t, rec).Secret
+	prompt := fmt.Sprintf(`{"prompt":"Tell me when the price drops below $80","source_url":%q}`, b.source.URL)
+	m := b.create(t, b.ann, prompt)
+	other := b.create(t, b.bob, prompt)
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	b.record(t, m, t0, priceFact(90, "$90.00"))
+	b.record(t, m, t0.Add(time.Hour), priceFact(70, "$70.00"))
+	b.record(t, other, t0, priceFact(10, "$10.00"))
+	_, err := b.pool.Exec(context.Background(), `
+		INSERT INTO notifications (user_id, monitor_id, kind, recipient, status, from_state, to_state)
+		SELECT user_id, id, 'state_changed', 'ann@example.com', 'sent', 'inactive', 'active' FROM monitors WHERE id = ANY($1::uuid[])`,
+		[]string{m.ID, other.ID})
+	require.NoError(t, err)
+
+	rec = b.do(t, http.MethodGet, "/api/me/export", "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, `attachment; filename="vigil-account.ndjson"`, rec.Header().Get("Content-Disposition"))
+	body := rec.Body.String()
+	require.NotContains(t, body, secret, "no webhook secret")
+	require.NotContains(t, body, other.ID, "nothing of bob's")
+	count := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+		var line struct {
+			Type      string          `json:"type"`
+			MonitorID string          `json:"monitor_id"`
+			Data      json.RawMessage `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &line), l)
+		count[line.Type]++
+		switch line.Type {
+		case "user":
+			var u httpapi.UserJSON
+			require.NoError(t, json.Unmarshal(line.Data, &u))
+			require.Equal(t, "ann@example.com", u.Email)
+		case "fact", "evaluation", "trigger":
+			require.Equal(t, m.ID, line.MonitorID)
+		}
+	}
+	require.Equal(t, 1, count["user"])
+	require.Equal(t, 2, count["action"], "the default email action and the webhook")
+	require.Equal(t, 1, count["monitor"])
+	require.Equal(t, 1, count["trigger"], "the default trigger")
+	require.Equal(t, 2, count["evaluation"])
+	require.Equal(t, 2, count["fact"])
+	require.Equal(t, 1, count["notification"])
+	requireProblem(t, b.do(t, http.MethodGet, "/api/me/export", "", "", nil), http.StatusUnauthorized, "unauthorized")
+}

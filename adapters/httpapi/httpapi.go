@@ -59,7 +59,8 @@ type Config struct {
 	Series    Series
 	Stats     Stats
 	Overviews Overviews
-	// Exports serves GET /api/monitors/:id/export.
+	// Exports serves GET /api/monitors/:id/export and, with Accounts, Monitors and
+	// Notifications, GET /api/me/export.
 	Exports Exports
 	// --- end monitors ---
 
@@ -160,6 +161,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Exports != nil && cfg.AccessTokens != nil {
 		s.registerExportRoutes(e)
+		if cfg.Accounts != nil && cfg.Monitors != nil && cfg.Notifications != nil {
+			s.registerAccountExport(e)
+		}
 	}
 	// --- end monitors ---
 	if cfg.Actions != nil && cfg.AccessTokens != nil {
