@@ -59,6 +59,8 @@ type Config struct {
 	Series    Series
 	Stats     Stats
 	Overviews Overviews
+	// Backtests serves POST /api/monitors/:id/backtest.
+	Backtests Backtests
 	// Exports serves GET /api/monitors/:id/export and, with Accounts, Monitors and
 	// Notifications, GET /api/me/export.
 	Exports Exports
@@ -158,6 +160,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Overviews != nil && cfg.AccessTokens != nil {
 		s.registerOverviewRoutes(e)
+	}
+	if cfg.Backtests != nil && cfg.AccessTokens != nil {
+		s.registerBacktestRoutes(e)
 	}
 	if cfg.Exports != nil && cfg.AccessTokens != nil {
 		s.registerExportRoutes(e)

@@ -173,6 +173,9 @@ type ValidationJSON struct {
 	Facts        []FactJSON       `json:"facts"`
 	Verdict      *VerdictJSON     `json:"verdict"`
 	Warnings     []string         `json:"warnings"`
+	// Backtest is, for an existing monitor, what this spec would have done over its last
+	// 30 days of stored facts.
+	Backtest string `json:"backtest,omitempty"`
 }
 
 // VerdictJSON is a judgement of the current state.
@@ -500,7 +503,8 @@ func (s *Server) validateMonitor(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := ValidationJSON{Spec: v.Spec, ClassifiedBy: ClassifiedByJSON(v.ClassifiedBy), Facts: factsJSON(v.Facts, true), Warnings: v.Warnings}
+	out := ValidationJSON{Spec: v.Spec, ClassifiedBy: ClassifiedByJSON(v.ClassifiedBy), Facts: factsJSON(v.Facts, true), Warnings: v.Warnings,
+		Backtest: v.Backtest}
 	if out.Warnings == nil {
 		out.Warnings = []string{}
 	}

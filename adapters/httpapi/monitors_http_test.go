@@ -147,9 +147,11 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 		chain.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: zerolog.Nop(), Exact: fallback.New(time.Now)})
 	require.NoError(t, err)
 	audit := postgres.NewAuditStore(pool)
+	backtests := app.NewBacktestService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool),
+		app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now), fallback.New(time.Now), fallback.New(time.Now), time.Now)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
 		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit, CheckSelector: fallback.CheckSelector,
-			Renderer: opts.renderer})
+			Renderer: opts.renderer, Backtests: backtests})
 	actions, mail, box, links := newActionService(t, pool, audit)
 	b.links = links
 	b.mail = mail
@@ -166,6 +168,7 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 		Stats:     app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
 		Overviews: app.NewOverviewService(postgres.NewStatsStore(pool), adminService(t, pool), time.Now),
 		Exports:   app.NewExportService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewExportStore(pool), time.Now),
+		Backtests: backtests,
 		Actions:   actions, Triggers: app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now),
 		Notifications:    app.NewNotificationService(postgres.NewNotificationStore(pool, box, "vigil/test"), time.Now),
 		EmailEventSource: sendgrid.Source{Verifier: verifier}, EmailEvents: app.NewEmailEvents(suppressions),

@@ -354,6 +354,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Series:            app.NewSeriesService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewFactStore(m.pool), m.now),
 		Stats:             app.NewStatsService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewStatsStore(m.pool), m.now),
 		Overviews:         app.NewOverviewService(postgres.NewStatsStore(m.pool), admin, m.now),
+		Backtests:         m.backtests(),
 		Exports:           app.NewExportService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewExportStore(m.pool), m.now),
 		PromptExamples:    fallback.Examples, // monitors
 		Actions:           actions,
@@ -759,5 +760,12 @@ func (m *Main) monitorService() (*app.MonitorService, error) {
 	}
 	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
 		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool),
-			CheckSelector: fallback.CheckSelector, Renderer: renderer}), nil
+			CheckSelector: fallback.CheckSelector, Renderer: renderer, Backtests: m.backtests()}), nil
+}
+
+// backtests replays monitors' stored facts with the rules: a backtest makes no AI call.
+func (m *Main) backtests() *app.BacktestService {
+	return app.NewBacktestService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewStatsStore(m.pool),
+		app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
+		fallback.New(m.now), fallback.New(m.now), m.now)
 }

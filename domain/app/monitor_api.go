@@ -146,6 +146,11 @@ type MonitorConfig struct {
 	// Renderer fetches sources in a browser for monitors that ask for rendering; nil when
 	// this Vigil has none, and such monitors are refused.
 	Renderer Fetcher
+	// Backtests replays a validated change of an existing monitor over its last 30 days,
+	// for validate's summary; nil leaves it out.
+	Backtests interface {
+		Run(ctx context.Context, q BacktestQuery) (Backtest, error)
+	}
 }
 
 // checkRender refuses rendering when no browser is configured.
@@ -317,6 +322,30 @@ type Validation struct {
 	Facts        []monitor.Fact
 	Verdict      *monitor.Verdict
 	Warnings     []string
+	// Backtest, for an existing monitor, says in one line what the validated spec would
+	// have done over the monitor's last 30 days; "" when it cannot be replayed.
+	Backtest string
+}
+
+// backtestSummary replays spec's condition or change rule over the monitor's history.
+func (s *MonitorService) backtestSummary(ctx context.Context, userID, monitorID string, spec monitor.Spec) string {
+	if s.cfg.Backtests == nil {
+		return ""
+	}
+	q := BacktestQuery{UserID: userID, MonitorID: monitorID}
+	switch {
+	case spec.Kind == monitor.KindHistoricalChange && spec.Change != nil:
+		q.Change = spec.Change
+	case spec.Condition != "":
+		q.Condition = &spec.Condition
+	default:
+		return ""
+	}
+	b, err := s.cfg.Backtests.Run(ctx, q)
+	if err != nil {
+		return "" // a spec the history cannot replay (new facts) has nothing to say yet
+	}
+	return b.Summary()
 }
 
 // Proposal is what validate tries: a prompt and where to watch it, and how. Empty fields
@@ -382,6 +411,9 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 		}
 	}
 	v := Validation{Spec: spec, ClassifiedBy: monitor.ClassifiedBy{Provider: usage.Provider, Model: usage.Model}, Warnings: append([]string(nil), spec.Warnings...)}
+	if current != nil {
+		v.Backtest = s.backtestSummary(ctx, userID, current.ID, spec)
+	}
 	if sourceURL == "" {
 		if spec.NeedsSource {
 			v.Warnings = append(v.Warnings, "This prompt needs a source_url to watch.")

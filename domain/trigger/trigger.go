@@ -174,3 +174,23 @@ func CheckAction(f Frequency, actionType, field string) error {
 	}
 	return nil
 }
+
+// Simulate replays flips through a trigger as the matcher would have, from an armed
+// trigger that never fired: cooldowns hold, a once trigger fires a single time. It
+// returns when it would have fired.
+func Simulate(t Trigger, flips []monitor.Flip) []time.Time {
+	t.Enabled, t.LastFiredAt, t.FiredCount = true, nil, 0
+	var fired []time.Time
+	for _, f := range flips {
+		firing, ok := t.Fire(f.From, f.To, f.At)
+		if !ok {
+			continue
+		}
+		at := f.At
+		fired, t.LastFiredAt = append(fired, at), &at
+		if firing.Disable {
+			t.Enabled = false
+		}
+	}
+	return fired
+}
