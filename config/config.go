@@ -46,35 +46,39 @@ type Config struct {
 	// signed Event Webhook (base64 DER or PEM). Set, it enables POST /api/webhooks/email-events.
 	SendGridWebhookKey string
 
-	SchedulerTick         time.Duration // SCHEDULER_TICK
-	SchedulerBatch        int           // SCHEDULER_BATCH
-	SchedulerJitter       time.Duration // SCHEDULER_JITTER: the most a run of an interval monitor is delayed at random
-	MailerConcurrency     int           // MAILER_CONCURRENCY: emails one mailer process sends at once
-	WebhookConcurrency    int           // WEBHOOK_CONCURRENCY: webhook calls one mailer process makes at once
-	SMTPMaxConns          int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
-	MatcherConcurrency    int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
-	MatcherBatch          int           // MATCHER_BATCH: state changes matched in one transaction
-	MailerBatch           int           // MAILER_BATCH: notification requests claimed in one transaction
-	MailerLease           time.Duration // MAILER_LEASE: how long a mailer's claim protects a notification being sent
-	RelayWorkers          int           // RELAY_WORKERS: outbox batches one process publishes at once
-	SchedulerConcurrency  int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
-	EvaluatorConcurrency  int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
-	RecorderConcurrency   int           // RECORDER_CONCURRENCY: batches of evaluations one recorder records at once
-	RecorderBatch         int           // RECORDER_BATCH: evaluations recorded in one transaction
-	MinInterval           time.Duration // MONITOR_MIN_INTERVAL
-	MaxFailures           int           // MONITOR_MAX_FAILURES: consecutive failures before status error
-	ExtractionMisses      int           // EXTRACTION_MISSES: misses in a row of a fact found before, on a changed source, before the owner is told
-	AllowPrivateSources   bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
-	Chromium              string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
-	RenderTabs            int           // RENDER_TABS: pages rendered at once
-	RenderTimeout         time.Duration // RENDER_TIMEOUT: time limit of one rendered page
-	SourceHostConcurrency int           // SOURCE_HOST_CONCURRENCY: requests to one host at once (0: no bound)
-	SourceHostDelay       time.Duration // SOURCE_HOST_DELAY: least time between two requests to one host
-	SourceRobots          bool          // SOURCE_ROBOTS: obey robots.txt
-	BotContact            string        // VIGIL_BOT_CONTACT: the URL in the User-Agent; default PUBLIC_BASE_URL
-	DemoSource            bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
-	StreamReplicas        int           // NATS_STREAM_REPLICAS
-	StreamMaxAge          time.Duration // NATS_STREAM_MAX_AGE
+	SchedulerTick          time.Duration // SCHEDULER_TICK
+	SchedulerBatch         int           // SCHEDULER_BATCH
+	SchedulerJitter        time.Duration // SCHEDULER_JITTER: the most a run of an interval monitor is delayed at random
+	MailerConcurrency      int           // MAILER_CONCURRENCY: emails one mailer process sends at once
+	WebhookConcurrency     int           // WEBHOOK_CONCURRENCY: webhook calls one mailer process makes at once
+	SMTPMaxConns           int           // SMTP_MAX_CONNS: connections one process keeps open to the relay
+	MatcherConcurrency     int           // MATCHER_CONCURRENCY: batches of state changes one matcher handles at once
+	MatcherBatch           int           // MATCHER_BATCH: state changes matched in one transaction
+	MailerBatch            int           // MAILER_BATCH: notification requests claimed in one transaction
+	MailerLease            time.Duration // MAILER_LEASE: how long a mailer's claim protects a notification being sent
+	RelayWorkers           int           // RELAY_WORKERS: outbox batches one process publishes at once
+	SchedulerConcurrency   int           // SCHEDULER_CONCURRENCY: monitor changes one scheduler handles at once
+	EvaluatorConcurrency   int           // EVALUATOR_CONCURRENCY: evaluations one evaluator runs at once
+	RecorderConcurrency    int           // RECORDER_CONCURRENCY: batches of evaluations one recorder records at once
+	RecorderBatch          int           // RECORDER_BATCH: evaluations recorded in one transaction
+	MinInterval            time.Duration // MONITOR_MIN_INTERVAL
+	MaxFailures            int           // MONITOR_MAX_FAILURES: consecutive failures before status error
+	ExtractionMisses       int           // EXTRACTION_MISSES: misses in a row of a fact found before, on a changed source, before the owner is told
+	FactsRetention         time.Duration // FACTS_RETENTION: facts partitions wholly older are dropped (400d)
+	EvaluationsRetention   time.Duration // EVALUATIONS_RETENTION (180d)
+	NotificationsRetention time.Duration // NOTIFICATIONS_RETENTION (180d)
+	ArchiveDir             string        // VIGIL_ARCHIVE_DIR: facts partitions are archived here before they are dropped; "" drops them unarchived
+	AllowPrivateSources    bool          // VIGIL_ALLOW_PRIVATE_SOURCES: allow loopback/private source addresses
+	Chromium               string        // VIGIL_CHROMIUM: the browser that renders pages (default: chromium on PATH)
+	RenderTabs             int           // RENDER_TABS: pages rendered at once
+	RenderTimeout          time.Duration // RENDER_TIMEOUT: time limit of one rendered page
+	SourceHostConcurrency  int           // SOURCE_HOST_CONCURRENCY: requests to one host at once (0: no bound)
+	SourceHostDelay        time.Duration // SOURCE_HOST_DELAY: least time between two requests to one host
+	SourceRobots           bool          // SOURCE_ROBOTS: obey robots.txt
+	BotContact             string        // VIGIL_BOT_CONTACT: the URL in the User-Agent; default PUBLIC_BASE_URL
+	DemoSource             bool          // VIGIL_DEMO_SOURCE: serve /demo/* from the API (dev default on)
+	StreamReplicas         int           // NATS_STREAM_REPLICAS
+	StreamMaxAge           time.Duration // NATS_STREAM_MAX_AGE
 
 	AnthropicAPIKey  string         // ANTHROPIC_API_KEY
 	AnthropicBaseURL string         // ANTHROPIC_BASE_URL
@@ -197,6 +201,20 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MinInterval = dur("MONITOR_MIN_INTERVAL", time.Minute)
 	c.MaxFailures = num("MONITOR_MAX_FAILURES", 5, 1, 1000)
 	c.ExtractionMisses = num("EXTRACTION_MISSES", 3, 1, 1000)
+	// Retention periods are long: days are allowed ("400d") besides Go durations.
+	days := func(key string, def time.Duration) time.Duration {
+		raw := strings.TrimSpace(getenv(key))
+		if n, ok := strings.CutSuffix(raw, "d"); ok {
+			if d, err := strconv.Atoi(n); err == nil && d > 0 {
+				return time.Duration(d) * 24 * time.Hour
+			}
+		}
+		return dur(key, def)
+	}
+	c.FactsRetention = days("FACTS_RETENTION", 400*24*time.Hour)
+	c.EvaluationsRetention = days("EVALUATIONS_RETENTION", 180*24*time.Hour)
+	c.NotificationsRetention = days("NOTIFICATIONS_RETENTION", 180*24*time.Hour)
+	c.ArchiveDir = env("VIGIL_ARCHIVE_DIR", "")
 	c.AllowPrivateSources = boolean("VIGIL_ALLOW_PRIVATE_SOURCES", dev)
 	c.Chromium = env("VIGIL_CHROMIUM", "")
 	c.RenderTabs = num("RENDER_TABS", 2, 1, 64)

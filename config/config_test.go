@@ -141,3 +141,21 @@ func TestLoadSourceSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionPeriods(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FactsRetention != 400*24*time.Hour || c.EvaluationsRetention != 180*24*time.Hour || c.NotificationsRetention != 180*24*time.Hour {
+		t.Fatalf("retention defaults: %v %v %v", c.FactsRetention, c.EvaluationsRetention, c.NotificationsRetention)
+	}
+	c, err = config.Load(envOf(map[string]string{"FACTS_RETENTION": "30d", "EVALUATIONS_RETENTION": "72h", "VIGIL_ARCHIVE_DIR": "/tmp/a"}))
+	if err != nil || c.FactsRetention != 30*24*time.Hour || c.EvaluationsRetention != 72*time.Hour || c.ArchiveDir != "/tmp/a" {
+		t.Fatalf("retention settings: %v %v %q %v", c.FactsRetention, c.EvaluationsRetention, c.ArchiveDir, err)
+	}
+	if _, err := config.Load(envOf(map[string]string{"NOTIFICATIONS_RETENTION": "forever"})); err == nil {
+		t.Fatal("a retention that is not a duration is accepted")
+	}
+}

@@ -29,7 +29,12 @@ const ExportStatementTimeout = 30 * time.Minute
 // stream runs sql in a read-only snapshot and hands each row to fn as pgx reads it, so
 // memory stays constant however many rows there are.
 func (s *ExportStore) stream(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	return streamRows(ctx, s.pool, sql, args, each)
+}
+
+// streamRows is ExportStore.stream on any pool.
+func streamRows(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, each func(pgx.Rows) error) error {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("begin export: %w", translate(err))
 	}

@@ -35,6 +35,10 @@ Roles (run until interrupted):
 Tasks:
   migrate up | down [N] | to VERSION | status
   seed        create the admin user and demo monitors (idempotent)
+  retention run [-dry-run]
+              drop facts partitions past FACTS_RETENTION (archived first to VIGIL_ARCHIVE_DIR
+              when set), delete old evaluations and notifications in batches, create the
+              coming partitions; the scheduler also runs it daily
   dlq list | show SEQ | replay | purge [--stream S] [--since D] [--id SEQ] [--all]
               the dead letter stream: what consumers gave up on, replayed or purged
   bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
@@ -73,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runBench(ctx, cfg, rest, stdout)
 	case "dlq":
 		err = runDLQ(ctx, cfg, rest, stdout)
+	case "retention":
+		err = runRetention(ctx, cfg, rest, stdout)
 	default:
 		roles, ok := rolesOf[cmd]
 		if !ok {

@@ -424,11 +424,17 @@ func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
 			return sched.MonitorChanged(ctx, msg.Data.MonitorID)
 		}))
 	digests := app.NewDigester(postgres.NewNotificationStore(m.pool, nil, "vigil/"+m.name), m.now)
+	retentionStore := postgres.NewRetentionStore(m.pool)
+	retention, err := newRetention(m.cfg, retentionStore, m.now)
+	if err != nil {
+		return func(context.Context) error { return err }
+	}
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, 1)
 		go func() { errc <- events(ctx) }()
+		go m.every(ctx, time.Hour, func(ctx context.Context) { dailyRetention(ctx, retention, retentionStore, m.now, m.log) })
 		go m.every(ctx, digestEvery, func(ctx context.Context) {
 			if n, err := digests.Tick(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn().Err(err).Msg("daily digests; retrying next minute")
