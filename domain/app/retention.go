@@ -50,12 +50,14 @@ type ArchiveManifest struct {
 
 // RetentionPlan is what a run drops and deletes.
 type RetentionPlan struct {
-	Now                      time.Time
-	FactsBefore              time.Time // partitions that end at or before it are dropped
-	EvaluationsBefore        time.Time
-	NotificationsBefore      time.Time
-	Drop                     []Partition
-	EvaluationsDue, NotesDue int64 // rows past retention, counted for a dry run
+	Now                 time.Time   `json:"now"`
+	FactsBefore         time.Time   `json:"facts_before"` // partitions that end at or before it are dropped
+	EvaluationsBefore   time.Time   `json:"evaluations_before"`
+	NotificationsBefore time.Time   `json:"notifications_before"`
+	Drop                []Partition `json:"drop"`
+	// Rows past retention, counted for a dry run.
+	EvaluationsDue int64 `json:"evaluations_due,omitempty"`
+	NotesDue       int64 `json:"notifications_due,omitempty"`
 }
 
 // PlanRetention picks the partitions wholly past retention at now: a partition is dropped
@@ -95,12 +97,12 @@ func (c RetentionConfig) orDefaults() RetentionConfig {
 // RetentionReport is what a run did (or, dry, would do).
 type RetentionReport struct {
 	RetentionPlan
-	DryRun               bool
-	PartitionsCreated    int
-	Dropped              []Partition
-	Archived             []ArchiveManifest
-	EvaluationsDeleted   int64
-	NotificationsDeleted int64
+	DryRun               bool              `json:"dry_run"`
+	PartitionsCreated    int               `json:"partitions_created"`
+	Dropped              []Partition       `json:"dropped"`
+	Archived             []ArchiveManifest `json:"archived"`
+	EvaluationsDeleted   int64             `json:"evaluations_deleted"`
+	NotificationsDeleted int64             `json:"notifications_deleted"`
 }
 
 // RetentionStore is the storage side of retention.
