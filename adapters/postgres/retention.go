@@ -93,11 +93,19 @@ func (s *RetentionStore) DropPartition(ctx context.Context, name string) error {
 		return err
 	}
 	ident := pgx.Identifier{name}.Sanitize()
+	m := partitionName.FindStringSubmatch(name)
+	y, _ := strconv.Atoi(m[1])
+	mo, _ := strconv.Atoi(m[2])
+	from := time.Date(y, time.Month(mo), 1, 0, 0, 0, 0, time.UTC)
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, stmt := range []string{`SET LOCAL lock_timeout = '5s'`, `ALTER TABLE facts DETACH PARTITION ` + ident, `DROP TABLE ` + ident} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("drop partition %s: %w", name, translate(err))
 			}
+		}
+		// The month's rollups go with its facts, or hourly series would still show them.
+		if _, err := tx.Exec(ctx, `DELETE FROM fact_rollups_hourly WHERE hour >= $1 AND hour < $2`, from, from.AddDate(0, 1, 0)); err != nil {
+			return fmt.Errorf("drop rollups of %s: %w", name, translate(err))
 		}
 		return nil
 	})

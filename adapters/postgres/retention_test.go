@@ -91,6 +91,8 @@ func TestRetentionDropsOnlyWhatIsPastIt(t *testing.T) {
 	require.Equal(t, []int{60, 6, 6}, []int{f, e, n})
 	require.Equal(t, 30, b.count(t, `SELECT count(*) FROM facts WHERE observed_at >= '2026-08-01' AND observed_at < '2026-09-01'`), "August is kept whole")
 	require.False(t, b.count(t, `SELECT count(*) FROM pg_class WHERE relname = 'facts_y2026m07'`) > 0, "July's partition is gone")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM fact_rollups_hourly WHERE hour < '2026-08-01'`), "and its rollups")
+	require.Equal(t, 30, b.count(t, `SELECT count(*) FROM fact_rollups_hourly WHERE hour >= '2026-08-01' AND hour < '2026-09-01'`))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM pg_class WHERE relname = 'facts_y2027m05'`), "the coming months exist")
 
 	// The archive holds July's facts, with a manifest whose checksum is the file's.

@@ -15,8 +15,9 @@ import (
 )
 
 // TestNumberBucketsEqualABruteForceAggregate: over random series spanning the DST changes
-// of two zones, the database's buckets equal the ones monitor.Bucket.Start and
-// BucketStats compute from the raw observations, for every bucket and zone.
+// of two zones, stored late and out of order in several statements, the database's buckets
+// (read from the hourly rollups for an hour and coarser) equal the ones monitor.Bucket.Start
+// and BucketStats compute from the raw observations, for every bucket and zone.
 func TestNumberBucketsEqualABruteForceAggregate(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -36,10 +37,19 @@ func TestNumberBucketsEqualABruteForceAggregate(t *testing.T) {
 		rows = append(rows, []any{b.monitor.ID, "price", v, "USD", at})
 		obs = append(obs, monitor.NumberFact("price", v, "USD", at))
 	}
-	_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"facts"}, []string{"monitor_id", "key", "value_number", "unit", "observed_at"}, pgx.CopyFromRows(rows))
-	require.NoError(t, err)
+	// Stored in three batches, the last two late and out of order, so hours already rolled
+	// up take more facts, earlier and later ones among them.
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	third := len(rows) / 3
+	for _, part := range [][][]any{rows[:third], rows[third : 2*third], rows[2*third:]} {
+		_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"facts"}, []string{"monitor_id", "key", "value_number", "unit", "observed_at"}, pgx.CopyFromRows(part))
+		require.NoError(t, err)
+	}
+	require.Positive(t, b.count(t, `SELECT count(*) FROM fact_rollups_hourly WHERE monitor_id = $1`, b.monitor.ID), "the rollups are kept")
+	require.Equal(t, len(rows), b.count(t, `SELECT sum(n)::int FROM fact_rollups_hourly WHERE monitor_id = $1`, b.monitor.ID))
 
-	for _, zone := range []string{"UTC", "Europe/Paris", "America/New_York"} {
+	// Asia/Kolkata's midnights fall on half hours: its days are read from the facts.
+	for _, zone := range []string{"UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"} {
 		loc, err := time.LoadLocation(zone)
 		require.NoError(t, err)
 		for _, bucket := range monitor.SeriesBuckets[1:] {
@@ -74,4 +84,15 @@ func TestNumberBucketsEqualABruteForceAggregate(t *testing.T) {
 			}
 		}
 	}
+
+	// And the hourly buckets do come from the rollups: change one, and the answer changes.
+	qFrom, qTo := from.Add(24*time.Hour), from.Add(48*time.Hour)
+	before, err := store.NumberBuckets(ctx, b.monitor.ID, "price", qFrom, qTo, monitor.Bucket1h, "UTC")
+	require.NoError(t, err)
+	require.NotEmpty(t, before)
+	_, err = b.pool.Exec(ctx, `UPDATE fact_rollups_hourly SET sum = sum + 1000 WHERE monitor_id = $1 AND hour = $2`, b.monitor.ID, before[0].Start)
+	require.NoError(t, err)
+	after, err := store.NumberBuckets(ctx, b.monitor.ID, "price", qFrom, qTo, monitor.Bucket1h, "UTC")
+	require.NoError(t, err)
+	require.InDelta(t, before[0].Sum+1000, after[0].Sum, 1e-9)
 }
