@@ -118,24 +118,26 @@ func (p *Polite) acquire(ctx context.Context, u *url.URL) (func(), error) {
 		}
 		done()
 	}
-	if p.cfg.HostDelay > 0 {
+	// The next start is set when a request really goes, not when it is queued, so a waiter
+	// that wakes late cannot bring the one after it closer than the delay. At most
+	// HostConcurrency requests wait here at once: they hold the host's slots.
+	for p.cfg.HostDelay > 0 {
 		p.mu.Lock()
 		now := p.now()
-		start := h.next
-		if start.Before(now) {
-			start = now
+		wait := h.next.Sub(now)
+		if wait <= 0 {
+			h.next = now.Add(p.cfg.HostDelay)
+			p.mu.Unlock()
+			break
 		}
-		h.next = start.Add(p.cfg.HostDelay)
 		p.mu.Unlock()
-		if wait := start.Sub(now); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				release()
-				return nil, ctx.Err()
-			}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			release()
+			return nil, ctx.Err()
 		}
 	}
 	return release, nil
