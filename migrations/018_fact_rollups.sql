@@ -3,7 +3,9 @@
 -- INSERT or COPY into them, in the same transaction, whatever wrote the facts and however
 -- late or out of order they arrive: count and sum add up, min and max widen, and first and
 -- last are kept with their times so an earlier or later fact replaces them. Retention
--- deletes the rollups of the partitions it drops.
+-- deletes the rollups of the partitions it drops. first and last are the value of the
+-- earliest and latest observation: min and max of [epoch, value] pairs (float8 keeps the
+-- microseconds) hold one small array per group, where array_agg would hold every value.
 CREATE TABLE fact_rollups_hourly (
   monitor_id uuid NOT NULL REFERENCES monitors (id) ON DELETE CASCADE,
   key        text NOT NULL,
@@ -25,8 +27,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO fact_rollups_hourly AS r (monitor_id, key, hour, n, sum, min, max, first, first_at, last, last_at)
   SELECT monitor_id, key, date_trunc('hour', observed_at, 'UTC'), count(*), sum(value_number), min(value_number), max(value_number),
-         (array_agg(value_number ORDER BY observed_at))[1], min(observed_at),
-         (array_agg(value_number ORDER BY observed_at DESC))[1], max(observed_at)
+         (min(ARRAY[extract(epoch FROM observed_at)::float8, value_number]))[2], min(observed_at),
+         (max(ARRAY[extract(epoch FROM observed_at)::float8, value_number]))[2], max(observed_at)
   FROM new_facts WHERE value_number IS NOT NULL
   GROUP BY 1, 2, 3
   ORDER BY 1, 2, 3 -- a fixed order: two writers never wait on each other's rows in turn
@@ -45,8 +47,8 @@ CREATE TRIGGER facts_fold_rollups AFTER INSERT ON facts REFERENCING NEW TABLE AS
 -- The facts already stored.
 INSERT INTO fact_rollups_hourly (monitor_id, key, hour, n, sum, min, max, first, first_at, last, last_at)
 SELECT monitor_id, key, date_trunc('hour', observed_at, 'UTC'), count(*), sum(value_number), min(value_number), max(value_number),
-       (array_agg(value_number ORDER BY observed_at))[1], min(observed_at),
-       (array_agg(value_number ORDER BY observed_at DESC))[1], max(observed_at)
+       (min(ARRAY[extract(epoch FROM observed_at)::float8, value_number]))[2], min(observed_at),
+       (max(ARRAY[extract(epoch FROM observed_at)::float8, value_number]))[2], max(observed_at)
 FROM facts WHERE value_number IS NOT NULL GROUP BY 1, 2, 3;
 
 ---- create above / drop below ----

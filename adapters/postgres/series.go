@@ -59,7 +59,7 @@ func (s *FactStore) NumberBuckets(ctx context.Context, monitorID, key string, fr
 		  SELECT hour, n, sum, min, max, first, first_at, last, last_at FROM fact_rollups_hourly
 		  WHERE monitor_id = $1 AND key = $2 AND hour >= $6 AND hour < $7)
 		SELECT `+bucket+` AS b, sum(n)::int, sum(sum), min(min), max(max),
-		       (array_agg(first ORDER BY first_at))[1], (array_agg(last ORDER BY last_at DESC))[1]
+		       (min(ARRAY[extract(epoch FROM first_at)::float8, first]))[2], (max(ARRAY[extract(epoch FROM last_at)::float8, last]))[2]
 		FROM parts GROUP BY b ORDER BY b`, monitorID, key, from, to, arg, hourFrom, hourTo)
 	if err != nil {
 		return nil, fmt.Errorf("bucket facts: %w", translate(err))
