@@ -22,7 +22,7 @@ export VIGIL_TEST_DATABASE_URL="$$url"; \
 echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
 endef
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract lint migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history lint migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -60,6 +60,9 @@ bench-overhead: build ## Orchestration overhead per evaluation at 1,000 a second
 
 bench-scheduler: build ## Scheduler claim rate over 1,000,000 monitors (vigil bench scheduler)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench scheduler -monitors 1000000
+
+bench-history: build ## History routes' latency at 10,000,000 then 50,000,000 facts, and export throughput (vigil bench history)
+	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench history
 
 bench-extract: ## Extraction per page over the saved-page corpus, and rendered pages per minute with one browser; 3 runs each
 	go test -run '^$$' -bench ExtractCorpus -count 3 ./adapters/ai/fallback/

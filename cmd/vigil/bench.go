@@ -43,11 +43,15 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	if len(args) > 0 && args[0] == "scheduler" {
 		return runBenchScheduler(ctx, cfg, args[1:], out)
 	}
+	if len(args) > 0 && args[0] == "history" {
+		return runBenchHistory(ctx, cfg, args[1:], out)
+	}
 	if len(args) == 0 || args[0] != "api" {
 		return errors.New("usage: vigil bench api [-monitors N] [-evaluations N] [-requests N] [-keep]\n" +
 			"       vigil bench notify [-changes 1000,5000] [-timeout 10m] [-keep]\n" +
 			"       vigil bench pipeline [-monitors 10000,100000] [-rounds 3] [-changes] [-cpuprofile F] [-keep]\n" +
-			"       vigil bench scheduler [-monitors 1000000] [-batch N] [-replicas 4] [-rounds 3] [-keep]")
+			"       vigil bench scheduler [-monitors 1000000] [-batch N] [-replicas 4] [-rounds 3] [-keep]\n" +
+			"       vigil bench history [-facts 10000000,50000000] [-monitors 1000] [-requests 500] [-keep]")
 	}
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	monitors := fs.Int("monitors", 10000, "monitors in the database")

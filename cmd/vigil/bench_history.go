@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/vigilhq/vigil/config"
+)
+
+// runBenchHistory implements `vigil bench history`: for each size, a scratch database with
+// that many facts (monitors × 5 keys over 90 days, one evaluation per observation time),
+// then the history routes measured over real HTTP on loopback.
+func runBenchHistory(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench history", flag.ContinueOnError)
+	sizes := fs.String("facts", "10000000,50000000", "facts to load, one run per size")
+	monitors := fs.Int("monitors", 1000, "monitors, 5 keys each")
+	requests := fs.Int("requests", 500, "requests per route")
+	keep := fs.Bool("keep", false, "keep the scratch databases")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ns, err := positiveInts("facts", *sizes)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if err := benchHistoryOnce(ctx, cfg, n, *monitors, *requests, *keep, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func benchHistoryOnce(ctx context.Context, cfg config.Config, facts, monitors, requests int, keep bool, out io.Writer) error {
+	const keys, days = 5, 90
+	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, keep)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	cfg.DatabaseURL, cfg.NATSURL, cfg.NATSEmbeddedAddr, cfg.HTTPAddr = dbURL, "", "127.0.0.1:-1", "127.0.0.1:0"
+	cfg.DataDir = fmt.Sprintf("%s/bench-%d", strings.TrimRight(cfg.DataDir, "/"), time.Now().UnixNano())
+	cfg.AIProviders, cfg.MonitorQuota, cfg.RateLimits = []string{"fallback"}, 1<<30, false
+	cfg.StatementTimeout, cfg.LogLevel = 2*time.Hour, "warn"
+	if err := migrateScratch(ctx, dbURL); err != nil {
+		return err
+	}
+	m := NewMain(cfg, "bench", []string{roleNATS, roleAPI}, io.Discard)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	defer func() { stop(); <-done; m.Close() }()
+	var addr string
+	select {
+	case addr = <-m.HTTPAddr:
+	case err := <-done:
+		return fmt.Errorf("start api: %w", err)
+	}
+	base, client := "http://"+addr, &http.Client{Timeout: time.Minute}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := call(client, http.MethodPost, base+"/api/auth/register", "", `{"email":"bench@vigil.localhost","password":"bench password 2026","name":"Bench"}`, http.StatusCreated, &tok); err != nil {
+		return err
+	}
+	perSeries := max(1, facts/(monitors*keys))
+	step := time.Duration(days) * 24 * time.Hour / time.Duration(perSeries)
+	fmt.Fprintf(out, "bench history: %d facts (%d monitors × %d keys × %d observations, one every %s over %d days)\n",
+		monitors*keys*perSeries, monitors, keys, perSeries, step.Round(time.Second), days)
+	loadStart := time.Now()
+	ids, err := loadHistory(ctx, m, tok.User.ID, monitors, perSeries, step, days, func(done int) {
+		fmt.Fprintf(out, "  loaded %d of %d monitors (%s)\n", done, monitors, time.Since(loadStart).Round(time.Second))
+	})
+	if err != nil {
+		return err
+	}
+	var size string
+	if err := m.pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_database_size(current_database()))`).Scan(&size); err != nil {
+		return err
+	}
+	var rollups string
+	if err := m.pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_total_relation_size('fact_rollups_hourly'))`).Scan(&rollups); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loaded in %s; database %s, of which rollups %s\n", time.Since(loadStart).Round(time.Second), size, rollups)
+
+	now := time.Now().UTC()
+	q := func(v url.Values) string { return v.Encode() }
+	month := q(url.Values{"key": {"k1"}, "bucket": {"1h"}, "from": {now.Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}})
+	year := q(url.Values{"key": {"k2"}, "bucket": {"1d"}, "tz": {"Europe/Paris"}, "from": {now.AddDate(-1, 0, 0).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}})
+	stats := q(url.Values{"bucket": {"1d"}, "from": {now.Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}})
+	pick := func(i int) string { return ids[(i*7919)%len(ids)] }
+	routes := []struct {
+		name   string
+		target time.Duration
+		path   func(i int) string
+	}{
+		{"series 30d hourly", 10 * time.Millisecond, func(i int) string { return "/api/monitors/" + pick(i) + "/facts?" + month }},
+		{"series 1y daily", 20 * time.Millisecond, func(i int) string { return "/api/monitors/" + pick(i) + "/facts?" + year }},
+		{"latest facts", 5 * time.Millisecond, func(i int) string { return "/api/monitors/" + pick(i) + "/facts/latest" }},
+		{"stats 30d", 25 * time.Millisecond, func(i int) string { return "/api/monitors/" + pick(i) + "/stats?" + stats }},
+	}
+	fmt.Fprintf(out, "%-18s %9s %9s %9s  %s\n", "route", "p50", "p95", "p99", "target p95")
+	for _, r := range routes {
+		var d []time.Duration
+		for i := range requests {
+			start := time.Now()
+			if err := call(client, http.MethodGet, base+r.path(i), tok.AccessToken, "", http.StatusOK, nil); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			d = append(d, time.Since(start))
+		}
+		slices.Sort(d)
+		p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+		verdict := "ok"
+		if p(0.95) > r.target {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(out, "%-18s %9s %9s %9s  < %s %s\n", r.name, p(0.5).Round(10*time.Microsecond), p(0.95).Round(10*time.Microsecond),
+			p(0.99).Round(10*time.Microsecond), r.target, verdict)
+	}
+	// Export throughput: every fact of a few monitors, as CSV.
+	var rows, bytes int64
+	start := time.Now()
+	for i := range 5 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/monitors/"+pick(i)+"/export?what=facts&format=csv", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		bytes += n
+		rows += int64(perSeries * keys)
+	}
+	el := time.Since(start)
+	fmt.Fprintf(out, "export: %d rows (%d MB) in %s: %.0f rows/s\n", rows, bytes>>20, el.Round(time.Millisecond), float64(rows)/el.Seconds())
+	return nil
+}
+
+// loadHistory gives the bench user every monitor, five numeric facts each, and the facts:
+// perSeries observations per key ending now, one evaluation per observation time, in
+// set-based SQL a few monitors at a time (each statement folds its facts into the rollups).
+func loadHistory(ctx context.Context, m *Main, userID string, monitors, perSeries int, step time.Duration, days int, progress func(int)) ([]string, error) {
+	spec := `{"kind":"current_state","summary":"k1 below 50","facts":[{"name":"k1","type":"number"},{"name":"k2","type":"number"},` +
+		`{"name":"k3","type":"number"},{"name":"k4","type":"number"},{"name":"k5","type":"number"}],"condition":"k1 < 50.0","needs_source":true,"confidence":1}`
+	if _, err := m.pool.Exec(ctx, `SELECT ensure_facts_partitions((now() - make_interval(days => $1 + 31))::date, $1 / 28 + 4)`, days); err != nil {
+		return nil, fmt.Errorf("partitions: %w", err)
+	}
+	if _, err := m.pool.Exec(ctx, `
+		INSERT INTO monitors (user_id, name, prompt, kind, spec, source_url, interval_seconds, next_run_at)
+		SELECT $1, 'Monitor ' || i, 'Tell me when k1 drops below 50', 'current_state', $2, 'https://shop.example/item/' || i, 3600, now() + interval '1 day'
+		FROM generate_series(1, $3) AS i`, userID, spec, monitors); err != nil {
+		return nil, fmt.Errorf("monitors: %w", err)
+	}
+	rows, err := m.pool.Query(ctx, `SELECT id::text FROM monitors ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	const chunk = 20
+	for lo := 0; lo < len(ids); lo += chunk {
+		part := ids[lo:min(lo+chunk, len(ids))]
+		if _, err := m.pool.Exec(ctx, `
+			WITH e AS (
+			  INSERT INTO evaluations (monitor_id, scheduled_for, started_at, finished_at, status, state, explanation, provider, model, latency_ms, fetch_ms)
+			  SELECT m, now() - j * $2::interval, now() - j * $2::interval, now() - j * $2::interval + interval '1 second',
+			         'succeeded', CASE WHEN j % 11 = 0 THEN 'active' ELSE 'inactive' END, '', 'fallback', 'rules-v1', 20 + j % 30, 5 + j % 9
+			  FROM unnest($1::uuid[]) AS m, generate_series(1, $3) AS j
+			  RETURNING id, monitor_id, scheduled_for)
+			INSERT INTO facts (monitor_id, evaluation_id, key, value_number, unit, observed_at)
+			SELECT e.monitor_id, e.id, 'k' || k, 50 + 30 * sin(extract(epoch FROM e.scheduled_for) / 86400 + k), 'USD', e.scheduled_for + interval '1 second'
+			FROM e, generate_series(1, 5) AS k`, part, step, perSeries); err != nil {
+			return nil, fmt.Errorf("facts: %w", err)
+		}
+		if (lo/chunk)%10 == 9 || lo+chunk >= len(ids) {
+			progress(min(lo+chunk, len(ids)))
+		}
+	}
+	if _, err := m.pool.Exec(ctx, `ANALYZE`); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
