@@ -60,6 +60,7 @@ func TestSchemaForeignKeysOnDelete(t *testing.T) {
 		{"notification_attempts", "notification_id", "notifications", cascade},
 		{"audit_log", "actor_user_id", "users", setNull},
 		{"monitor_unpublished_slots", "monitor_id", "monitors", cascade},
+		{"fact_rollups_hourly", "monitor_id", "monitors", cascade},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table+"."+tt.column, func(t *testing.T) {
