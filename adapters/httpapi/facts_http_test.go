@@ -84,6 +84,24 @@ func TestFactSeries(t *testing.T) {
 	require.Equal(t, 80.0, a.Series[0].Points[1].V)
 	require.Equal(t, t0.Add(40*time.Minute+time.Second), a.Series[0].Points[1].T.UTC())
 
+	// A range holding a single observation, raw and bucketed; one holding none.
+	one := url.Values{"from": {t0.Add(2 * time.Hour).Format(time.RFC3339)}, "to": {t0.Add(3 * time.Hour).Format(time.RFC3339)}}
+	for _, bucket := range []string{"raw", "1h", "15m"} {
+		one.Set("bucket", bucket)
+		a = decode[httpapi.SeriesAnswerJSON](t, b.do(t, http.MethodGet, path+"?"+one.Encode(), "", b.ann, nil))
+		var vals []any
+		for _, p := range a.Series[0].Points {
+			if p.V != nil {
+				vals = append(vals, p.V)
+			}
+		}
+		require.Equal(t, []any{70.0}, vals, bucket)
+	}
+	one.Set("from", t0.Add(-48*time.Hour).Format(time.RFC3339))
+	one.Set("to", t0.Add(-47*time.Hour).Format(time.RFC3339))
+	one.Set("bucket", "raw")
+	require.Empty(t, decode[httpapi.SeriesAnswerJSON](t, b.do(t, http.MethodGet, path+"?"+one.Encode(), "", b.ann, nil)).Series[0].Points)
+
 	// Default: the last 7 days, in the finest bucket with at most 1,000 points.
 	a = decode[httpapi.SeriesAnswerJSON](t, b.do(t, http.MethodGet, path+"?key=price", "", b.ann, nil))
 	require.Equal(t, "15m", a.Bucket)
