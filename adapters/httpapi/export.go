@@ -11,7 +11,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -36,8 +35,7 @@ func (s *Server) exportMonitor(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	page := readTimePage(c, fields, "export")
-	delete(fields, "limit")
+	from, to := readRange(c, fields)
 	format := c.QueryParam("format")
 	switch format {
 	case "":
@@ -46,17 +44,14 @@ func (s *Server) exportMonitor(c echo.Context) error {
 	default:
 		fields["format"] = "must be csv or ndjson"
 	}
-	if len(fields) > 0 {
-		return badQuery{&domain.Error{Code: domain.EINVALID, Message: "The export has invalid parameters.", Fields: fields}}
+	if err := queryProblem("export", fields); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	q, err := s.cfg.Exports.Prepare(ctx, app.ExportQuery{UserID: caller.UserID, MonitorID: c.Param("id"),
-		What: app.ExportKind(c.QueryParam("what")), From: page.From, To: page.To})
-	if domain.ErrorCode(err) == domain.EINVALID {
-		return badQuery{err}
-	}
+		What: app.ExportKind(c.QueryParam("what")), From: from, To: to})
 	if err != nil {
-		return err
+		return asBadQuery(err)
 	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s"`, app.ExportFileName(q.MonitorID, q.What, format)))

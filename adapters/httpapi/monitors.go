@@ -586,16 +586,7 @@ type timePage struct {
 // in the cursor's error.
 func readTimePage(c echo.Context, fields map[string]string, what string) timePage {
 	var p timePage
-	for name, dst := range map[string]**time.Time{"from": &p.From, "to": &p.To} {
-		if v := c.QueryParam(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				fields[name] = "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
-				continue
-			}
-			*dst = &t
-		}
-	}
+	p.From, p.To = readRange(c, fields)
 	limit, ok := pageSize(c.QueryParam("limit"))
 	if !ok {
 		fields["limit"] = fmt.Sprintf("must be a whole number from 1 to %d", PageSizeMax)
@@ -759,4 +750,35 @@ func factsJSON(facts []monitor.Fact, validation bool) []FactJSON {
 		out = append(out, j)
 	}
 	return out
+}
+
+// readRange reads the from and to parameters (RFC 3339), naming a bad one in fields.
+func readRange(c echo.Context, fields map[string]string) (from, to *time.Time) {
+	for name, dst := range map[string]**time.Time{"from": &from, "to": &to} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				fields[name] = "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"
+				continue
+			}
+			*dst = &t
+		}
+	}
+	return from, to
+}
+
+// queryProblem is the 400 of a read whose parameters are bad, nil when none is.
+func queryProblem(what string, fields map[string]string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	return badQuery{&domain.Error{Code: domain.EINVALID, Message: "The " + what + " query has invalid parameters.", Fields: fields}}
+}
+
+// asBadQuery answers a read's EINVALID error as a 400.
+func asBadQuery(err error) error {
+	if domain.ErrorCode(err) == domain.EINVALID {
+		return badQuery{err}
+	}
+	return err
 }

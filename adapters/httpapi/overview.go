@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 )
 
@@ -74,17 +73,13 @@ func (s *Server) overview(c echo.Context, get func(context.Context, string, app.
 		return err
 	}
 	fields := map[string]string{}
-	page := readTimePage(c, fields, "overview")
-	delete(fields, "limit")
-	if len(fields) > 0 {
-		return badQuery{&domain.Error{Code: domain.EINVALID, Message: "The overview query has invalid parameters.", Fields: fields}}
-	}
-	o, err := get(c.Request().Context(), caller.UserID, app.OverviewQuery{From: page.From, To: page.To, Zone: c.QueryParam("tz")})
-	if domain.ErrorCode(err) == domain.EINVALID {
-		return badQuery{err}
-	}
-	if err != nil {
+	from, to := readRange(c, fields)
+	if err := queryProblem("overview", fields); err != nil {
 		return err
+	}
+	o, err := get(c.Request().Context(), caller.UserID, app.OverviewQuery{From: from, To: to, Zone: c.QueryParam("tz")})
+	if err != nil {
+		return asBadQuery(err)
 	}
 	out := OverviewJSON{From: o.From, To: o.To, TZ: o.Zone,
 		Monitors: OverviewMonitorsJSON{Total: o.Monitors, ByState: map[string]int{}, ByStatus: map[string]int{}},

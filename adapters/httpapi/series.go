@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -65,19 +64,15 @@ func (s *Server) factSeries(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	page := readTimePage(c, fields, "series")
-	delete(fields, "limit") // a series has no pages
-	if len(fields) > 0 {
-		return badQuery{&domain.Error{Code: domain.EINVALID, Message: "The series query has invalid parameters.", Fields: fields}}
+	from, to := readRange(c, fields)
+	if err := queryProblem("series", fields); err != nil {
+		return err
 	}
-	q := app.SeriesQuery{UserID: caller.UserID, MonitorID: c.Param("id"), Keys: c.QueryParams()["key"], From: page.From, To: page.To,
+	q := app.SeriesQuery{UserID: caller.UserID, MonitorID: c.Param("id"), Keys: c.QueryParams()["key"], From: from, To: to,
 		Bucket: monitor.Bucket(c.QueryParam("bucket")), Agg: monitor.Agg(c.QueryParam("agg")), Zone: c.QueryParam("tz")}
 	a, err := s.cfg.Series.Series(c.Request().Context(), q)
-	if domain.ErrorCode(err) == domain.EINVALID {
-		return badQuery{err}
-	}
 	if err != nil {
-		return err
+		return asBadQuery(err)
 	}
 	out := SeriesAnswerJSON{From: a.From, To: a.To, Bucket: string(a.Bucket), Agg: string(a.Agg), TZ: a.Zone, Series: make([]SeriesJSON, 0, len(a.Series))}
 	for _, sr := range a.Series {

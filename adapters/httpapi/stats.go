@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
 )
@@ -96,18 +95,14 @@ func (s *Server) monitorStats(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	page := readTimePage(c, fields, "stats")
-	delete(fields, "limit")
-	if len(fields) > 0 {
-		return badQuery{&domain.Error{Code: domain.EINVALID, Message: "The stats query has invalid parameters.", Fields: fields}}
+	from, to := readRange(c, fields)
+	if err := queryProblem("stats", fields); err != nil {
+		return err
 	}
 	st, err := s.cfg.Stats.MonitorStats(c.Request().Context(), app.StatsQuery{UserID: caller.UserID, MonitorID: c.Param("id"),
-		From: page.From, To: page.To, Bucket: monitor.Bucket(c.QueryParam("bucket")), Zone: c.QueryParam("tz")})
-	if domain.ErrorCode(err) == domain.EINVALID {
-		return badQuery{err}
-	}
+		From: from, To: to, Bucket: monitor.Bucket(c.QueryParam("bucket")), Zone: c.QueryParam("tz")})
 	if err != nil {
-		return err
+		return asBadQuery(err)
 	}
 	return c.JSON(http.StatusOK, monitorStatsJSON(st))
 }

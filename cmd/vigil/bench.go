@@ -83,29 +83,12 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 		return err
 	}
 
-	m := NewMain(cfg, "bench", []string{roleNATS, roleAPI}, io.Discard)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	defer func() { stop(); <-done; m.Close() }()
-	var addr string
-	select {
-	case addr = <-m.HTTPAddr:
-	case err := <-done:
-		return fmt.Errorf("start api: %w", err)
-	}
-	base := "http://" + addr
-	client := &http.Client{Timeout: 30 * time.Second}
-
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		User        struct {
-			ID string `json:"id"`
-		} `json:"user"`
-	}
-	if err := call(client, http.MethodPost, base+"/api/auth/register", "", `{"email":"bench@vigil.localhost","password":"bench password 2026","name":"Bench"}`, http.StatusCreated, &tok); err != nil {
+	api, stop, err := startBenchAPI(ctx, cfg)
+	if err != nil {
 		return err
 	}
+	defer stop()
+	m, base, client, tok := api.m, api.base, api.client, api.tok
 	loadStart := time.Now()
 	ids, err := loadBenchData(ctx, m, tok.User.ID, *monitors, *evaluations)
 	if err != nil {
@@ -342,4 +325,41 @@ func positiveInts(name, raw string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// benchAPI is the API role running in this process for a bench, with a registered user.
+type benchAPI struct {
+	m      *Main
+	base   string
+	client *http.Client
+	tok    struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+}
+
+// startBenchAPI runs the API (and an embedded NATS) on cfg's database and registers the
+// bench user; stop shuts it down.
+func startBenchAPI(ctx context.Context, cfg config.Config) (*benchAPI, func(), error) {
+	m := NewMain(cfg, "bench", []string{roleNATS, roleAPI}, io.Discard)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	stop := func() { cancel(); <-done; m.Close() }
+	var addr string
+	select {
+	case addr = <-m.HTTPAddr:
+	case err := <-done:
+		cancel()
+		m.Close()
+		return nil, nil, fmt.Errorf("start api: %w", err)
+	}
+	a := &benchAPI{m: m, base: "http://" + addr, client: &http.Client{Timeout: time.Minute}}
+	if err := call(a.client, http.MethodPost, a.base+"/api/auth/register", "", `{"email":"bench@vigil.localhost","password":"bench password 2026","name":"Bench"}`, http.StatusCreated, &a.tok); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return a, stop, nil
 }

@@ -53,27 +53,12 @@ func benchHistoryOnce(ctx context.Context, cfg config.Config, facts, monitors, r
 	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
-	m := NewMain(cfg, "bench", []string{roleNATS, roleAPI}, io.Discard)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	defer func() { stop(); <-done; m.Close() }()
-	var addr string
-	select {
-	case addr = <-m.HTTPAddr:
-	case err := <-done:
-		return fmt.Errorf("start api: %w", err)
-	}
-	base, client := "http://"+addr, &http.Client{Timeout: time.Minute}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		User        struct {
-			ID string `json:"id"`
-		} `json:"user"`
-	}
-	if err := call(client, http.MethodPost, base+"/api/auth/register", "", `{"email":"bench@vigil.localhost","password":"bench password 2026","name":"Bench"}`, http.StatusCreated, &tok); err != nil {
+	api, stop, err := startBenchAPI(ctx, cfg)
+	if err != nil {
 		return err
 	}
+	defer stop()
+	m, base, client, tok := api.m, api.base, api.client, api.tok
 	perSeries := max(1, facts/(monitors*keys))
 	step := time.Duration(days) * 24 * time.Hour / time.Duration(perSeries)
 	fmt.Fprintf(out, "bench history: %d facts (%d monitors × %d keys × %d observations, one every %s over %d days)\n",
