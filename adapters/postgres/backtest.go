@@ -30,7 +30,7 @@ func (s *StatsStore) FactPoints(ctx context.Context, monitorID string, keys []st
 		evalID   string
 		f        monitor.Fact
 	)
-	_, err = pgx.ForEachRow(rows, []any{&evalID, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence}, func() error {
+	_, err = pgx.ForEachRow(rows, append([]any{&evalID}, factTargets(&f)...), func() error {
 		n := len(out)
 		if n > 0 && evalID == lastEval && (evalID != "" || out[n-1].At.Equal(f.ObservedAt)) {
 			out[n-1].Facts = append(out[n-1].Facts, f)

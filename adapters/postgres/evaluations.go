@@ -324,9 +324,14 @@ const factsOfEvaluationSQL = `
 // confidence were kept read as "" and 0.
 const factColumns = `key, value_number, value_text, value_bool, unit, observed_at, coalesce(evidence, ''), coalesce(confidence, 0)::float8`
 
+// factTargets are the scan targets of factColumns, for queries that read more beside them.
+func factTargets(f *monitor.Fact) []any {
+	return []any{&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence}
+}
+
 func scanFact(r pgx.CollectableRow) (monitor.Fact, error) {
 	var f monitor.Fact
-	err := r.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence)
+	err := r.Scan(factTargets(&f)...)
 	return f, err
 }
 

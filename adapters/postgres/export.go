@@ -26,13 +26,8 @@ func NewExportStore(pool *pgxpool.Pool) *ExportStore { return &ExportStore{pool:
 // an export streams as fast as the client reads.
 const ExportStatementTimeout = 30 * time.Minute
 
-// stream runs sql in a read-only snapshot and hands each row to fn as pgx reads it, so
-// memory stays constant however many rows there are.
-func (s *ExportStore) stream(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) error {
-	return streamRows(ctx, s.pool, sql, args, each)
-}
-
-// streamRows is ExportStore.stream on any pool.
+// streamRows runs sql in a read-only snapshot and hands each row to each as pgx reads it,
+// so memory stays constant however many rows there are.
 func streamRows(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, each func(pgx.Rows) error) error {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -60,11 +55,11 @@ func streamRows(ctx context.Context, pool *pgxpool.Pool, sql string, args []any,
 
 // StreamFacts implements app.ExportStore, in time order over facts_monitor_key_time_idx.
 func (s *ExportStore) StreamFacts(ctx context.Context, monitorID string, from, to time.Time, fn func(monitor.Fact) error) error {
-	return s.stream(ctx, `
+	return streamRows(ctx, s.pool, `
 		SELECT `+factColumns+` FROM facts WHERE monitor_id = $1 AND observed_at >= $2 AND observed_at < $3
 		ORDER BY observed_at, key`, []any{monitorID, from, to}, func(rows pgx.Rows) error {
-		var f monitor.Fact
-		if err := rows.Scan(&f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence); err != nil {
+		f, err := scanFact(rows)
+		if err != nil {
 			return fmt.Errorf("read fact: %w", err)
 		}
 		return fn(f)
@@ -73,7 +68,7 @@ func (s *ExportStore) StreamFacts(ctx context.Context, monitorID string, from, t
 
 // StreamEvaluations implements app.ExportStore, in slot order.
 func (s *ExportStore) StreamEvaluations(ctx context.Context, monitorID string, from, to time.Time, fn func(app.EvaluationRecord) error) error {
-	return s.stream(ctx, `
+	return streamRows(ctx, s.pool, `
 		SELECT `+evaluationColumns+` FROM evaluations WHERE monitor_id = $1 AND scheduled_for >= $2 AND scheduled_for < $3
 		ORDER BY scheduled_for`, []any{monitorID, from, to}, func(rows pgx.Rows) error {
 		e, err := scanEvaluation(rows)
@@ -86,7 +81,7 @@ func (s *ExportStore) StreamEvaluations(ctx context.Context, monitorID string, f
 
 // StreamNotifications implements app.ExportStore, in creation order.
 func (s *ExportStore) StreamNotifications(ctx context.Context, monitorID string, from, to time.Time, fn func(app.NotificationRecord) error) error {
-	return s.stream(ctx, `
+	return streamRows(ctx, s.pool, `
 		SELECT `+notificationColumns+` FROM notifications n WHERE n.monitor_id = $1 AND n.created_at >= $2 AND n.created_at < $3
 		ORDER BY n.created_at, n.id`, []any{monitorID, from, to}, func(rows pgx.Rows) error {
 		n, err := scanNotification(rows)

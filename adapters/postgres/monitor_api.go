@@ -361,7 +361,7 @@ func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals 
 	byEval := map[string][]monitor.Fact{}
 	var id string
 	var f monitor.Fact
-	_, err = pgx.ForEachRow(rows, []any{&id, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence}, func() error {
+	_, err = pgx.ForEachRow(rows, append([]any{&id}, factTargets(&f)...), func() error {
 		byEval[id] = append(byEval[id], f)
 		f = monitor.Fact{}
 		return nil

@@ -77,8 +77,7 @@ func (s *RetentionStore) StreamPartition(ctx context.Context, name string, fn fu
 		SELECT monitor_id::text, coalesce(evaluation_id::text, ''), `+factColumns+` FROM `+pgx.Identifier{name}.Sanitize()+`
 		ORDER BY observed_at, id`, nil, func(rows pgx.Rows) error {
 		var a app.ArchivedFact
-		f := &a.Fact
-		if err := rows.Scan(&a.MonitorID, &a.EvaluationID, &f.Key, &f.Number, &f.Text, &f.Bool, &f.Unit, &f.ObservedAt, &f.Evidence, &f.Confidence); err != nil {
+		if err := rows.Scan(append([]any{&a.MonitorID, &a.EvaluationID}, factTargets(&a.Fact)...)...); err != nil {
 			return fmt.Errorf("read fact of %s: %w", name, err)
 		}
 		return fn(a)
