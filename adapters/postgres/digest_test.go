@@ -30,19 +30,25 @@ func TestDailyDigest(t *testing.T) {
 	mb := newMailerBundle(t, b, source.Config{AllowPrivate: true})
 	paris, _ := time.LoadLocation("Europe/Paris")
 
-	// Two changes yesterday afternoon, Paris time.
+	// Two changes now, whatever time it is in Paris.
 	require.Len(t, fire(t, b, monitor.StateInactive, monitor.StateActive, 79), 1)
 	require.Len(t, fire(t, b, monitor.StateActive, monitor.StateInactive, 85), 1)
 	require.Equal(t, 2, mb.count(t, `SELECT count(*) FROM notifications WHERE status = 'digest_pending'`))
 	require.Zero(t, mb.deliverRequested(t), "nothing is sent at once")
 
 	store := postgres.NewNotificationStore(b.pool, mb.box, "test")
-	// Before the digest hour of the next day nothing is due; after it one digest is made,
-	// however many schedulers try at once.
+	// Before the first digest hour after the changes nothing is due; after it one digest is
+	// made, however many schedulers try at once. That hour is today's when the changes came
+	// before 08:00 Paris time, else tomorrow's, so the test holds at any time of day.
 	created := time.Now().In(paris)
-	y, m, d := created.AddDate(0, 0, 1).Date()
-	early := time.Date(y, m, d, 7, 59, 0, 0, paris)
-	at := time.Date(y, m, d, 8, 0, 30, 0, paris)
+	y, m, d := created.Date()
+	cutoff := time.Date(y, m, d, 8, 0, 0, 0, paris)
+	if !cutoff.After(created) {
+		y, m, d = created.AddDate(0, 0, 1).Date()
+		cutoff = time.Date(y, m, d, 8, 0, 0, 0, paris)
+	}
+	early := cutoff.Add(-time.Minute)
+	at := cutoff.Add(30 * time.Second)
 	n, err := app.NewDigester(store, func() time.Time { return early }).Tick(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)
