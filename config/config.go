@@ -89,7 +89,8 @@ type Config struct {
 	AIProviders      []string       // VIGIL_AI_PROVIDERS: order; default every provider with a key, then fallback
 	AIPrices         string         // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
 	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
-	MetricsAddr      string         // METRICS_ADDR: where roles without the API serve /metrics; empty: none
+	MetricsAddr      string         // METRICS_ADDR: where every role serves /metrics without credentials; empty: none (the API serves it to administrators)
+	TLSAtProxy       bool           // TLS_TERMINATED_AT_PROXY: clients reach Vigil over https through a trusted proxy, so PUBLIC_BASE_URL may be http in prod
 	MonitorQuota     int            // MONITOR_QUOTA: monitors per user
 	RateLimits       bool           // VIGIL_RATE_LIMITS: enforce the API's request limits (default on)
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
@@ -109,6 +110,12 @@ type Config struct {
 	GoogleAuthURL      string // GOOGLE_AUTH_URL
 	GoogleTokenURL     string // GOOGLE_TOKEN_URL
 	GoogleJWKSURL      string // GOOGLE_JWKS_URL
+}
+
+// HTTPSOnly tells whether clients reach Vigil over https only, so browsers may be told
+// to use nothing else (HSTS).
+func (c Config) HTTPSOnly() bool {
+	return hasScheme(c.PublicBaseURL, "https") || c.TLSAtProxy
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map in tests).
@@ -177,6 +184,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MailFrom = env("MAIL_FROM", devDefault("Vigil <vigil@localhost>"))
 	c.PublicBaseURL = env("PUBLIC_BASE_URL", devDefault("http://localhost:8080"))
 	c.PublicAppURL = env("PUBLIC_APP_URL", c.PublicBaseURL)
+	c.TLSAtProxy = boolean("TLS_TERMINATED_AT_PROXY", false)
 	c.LogLevel = env("LOG_LEVEL", "info")
 	c.LogFormat = env("LOG_FORMAT", map[bool]string{true: "console", false: "json"}[dev])
 	c.SecretKey = env("VIGIL_SECRET_KEY", "")
@@ -336,6 +344,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.PublicBaseURL != "" && !hasScheme(c.PublicBaseURL, "http", "https") {
 		errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL: must be an http(s) URL"))
+	}
+	if !dev && hasScheme(c.PublicBaseURL, "http") && !c.TLSAtProxy {
+		errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL: must be https when VIGIL_ENV=prod (tokens and passwords would cross the network in clear), "+
+			"or set TLS_TERMINATED_AT_PROXY=true when a trusted proxy in front serves it over https"))
 	}
 	if c.PublicAppURL != "" && !hasScheme(c.PublicAppURL, "http", "https") {
 		errs = append(errs, fmt.Errorf("PUBLIC_APP_URL: must be an http(s) URL"))

@@ -64,6 +64,41 @@ func TestLoadProd(t *testing.T) {
 	}
 }
 
+// TestProdRefusesPlainHTTP: ASVS 4.0.3 V9.1.1 (TLS for all client connectivity). In
+// production a public URL on plain http is refused, unless the operator says a trusted
+// proxy serves it over https; HSTS follows from either.
+func TestProdRefusesPlainHTTP(t *testing.T) {
+	t.Parallel()
+	prod := func(extra map[string]string) map[string]string {
+		env := map[string]string{
+			"VIGIL_ENV": "prod", "DATABASE_URL": "postgres://db/vigil", "SMTP_URL": "smtps://relay:465",
+			"MAIL_FROM": "alerts@vigil.example", "VIGIL_SECRET_KEY": strings.Repeat("s", 40), "NATS_URL": "nats://nats:4222",
+			"VIGIL_JWT_PRIVATE_KEYS": "MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF",
+			"VIGIL_DATA_KEYS":        "2026=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	_, err := config.Load(envOf(prod(map[string]string{"PUBLIC_BASE_URL": "http://vigil.example"})))
+	if err == nil || !strings.Contains(err.Error(), "PUBLIC_BASE_URL: must be https") || !strings.Contains(err.Error(), "TLS_TERMINATED_AT_PROXY") {
+		t.Fatalf("plain http in prod: %v, want a refusal naming TLS_TERMINATED_AT_PROXY", err)
+	}
+	c, err := config.Load(envOf(prod(map[string]string{"PUBLIC_BASE_URL": "http://vigil.example", "TLS_TERMINATED_AT_PROXY": "true"})))
+	if err != nil || !c.HTTPSOnly() {
+		t.Fatalf("http behind a TLS proxy: %v, https only %v", err, c.HTTPSOnly())
+	}
+	c, err = config.Load(envOf(prod(map[string]string{"PUBLIC_BASE_URL": "https://vigil.example"})))
+	if err != nil || !c.HTTPSOnly() {
+		t.Fatalf("https: %v, https only %v", err, c.HTTPSOnly())
+	}
+	c, err = config.Load(envOf(nil))
+	if err != nil || c.HTTPSOnly() {
+		t.Fatalf("dev on http://localhost: %v, https only %v (want false)", err, c.HTTPSOnly())
+	}
+}
+
 func TestLoadAIProviders(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(envOf(nil))

@@ -279,13 +279,8 @@ func (s *Server) confirmRecipient(c echo.Context) error {
 	return confirmRecipientPage.Execute(c.Response(), view)
 }
 
-// pageHeaders sets what every server-rendered page sends: a strict CSP (inline styles
-// only, forms post back to Vigil, no framing), no caching of the token-bearing URL and no
-// referrer leaking it.
+// pageHeaders sets what a server-rendered page sends beyond every response's headers
+// (securityHeaders gives pages their strict CSP): no caching of the token-bearing URL.
 func pageHeaders(c echo.Context) {
-	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Cache-Control", "no-store")
 }

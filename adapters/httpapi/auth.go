@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,12 +164,21 @@ func (s *Server) jwks(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 }
 
-// decodeJSON reads one JSON object of at most BodyLimit bytes into v. Unknown fields,
-// wrong types, malformed JSON and trailing data are 400s naming the problem; a larger body
-// is a 413.
+// decodeJSON reads one JSON object of at most BodyLimit bytes into v. A body not sent as
+// JSON is a 415; unknown fields, wrong types, malformed JSON, trailing data and text that
+// is not UTF-8 or holds a NUL byte are 400s naming the problem; a larger body is a 413.
 func decodeJSON(c echo.Context, v any) error {
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, BodyLimit)
-	dec := json.NewDecoder(body)
+	if err := requireJSON(c.Request()); err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, BodyLimit))
+	if err != nil {
+		return jsonError(err)
+	}
+	if field, problem := jsonTextProblem(raw); field != "" {
+		return badText(field, problem)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

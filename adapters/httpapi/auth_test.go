@@ -122,7 +122,7 @@ func setupAuthOn(t *testing.T, pool *pgxpool.Pool, opts authOpts) *authBundle {
 	require.NoError(t, err)
 	logs := &syncBuffer{}
 	cfg := httpapi.Config{Logger: zerolog.New(logs).Level(zerolog.DebugLevel), Accounts: svc,
-		AccessTokens: keys, APIKeys: opts.apiKeys}
+		AccessTokens: keys, APIKeys: opts.apiKeys, TranslateError: postgres.Translate}
 	if opts.wire != nil {
 		opts.wire(&cfg, pool, clock)
 	}

@@ -28,7 +28,17 @@ type Config struct {
 	Logger     zerolog.Logger
 	Checks     map[string]Checker // name -> check, all must pass for /readyz
 	DemoSource bool               // serve /demo/price.json and /demo/page.html
-	Metrics    http.Handler       // serves GET /metrics when set (Prometheus)
+	// Metrics serves GET /metrics when set (Prometheus), to administrators only: on the
+	// API's port it would tell anyone the system's traffic and internals. Scrapers read
+	// it without credentials on METRICS_ADDR, a listener of its own.
+	Metrics http.Handler
+	// HSTS sends Strict-Transport-Security on every response: set it when the public URL
+	// is https.
+	HSTS bool
+	// TranslateError turns an error no layer below translated (a database error that
+	// escaped its store) into a domain error before it becomes a response, so an outage is
+	// a 503 and bad data a 400, never a 500. Nil: none.
+	TranslateError func(error) error
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed; with none, the
 	// client address is the connection's, so a client cannot forge its IP for rate limits
 	// and audit records.
@@ -126,9 +136,11 @@ func New(cfg Config) *Server {
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
+	e.Pre(s.securityHeaders)
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
+	e.Use(refuseUnreadableText)
 
 	if err := s.registerDocRoutes(e); err != nil {
 		// The document is embedded and tested; a broken one is a programming error.
@@ -136,8 +148,8 @@ func New(cfg Config) *Server {
 	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	if cfg.Metrics != nil && cfg.AccessTokens != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), s.authenticated, s.adminOnly)
 	}
 	if cfg.UnsubscribeTokens != nil && cfg.Unsubscriber != nil {
 		e.GET("/unsubscribe", s.unsubscribe)
@@ -277,6 +289,10 @@ var statusOf = map[string]int{
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503: long enough for a
+// restarting database or a failed-over connection to come back, short enough to retry soon.
+const retryAfterUnavailable = "5"
+
 // badQuery marks an EINVALID error about a read's query parameters, answered 400: the
 // request asks for something that cannot be read, rather than for a change that is refused.
 type badQuery struct{ error }
@@ -287,6 +303,9 @@ func (b badQuery) Unwrap() error { return b.error }
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	if s.cfg.TranslateError != nil {
+		err = s.cfg.TranslateError(err)
 	}
 	p := Problem{Type: "about:blank", Instance: c.Request().URL.Path}
 	var he *echo.HTTPError
@@ -319,7 +338,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	p.Title = http.StatusText(p.Status)
-	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	h := c.Response().Header()
+	if p.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", retryAfterUnavailable)
+	}
+	h.Set(echo.HeaderContentType, "application/problem+json")
 	if err := c.JSON(p.Status, p); err != nil {
 		s.log(c).Error().Err(err).Msg("write error response")
 	}

@@ -136,18 +136,6 @@ func TestUnsubscribe(t *testing.T) {
 	}
 }
 
-func TestMetricsRoute(t *testing.T) {
-	t.Parallel()
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("vigil_up 1\n")) })
-	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), Metrics: metrics})
-	if rec := get(t, s.Handler(), "/metrics"); rec.Code != http.StatusOK || rec.Body.String() != "vigil_up 1\n" {
-		t.Fatalf("/metrics = %d %q", rec.Code, rec.Body)
-	}
-	if rec := get(t, httpapi.New(httpapi.Config{Logger: zerolog.Nop()}).Handler(), "/metrics"); rec.Code != http.StatusNotFound {
-		t.Fatalf("/metrics without a registry = %d", rec.Code)
-	}
-}
-
 func TestClientIPIsNotForgeable(t *testing.T) {
 	t.Parallel()
 	var seen string

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/vigilhq/vigil/domain"
@@ -313,7 +315,8 @@ func (s *Server) listMonitors(c echo.Context) error {
 	q.Limit = limit
 	if v := c.QueryParam("cursor"); v != "" {
 		var cur listCursor
-		if err := decodeCursor(v, &cur); err != nil || cur.Sort != q.Sort || cur.Desc != q.Desc {
+		if err := decodeCursor(v, &cur); err != nil || cur.Sort != q.Sort || cur.Desc != q.Desc ||
+			uuid.Validate(cur.ID) != nil || textProblem(cur.Value) != "" {
 			fields["cursor"] = "is not a cursor of this listing; start again without it"
 		} else {
 			q.After = &app.MonitorCursor{Value: cur.Value, ID: cur.ID}
@@ -323,6 +326,12 @@ func (s *Server) listMonitors(c echo.Context) error {
 		return &domain.Error{Code: domain.EINVALID, Message: "The query has invalid parameters.", Fields: fields}
 	}
 	page, err := s.cfg.Monitors.List(c.Request().Context(), q)
+	if errors.Is(err, domain.ErrInvalid) && q.After != nil {
+		// The one value of the query the database reads as typed is the cursor's (a time,
+		// for the time orders): one it cannot read is a cursor this API did not make.
+		return &domain.Error{Code: domain.EINVALID, Message: "The query has invalid parameters.",
+			Fields: map[string]string{"cursor": "is not a cursor of this listing; start again without it"}, Err: err}
+	}
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,8 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 	verifier, err := sendgrid.NewVerifier(base64.StdEncoding.EncodeToString(der))
 	require.NoError(t, err)
 	suppressions := postgres.NewSuppressionStore(pool)
-	cfg := httpapi.Config{Logger: zerolog.Nop(), Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
+	cfg := httpapi.Config{Logger: zerolog.Nop(), TranslateError: postgres.Translate,
+		Accounts: accounts, AccessTokens: keys, Monitors: svc, PromptExamples: fallback.Examples,
 		Series:    app.NewSeriesService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewFactStore(pool), time.Now),
 		Stats:     app.NewStatsService(postgres.NewMonitorStore(pool, "vigil/test"), postgres.NewStatsStore(pool), time.Now),
 		Overviews: app.NewOverviewService(postgres.NewStatsStore(pool), adminService(t, pool), time.Now),

@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,32 +134,105 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	return nil
 }
 
-// translate turns pgx errors into domain errors: no rows is ENOTFOUND, unique and
-// exclusion violations are ECONFLICT, check and foreign-key violations EINVALID,
-// connection failures EUNAVAILABLE. Other errors pass through wrapped.
-func translate(err error) error {
+// translate turns pgx errors into domain errors; see Translate.
+func translate(err error) error { return Translate(err) }
+
+// Translate is the one translation of database errors into domain errors, so that no
+// input and no outage reaches a client as a 500:
+//   - no rows is ENOTFOUND; unique and exclusion violations are ECONFLICT;
+//   - check, foreign-key and not-null violations, and every data exception (SQLSTATE class
+//     22: a NUL byte, a byte sequence that is not UTF-8, a value that is not a date, out of
+//     range, too long), are EINVALID, naming the column when the server names one;
+//   - the server or the connection being unavailable (class 08, 57P01 to 57P03, too many
+//     connections, a connection that died mid-statement, a pool that gave no connection in
+//     time) and contention (serialization failures, deadlocks, a cancelled statement) are
+//     EUNAVAILABLE, which the API answers 503 with Retry-After.
+//
+// Errors that are none of these, and domain errors, pass through unchanged.
+func Translate(err error) error {
 	if err == nil {
 		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &domain.Error{Code: domain.ENOTFOUND, Message: "Not found.", Err: err}
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "23505", "23P01":
-			return &domain.Error{Code: domain.ECONFLICT, Message: "It already exists.", Err: err}
-		case "23503", "23514", "23502", "22P02":
-			return &domain.Error{Code: domain.EINVALID, Message: "The value is not allowed.", Err: err}
-		case "40001", "40P01", "57014":
-			return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The database is busy; try again.", Err: err}
-		}
-		return err
+		return translateState(pgErr, err)
 	}
-	if pgconn.Timeout(err) || isConnectError(err) {
-		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The database is unavailable.", Err: err}
+	if unavailable(err) {
+		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The database is unavailable; try again.", Err: err}
 	}
 	return err
+}
+
+func translateState(pgErr *pgconn.PgError, err error) error {
+	code := pgErr.Code
+	switch {
+	case code == "23505" || code == "23P01":
+		return &domain.Error{Code: domain.ECONFLICT, Message: "It already exists.", Err: err}
+	case code == "23503" || code == "23514" || code == "23502":
+		e := &domain.Error{Code: domain.EINVALID, Message: "The value is not allowed.", Err: err}
+		if code == "23502" && pgErr.ColumnName != "" {
+			e.Fields = map[string]string{pgErr.ColumnName: "is required"}
+		}
+		return e
+	case strings.HasPrefix(code, "22"):
+		e := &domain.Error{Code: domain.EINVALID, Message: "A value is not valid: it " + dataProblem(code) + ".", Err: err}
+		if pgErr.ColumnName != "" {
+			e.Fields = map[string]string{pgErr.ColumnName: dataProblem(code)}
+		}
+		return e
+	case code == "40001" || code == "40P01" || code == "57014" || code == "55P03":
+		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The database is busy; try again.", Err: err}
+	case strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") ||
+		code == "57P01" || code == "57P02" || code == "57P03" || code == "57P05":
+		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The database is unavailable; try again.", Err: err}
+	}
+	return err
+}
+
+// dataProblem says what is wrong with a value the server refused with a data exception.
+func dataProblem(code string) string {
+	switch code {
+	case "22021":
+		return "contains a NUL byte or bytes that are not UTF-8"
+	case "22007", "22008":
+		return "is not a valid date and time"
+	case "22003":
+		return "is out of range"
+	case "22001":
+		return "is too long"
+	case "22P02":
+		return "is not of the right form"
+	case "22P05":
+		return "contains characters that cannot be stored"
+	}
+	return "cannot be stored"
+}
+
+// unavailable tells errors that mean no answer could be had from the server: it refused or
+// dropped the connection, the connection broke mid-statement, or no connection was free in
+// time (a pool timeout while the request itself still had time is also a deadline).
+func unavailable(err error) bool {
+	if isConnectError(err) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	// pgx reports a pooled connection that the server closed, and a closed pool, by text only.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "closed pool")
 }
 
 func isConnectError(err error) bool {

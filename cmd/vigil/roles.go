@@ -194,7 +194,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		start(role, fn)
 	}
-	if m.cfg.MetricsAddr != "" && !m.has(roleAPI) {
+	if m.cfg.MetricsAddr != "" {
 		fn, err := m.metricsServer()
 		if err != nil {
 			cancelAll()
@@ -344,6 +344,8 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Checks:            map[string]httpapi.Checker{"postgres": pgCheck, "nats": natsChecker{m.nc}},
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
+		HSTS:              m.cfg.HTTPSOnly(),
+		TranslateError:    postgres.Translate,
 		TrustedProxies:    m.cfg.TrustedProxies,
 		UnsubscribeTokens: signer,
 		Unsubscriber:      postgres.NewUserStore(m.pool),
@@ -731,7 +733,8 @@ func devSecret(path string) ([]byte, error) {
 	return nil, fmt.Errorf("dev secret %s: still incomplete after waiting", path)
 }
 
-// metricsServer serves /metrics on METRICS_ADDR for roles that run without the API.
+// metricsServer serves /metrics on METRICS_ADDR, a listener of its own that scrapers
+// read without credentials; keep it off the public network.
 func (m *Main) metricsServer() (func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", m.cfg.MetricsAddr)
 	if err != nil {

@@ -1,0 +1,173 @@
+package httpapi_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/httpapi"
+)
+
+// TestSecurityHeadersOnEveryResponse: ASVS 4.0.3 V14.4.3 (a CSP), V14.4.4 (nosniff), V14.4.5
+// (HSTS), V14.4.6 (Referrer-Policy) and V14.4.7 (no framing by other origins), on JSON
+// answers, errors, Echo's own 404, the pages links in emails open and the API reference.
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	t.Parallel()
+	h := fullServer(t).Handler()
+	for _, r := range []struct{ method, path, csp string }{
+		{http.MethodGet, "/healthz", "default-src 'none'"},
+		{http.MethodGet, "/api/monitors", "default-src 'none'"}, // 401
+		{http.MethodGet, "/nowhere", "default-src 'none'"},
+		{http.MethodDelete, "/healthz", "default-src 'none'"}, // 405
+		{http.MethodGet, "/unsubscribe?token=good", "style-src 'unsafe-inline'"},
+		{http.MethodGet, "/docs", "script-src 'self'"},
+		{http.MethodGet, "/api/openapi.json", "default-src 'none'"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		hd := rec.Header()
+		require.Equal(t, "nosniff", hd.Get("X-Content-Type-Options"), r.path)
+		require.Equal(t, "no-referrer", hd.Get("Referrer-Policy"), r.path)
+		require.Equal(t, "same-origin", hd.Get("Cross-Origin-Opener-Policy"), r.path)
+		require.Equal(t, "same-origin", hd.Get("Cross-Origin-Resource-Policy"), r.path)
+		require.Equal(t, "DENY", hd.Get("X-Frame-Options"), r.path)
+		csp := hd.Get("Content-Security-Policy")
+		require.Contains(t, csp, "frame-ancestors 'none'", r.path)
+		require.Contains(t, csp, r.csp, r.path)
+		require.NotContains(t, csp, "'unsafe-eval'", r.path)
+		if !strings.Contains(r.csp, "script-src") {
+			require.NotContains(t, csp, "script-src", "%s runs no script", r.path)
+		}
+		require.Empty(t, hd.Get("Strict-Transport-Security"), "no HSTS when the public URL is http: %s", r.path)
+	}
+
+	https := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), HSTS: true}).Handler()
+	for _, path := range []string{"/healthz", "/nowhere"} {
+		rec := get(t, https, path)
+		require.Equal(t, "max-age=31536000; includeSubDomains", rec.Header().Get("Strict-Transport-Security"), path)
+	}
+}
+
+// TestMetricsAreForAdministratorsOnly: ASVS 4.0.3 V4.3.1 and V14.3.2. On the API's port
+// /metrics is not public: anonymous callers get 401, users 403, administrators the metrics.
+func TestMetricsAreForAdministratorsOnly(t *testing.T) {
+	t.Parallel()
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("vigil_up 1\n")) })
+	b := setupAuth(t, authOpts{wire: func(cfg *httpapi.Config, pool *pgxpool.Pool, clock *fakeClock) {
+		withAdmin(t)(cfg, pool, clock)
+		cfg.Metrics = metrics
+	}})
+	requireProblem(t, b.do(t, http.MethodGet, "/metrics", "", ""), http.StatusUnauthorized, "unauthorized")
+	ann := b.register(t, "ann@example.com", goodPassword)
+	requireProblem(t, b.do(t, http.MethodGet, "/metrics", "", ann.AccessToken), http.StatusForbidden, "forbidden")
+	admin := b.makeAdmin(t, "root@example.com")
+	rec := b.do(t, http.MethodGet, "/metrics", "", admin.AccessToken)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "vigil_up 1\n", rec.Body.String())
+
+	// Without authentication wired there is no one to show them to: no route at all.
+	if rec := get(t, httpapi.New(httpapi.Config{Logger: zerolog.Nop(), Metrics: metrics}).Handler(), "/metrics"); rec.Code != http.StatusNotFound {
+		t.Fatalf("/metrics without authentication = %d, want 404", rec.Code)
+	}
+}
+
+// TestJSONRoutesRefuseOtherContentTypes: ASVS 4.0.3 V13.1.5. A body that is not declared
+// as JSON is a 415, so a cross-origin "simple" POST (text/plain, a form), which a browser
+// sends without a preflight, never reaches login, register or forgot-password.
+func TestJSONRoutesRefuseOtherContentTypes(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t, authOpts{})
+	body := `{"email":"ann@example.com","password":"` + goodPassword + `"}`
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/json; charset=iso-8859-1", "application/jsonx", ""} {
+		for _, path := range []string{"/api/auth/register", "/api/auth/login"} {
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			rec := httptest.NewRecorder()
+			b.h.ServeHTTP(rec, req)
+			checkResponseAgainstSpec(t, req, rec)
+			p := requireProblem(t, rec, http.StatusUnsupportedMediaType, "invalid")
+			require.Contains(t, p.Detail, "application/json", "%s as %q", path, ct)
+		}
+	}
+	require.Zero(t, b.count(t, `SELECT count(*) FROM users`), "nothing sent as another type was acted on")
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON; Charset=UTF-8"} {
+		req := httptest.NewRequest(http.MethodPost, "/api/auth/login", strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		b.h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "%q is JSON: the login is tried (and fails: no such user)", ct)
+	}
+}
+
+// TestUnreadableTextIsRefusedAtTheEdge: ASVS 4.0.3 V5.1.3 and V5.1.4 (input validated,
+// structured data checked) and V7.4.1 (no internal error shown). A NUL byte or bytes that
+// are not UTF-8, in a JSON member, a query parameter, a path parameter or a form, is a 400
+// naming the field, authenticated or not, and never reaches PostgreSQL.
+func TestUnreadableTextIsRefusedAtTheEdge(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	type probe struct {
+		method, path, body string
+		token              bool
+		field              string
+	}
+	for _, p := range []probe{
+		{http.MethodPost, "/api/auth/login", `{"email":"ann\u0000@example.com","password":"x"}`, false, "email"},
+		{http.MethodPost, "/api/auth/login", "{\"email\":\"ann\xff@example.com\",\"password\":\"x\"}", false, "email"},
+		{http.MethodPost, "/api/auth/register", `{"email":"a@example.com","password":"` + goodPassword + `","name":"A\u0000"}`, false, "name"},
+		{http.MethodPost, "/api/monitors", `{"prompt":"Tell me when the price drops below $80\u0000","source_url":"https://example.com/"}`, true, "prompt"},
+		{http.MethodPost, "/api/monitors/validate", "{\"prompt\":\"price \xc3\x28 below 80\"}", true, "prompt"},
+		{http.MethodPatch, "/api/monitors/01900000-0000-7000-8000-000000000000", `{"selector":{"pri\u0000ce":"span"}}`, true, `selector."pri\x00ce"`},
+		{http.MethodPatch, "/api/monitors/01900000-0000-7000-8000-000000000000", `{"selector":{"price":"span\u0000"}}`, true, "selector.price"},
+		{http.MethodGet, "/api/monitors?q=%00", "", true, "q"},
+		{http.MethodGet, "/api/monitors?q=%ff%fe", "", true, "q"},
+		{http.MethodGet, "/api/me/audit?action=%00", "", true, "action"},
+		{http.MethodGet, "/api/monitors/%00", "", true, "id"},
+		{http.MethodGet, "/api/monitors/%c3%28/history", "", true, "id"},
+	} {
+		token := ""
+		if p.token {
+			token = b.ann
+		}
+		rec := b.do(t, p.method, p.path, p.body, token, nil)
+		problem := requireProblem(t, rec, http.StatusBadRequest, "invalid")
+		require.Contains(t, problem.Errors, p.field, "%s %s %q: %s", p.method, p.path, p.body, rec.Body)
+	}
+	// An escaped backslash before u0000 is the text \u0000, not a NUL: it is read as text.
+	rec := b.do(t, http.MethodGet, "/api/monitors?q="+`%5Cu0000`, "", b.ann, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+}
+
+// TestDatabaseErrorsAreAnsweredAsTheClientsOrAnOutage: ASVS 4.0.3 V7.4.1 (a generic
+// message, no internals, when something unexpected happens). A listing cursor whose value
+// the database cannot read as a time is a 422 naming the cursor, as every invalid listing
+// parameter is; with the database gone,
+// the API answers 503 with Retry-After, not 500, and shows none of the driver's text.
+func TestDatabaseErrorsAreAnsweredAsTheClientsOrAnOutage(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPI(t)
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"s":"created_at","v":"yesterday-ish","i":"01900000-0000-7000-8000-000000000000"}`))
+	rec := b.do(t, http.MethodGet, "/api/monitors?cursor="+forged, "", b.ann, nil)
+	p := requireProblem(t, rec, http.StatusUnprocessableEntity, "invalid")
+	require.Contains(t, p.Errors, "cursor", rec.Body.String())
+	forged = base64.RawURLEncoding.EncodeToString([]byte(`{"s":"created_at","v":"2026-01-01 00:00:00+00","i":"not-a-uuid"}`))
+	p = requireProblem(t, b.do(t, http.MethodGet, "/api/monitors?cursor="+forged, "", b.ann, nil), http.StatusUnprocessableEntity, "invalid")
+	require.Contains(t, p.Errors, "cursor")
+
+	b.pool.Close()
+	for _, path := range []string{"/api/monitors", "/api/me", "/api/notifications"} {
+		rec := b.do(t, http.MethodGet, path, "", b.ann, nil)
+		p := requireProblem(t, rec, http.StatusServiceUnavailable, "unavailable")
+		require.Equal(t, "5", rec.Header().Get("Retry-After"), path)
+		require.NotContains(t, strings.ToLower(p.Detail), "pool", path)
+	}
+}
