@@ -60,10 +60,8 @@ type Config struct {
 	// --- monitors: /api/monitors* ---
 	// Monitors serves the monitor routes (with AccessTokens for authentication).
 	// PromptExamples are shown with a 422 for a prompt that cannot be monitored.
-	// EvaluateLimit, when set, rate-limits POST /api/monitors/:id/evaluate.
 	Monitors       Monitors
 	PromptExamples []string
-	EvaluateLimit  echo.MiddlewareFunc
 	// Series serves /api/monitors/:id/facts and /facts/latest; Stats /api/monitors/:id/stats;
 	// Overviews GET /api/stats and, for administrators, /api/admin/stats.
 	Series    Series
@@ -162,7 +160,7 @@ func New(cfg Config) *Server {
 	// --- end accounts ---
 	// --- monitors ---
 	if cfg.Monitors != nil && cfg.AccessTokens != nil {
-		s.registerMonitorRoutes(e, cfg.EvaluateLimit)
+		s.registerMonitorRoutes(e)
 	}
 	if cfg.Series != nil && cfg.AccessTokens != nil {
 		s.registerSeriesRoutes(e)

@@ -39,8 +39,10 @@ const (
 //   - every authenticated route: Rules.API per caller (the API key when one was used,
 //     otherwise the user), counted after authentication.
 //
-// POST /api/monitors/:id/evaluate has its own limit, Config.EvaluateLimit (see
-// Limits.PerCaller). The numbers are ratelimit.Defaults(), documented there; they are not
+// The routes that cost AI calls and fetches have limits of their own on top: POST
+// /api/monitors/:id/evaluate Rules.EvaluateNow per caller, POST /api/monitors and the two
+// validate routes Rules.CreateMonitor and Rules.ValidateMonitor per user, whichever of
+// their keys they use. The numbers are ratelimit.Defaults(), documented there; they are not
 // configurable by environment because no deployment has needed other values yet.
 type Limits struct {
 	Limiter *ratelimit.Limiter
@@ -49,7 +51,7 @@ type Limits struct {
 
 // PerCaller returns middleware limiting each caller by rule; it must sit behind the
 // authenticated middleware (on a route of an authenticated group). cmd uses it for
-// Config.EvaluateLimit with Rules.EvaluateNow.
+// Config.ActionTestLimit with Rules.ActionTest.
 func (l *Limits) PerCaller(rule ratelimit.Rule, log zerolog.Logger) echo.MiddlewareFunc {
 	return ratelimit.Middleware(l.Limiter, rule, CallerRateKey, log)
 }
@@ -66,6 +68,24 @@ func CallerRateKey(c echo.Context) string {
 	default:
 		return "user:" + caller.UserID
 	}
+}
+
+// UserRateKey keys a request by its user, whichever API key or token it came with, for
+// limits on what costs money: a user cannot multiply them by making keys.
+func UserRateKey(c echo.Context) string {
+	if caller, ok := CallerFrom(c); ok {
+		return "user:" + caller.UserID
+	}
+	return ""
+}
+
+// costLimit returns the route middleware enforcing the rule rule picks from the
+// configured limits, keyed by key; none without limits.
+func (s *Server) costLimit(rule func(ratelimit.Rules) ratelimit.Rule, key func(echo.Context) string) []echo.MiddlewareFunc {
+	if s.cfg.Limits == nil {
+		return nil
+	}
+	return []echo.MiddlewareFunc{ratelimit.Middleware(s.cfg.Limits.Limiter, rule(s.cfg.Limits.Rules), key, s.cfg.Logger)}
 }
 
 // useLimits installs the limits of s.cfg.Limits: the per-path ones as router middleware,

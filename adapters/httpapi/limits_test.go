@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/httpapi"
@@ -22,11 +21,10 @@ import (
 )
 
 // withLimits wires the limits with rules on the bundle's pool (one Limiter per server,
-// as in production), and the evaluate limit the way cmd does.
+// as in production).
 func withLimits(rules ratelimit.Rules) func(*httpapi.Config, *pgxpool.Pool, *fakeClock) {
 	return func(cfg *httpapi.Config, pool *pgxpool.Pool, _ *fakeClock) {
 		cfg.Limits = &httpapi.Limits{Limiter: ratelimit.New(pool, nil), Rules: rules}
-		cfg.EvaluateLimit = cfg.Limits.PerCaller(rules.EvaluateNow, zerolog.Nop())
 	}
 }
 
@@ -276,4 +274,48 @@ func TestLimiterOutageFailsOpen(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.login(t, "ann@example.com", goodPassword).Code)
 	require.Less(t, time.Since(start), 30*time.Second)
 	require.Contains(t, b.logs.String(), "rate limiter unavailable")
+}
+
+// TestCostLimitsPerUser: ASVS 4.0.3 V11.1.4 (anti-automation on costly functions). Creating
+// and validating a monitor (an AI classification, a fetch, AI calls) have limits of their
+// own per user, shared by the user's token and every API key, so making keys does not
+// multiply them; another user has their own.
+func TestCostLimitsPerUser(t *testing.T) {
+	t.Parallel()
+	rules := ratelimit.Defaults()
+	rules.ValidateMonitor.Limit = 3
+	rules.CreateMonitor.Limit = 2
+	b := setupAuth(t, authOpts{wire: wires(withAPIKeys(t), withLimits(rules))})
+	ann := b.register(t, "ann@example.com", goodPassword)
+	bob := b.register(t, "bob@example.com", goodPassword)
+	k1 := b.createKey(t, ann.AccessToken, map[string]any{"name": "one"})
+	k2 := b.createKey(t, ann.AccessToken, map[string]any{"name": "two"})
+	const missing = "01900000-0000-7000-8000-000000000000"
+
+	// Three validations, through the token and both keys, and both validate routes: the
+	// fourth is refused whichever credential asks. (Empty bodies: what is counted is the
+	// request, whatever the handler then answers.)
+	for i, cred := range []string{ann.AccessToken, k1.Key, k2.Key} {
+		path := "/api/monitors/validate"
+		if i == 1 {
+			path = "/api/monitors/" + missing + "/validate"
+		}
+		rec := b.do(t, http.MethodPost, path, "", cred)
+		require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+		require.Equal(t, "3", rec.Header().Get("RateLimit-Limit"))
+		require.Equal(t, fmt.Sprint(2-i), rec.Header().Get("RateLimit-Remaining"))
+	}
+	for _, cred := range []string{ann.AccessToken, k1.Key} {
+		requireLimited(t, b.do(t, http.MethodPost, "/api/monitors/validate", "", cred), 3)
+	}
+	// Creation has its own count.
+	for range 2 {
+		require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/api/monitors", "", k2.Key).Code)
+	}
+	requireLimited(t, b.do(t, http.MethodPost, "/api/monitors", "", ann.AccessToken), 2)
+	// Reading is not a cost: the listing still answers.
+	require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, "/api/monitors", "", ann.AccessToken).Code)
+	// Bob is another user.
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/api/monitors/validate", "", bob.AccessToken).Code)
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/api/monitors", "", bob.AccessToken).Code)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/vigilhq/vigil/adapters/ratelimit"
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/monitor"
@@ -39,23 +40,23 @@ const (
 	PageSizeMax     = 100
 )
 
-// registerMonitorRoutes serves /api/monitors; evaluate is wrapped in evaluateLimit when set.
-func (s *Server) registerMonitorRoutes(e *echo.Echo, evaluateLimit echo.MiddlewareFunc) {
+// registerMonitorRoutes serves /api/monitors. The routes that cost AI calls and fetches
+// (create, validate, evaluate) have limits of their own besides the general one.
+func (s *Server) registerMonitorRoutes(e *echo.Echo) {
 	g := e.Group("/api/monitors", s.authenticated)
-	g.POST("", s.createMonitor)
+	create := s.costLimit(func(r ratelimit.Rules) ratelimit.Rule { return r.CreateMonitor }, UserRateKey)
+	validate := s.costLimit(func(r ratelimit.Rules) ratelimit.Rule { return r.ValidateMonitor }, UserRateKey)
+	evaluate := s.costLimit(func(r ratelimit.Rules) ratelimit.Rule { return r.EvaluateNow }, CallerRateKey)
+	g.POST("", s.createMonitor, create...)
 	g.GET("", s.listMonitors)
-	g.POST("/validate", s.validateMonitor)
+	g.POST("/validate", s.validateMonitor, validate...)
 	g.GET("/:id", s.getMonitor)
 	g.PUT("/:id", s.putMonitor)
 	g.PATCH("/:id", s.patchMonitor)
 	g.DELETE("/:id", s.deleteMonitor)
-	g.POST("/:id/validate", s.validateMonitor)
+	g.POST("/:id/validate", s.validateMonitor, validate...)
 	g.GET("/:id/history", s.monitorHistory)
-	if evaluateLimit != nil {
-		g.POST("/:id/evaluate", s.evaluateMonitor, evaluateLimit)
-	} else {
-		g.POST("/:id/evaluate", s.evaluateMonitor)
-	}
+	g.POST("/:id/evaluate", s.evaluateMonitor, evaluate...)
 }
 
 // MonitorJSON is a monitor as the API shows it.

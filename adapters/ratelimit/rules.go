@@ -21,6 +21,10 @@ type Rules struct {
 	API Rule
 	// EvaluateNow limits on-demand evaluations per caller.
 	EvaluateNow Rule
+	// ValidateMonitor limits validations (a classification, a fetch and AI calls) per user.
+	ValidateMonitor Rule
+	// CreateMonitor limits monitor creations (each classified by an AI provider) per user.
+	CreateMonitor Rule
 	// ActionTest limits the sample notifications an action test sends, per caller.
 	ActionTest Rule
 }
@@ -55,6 +59,15 @@ func Defaults() Rules {
 		// 10 a minute per caller: each one runs a fetch and an AI call that costs money and
 		// hits a third-party site, so it is the one endpoint whose limit is about cost.
 		EvaluateNow: Rule{Name: "evaluate-now-caller", Limit: 10, Window: time.Minute},
+		// 30 a minute per user, over all their keys: a person trying phrasings in a form,
+		// even one that validates as they type after a pause, stays under it; a script
+		// using validate as a free fetch-and-AI service does not. Each costs a
+		// classification, a fetch of someone's site and up to three AI calls.
+		ValidateMonitor: Rule{Name: "validate-monitor-user", Limit: 30, Window: time.Minute},
+		// 60 an hour per user: an import of a few dozen monitors fits (the monitor quota
+		// bounds what is kept anyway); creating and deleting in a loop, each creation an AI
+		// classification, does not.
+		CreateMonitor: Rule{Name: "create-monitor-user", Limit: 60, Window: time.Hour},
 		// 10 an hour per caller: enough to set up and debug a few endpoints; each test mails
 		// or calls someone, so it must not become a way to flood an address or a server.
 		ActionTest: Rule{Name: "action-test-caller", Limit: 10, Window: time.Hour},
@@ -64,5 +77,5 @@ func Defaults() Rules {
 // All returns every rule, for validating them at start-up or listing them.
 func (r Rules) All() []Rule {
 	return []Rule{r.LoginIP, r.LoginFailuresAccount, r.RegisterIP, r.ForgotIP, r.ForgotEmail,
-		r.ResetIP, r.API, r.EvaluateNow, r.ActionTest}
+		r.ResetIP, r.API, r.EvaluateNow, r.ValidateMonitor, r.CreateMonitor, r.ActionTest}
 }

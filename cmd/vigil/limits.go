@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/vigilhq/vigil/adapters/httpapi"
 	"github.com/vigilhq/vigil/adapters/ratelimit"
 )
@@ -16,17 +14,15 @@ import (
 const rateLimitCleanupEvery = 5 * time.Minute
 
 // rateLimits builds the API's request limits on the API's pool, with the rules
-// of ratelimit.Defaults (documented there and on httpapi.Limits), and the per-caller
-// limit of POST /api/monitors/:id/evaluate. The limiter uses the database's clock, so
+// of ratelimit.Defaults (documented there and on httpapi.Limits). The limiter uses the database's clock, so
 // every API process agrees on when a window ends.
 // With VIGIL_RATE_LIMITS=off (benchmarks, or a deployment limiting at its proxy) there are
 // none.
-func (m *Main) rateLimits() (*httpapi.Limits, echo.MiddlewareFunc) {
+func (m *Main) rateLimits() *httpapi.Limits {
 	if !m.cfg.RateLimits {
-		return nil, nil
+		return nil
 	}
-	limits := &httpapi.Limits{Limiter: ratelimit.New(m.pool, nil), Rules: ratelimit.Defaults()}
-	return limits, limits.PerCaller(limits.Rules.EvaluateNow, m.log)
+	return &httpapi.Limits{Limiter: ratelimit.New(m.pool, nil), Rules: ratelimit.Defaults()}
 }
 
 // cleanRateLimits runs lim.Cleanup every rateLimitCleanupEvery until ctx ends or the

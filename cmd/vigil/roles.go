@@ -330,7 +330,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 	}
 	suppressions := postgres.NewSuppressionStore(m.pool)
 	notifications := app.NewNotificationService(postgres.NewNotificationStore(m.pool, keys, "vigil/"+m.name), m.now)
-	limits, evaluateLimit := m.rateLimits() // rate limits
+	limits := m.rateLimits() // rate limits
 	var actionTestLimit echo.MiddlewareFunc
 	if limits != nil {
 		actionTestLimit = limits.PerCaller(limits.Rules.ActionTest, m.log)
@@ -380,7 +380,6 @@ func (m *Main) api() (func(context.Context) error, error) {
 		APIKeyManager: apiKeys,
 		Admin:         admin,
 		Limits:        limits,
-		EvaluateLimit: evaluateLimit,
 	})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
