@@ -94,6 +94,7 @@ type Config struct {
 	MonitorQuota     int            // MONITOR_QUOTA: monitors per user
 	RateLimits       bool           // VIGIL_RATE_LIMITS: enforce the API's request limits (default on)
 	TrustedProxies   []netip.Prefix // VIGIL_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+	CORSOrigins      []string       // CORS_ORIGINS: origins (https://app.example) whose pages may call the API from browsers; empty: none
 
 	// --- accounts ---
 	Beta           bool   // VIGIL_BETA: on limits register and login to the beta allowlist (default off)
@@ -252,6 +253,22 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MetricsAddr = env("METRICS_ADDR", "")
 	c.MonitorQuota = num("MONITOR_QUOTA", 100, 1, 1000000)
 	c.RateLimits = boolean("VIGIL_RATE_LIMITS", true)
+	if raw := getenv("CORS_ORIGINS"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			origin := strings.TrimSpace(part)
+			u, err := url.Parse(origin)
+			switch {
+			case origin == "*":
+				errs = append(errs, fmt.Errorf("CORS_ORIGINS: list the origins; * would let every site's pages use the API with a user's token"))
+			case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil:
+				errs = append(errs, fmt.Errorf("CORS_ORIGINS: %q is not an origin such as https://app.example", origin))
+			case !dev && u.Scheme != "https":
+				errs = append(errs, fmt.Errorf("CORS_ORIGINS: %q must be https when VIGIL_ENV=prod", origin))
+			default:
+				c.CORSOrigins = append(c.CORSOrigins, u.Scheme+"://"+strings.ToLower(u.Host))
+			}
+		}
+	}
 	if raw := getenv("VIGIL_TRUSTED_PROXIES"); raw != "" {
 		for _, part := range strings.Split(raw, ",") {
 			p, err := netip.ParsePrefix(strings.TrimSpace(part))

@@ -99,6 +99,25 @@ func TestProdRefusesPlainHTTP(t *testing.T) {
 	}
 }
 
+// TestCORSOrigins: ASVS 4.0.3 V14.5.3. CORS is off unless origins are listed; a wildcard, a
+// URL with a path, or plain http in prod is refused.
+func TestCORSOrigins(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil || len(c.CORSOrigins) != 0 {
+		t.Fatalf("default: %v %v, want none", c.CORSOrigins, err)
+	}
+	c, err = config.Load(envOf(map[string]string{"CORS_ORIGINS": "https://App.Example, http://localhost:5173"}))
+	if err != nil || strings.Join(c.CORSOrigins, " ") != "https://app.example http://localhost:5173" {
+		t.Fatalf("two origins: %v %v", c.CORSOrigins, err)
+	}
+	for _, bad := range []string{"*", "https://app.example/path", "app.example", "ftp://app.example"} {
+		if _, err := config.Load(envOf(map[string]string{"CORS_ORIGINS": bad})); err == nil || !strings.Contains(err.Error(), "CORS_ORIGINS") {
+			t.Errorf("%q: %v, want a refusal naming CORS_ORIGINS", bad, err)
+		}
+	}
+}
+
 func TestLoadAIProviders(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(envOf(nil))

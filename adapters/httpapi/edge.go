@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/vigilhq/vigil/domain"
 )
@@ -58,6 +59,44 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set("Content-Security-Policy", csp)
 		})
 		return next(c)
+	}
+}
+
+// corsConfig lets the pages of origins call the API from a browser: with a bearer token
+// (no cookies, so no credentials mode), reading the headers a client needs (ETag for
+// If-Match, the rate-limit headers, Location of what it created).
+func corsConfig(origins []string) middleware.CORSConfig {
+	return middleware.CORSConfig{
+		AllowOrigins: origins,
+		AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+		AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, "If-Match", "If-None-Match"},
+		ExposeHeaders: []string{"ETag", "Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+			echo.HeaderXRequestID, "Content-Disposition"},
+		MaxAge: 600,
+	}
+}
+
+// refuseCrossSiteWrites refuses, with 403, a state-changing request a browser sends from
+// another site's page (Sec-Fetch-Site, or Origin against Host): the forms of the pages
+// links in emails open, unsubscribe, and anything a cookie could ever authorize are out of
+// reach of cross-site request forgery. Requests without those headers (scripts, servers,
+// mail providers' one-click unsubscribe) and those from the CORS origins pass.
+func refuseCrossSiteWrites(trusted []string) echo.MiddlewareFunc {
+	cop := http.NewCrossOriginProtection()
+	for _, o := range trusted {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			// config.Load has checked every origin; one that fails here is a programming error.
+			panic(fmt.Sprintf("httpapi: trusted origin %q: %v", o, err))
+		}
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := cop.Check(c.Request()); err != nil {
+				return &domain.Error{Code: domain.EFORBIDDEN,
+					Message: "A page of another site cannot send this request (cross-origin requests are refused)."}
+			}
+			return next(c)
+		}
 	}
 }
 

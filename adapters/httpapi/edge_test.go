@@ -171,3 +171,82 @@ func TestDatabaseErrorsAreAnsweredAsTheClientsOrAnOutage(t *testing.T) {
 		require.NotContains(t, strings.ToLower(p.Detail), "pool", path)
 	}
 }
+
+// TestCORSIsOffUnlessAnOriginIsListed: ASVS 4.0.3 V14.5.3 (the Origin header is checked
+// against an allowlist, never * or a reflected origin). Without CORS_ORIGINS no origin is
+// allowed; with it, preflights from a listed origin get its exact origin and what a client
+// needs, and any other origin gets nothing.
+func TestCORSIsOffUnlessAnOriginIsListed(t *testing.T) {
+	t.Parallel()
+	preflight := func(h http.Handler, origin string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodOptions, "/api/monitors", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	off := httpapi.New(httpapi.Config{Logger: zerolog.Nop()}).Handler()
+	rec := preflight(off, "https://app.example")
+	require.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"), "CORS is off by default")
+
+	on := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), CORSOrigins: []string{"https://app.example"}}).Handler()
+	rec = preflight(on, "https://app.example")
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	require.Equal(t, "https://app.example", rec.Header().Get("Access-Control-Allow-Origin"))
+	require.Contains(t, rec.Header().Get("Access-Control-Allow-Methods"), http.MethodPost)
+	require.Contains(t, strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "authorization")
+	require.Empty(t, rec.Header().Get("Access-Control-Allow-Credentials"), "bearer tokens, never cookies")
+	require.Equal(t, "600", rec.Header().Get("Access-Control-Max-Age"))
+	for _, other := range []string{"https://evil.example", "https://app.example.evil.example", "http://app.example", "null"} {
+		rec := preflight(on, other)
+		require.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"), other)
+	}
+	// An actual request from the listed origin can read what it needs.
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	req.Header.Set("Origin", "https://app.example")
+	rec = httptest.NewRecorder()
+	on.ServeHTTP(rec, req)
+	require.Equal(t, "https://app.example", rec.Header().Get("Access-Control-Allow-Origin"))
+	require.Contains(t, rec.Header().Get("Access-Control-Expose-Headers"), "ETag")
+}
+
+// TestCrossSiteWritesAreRefused: ASVS 4.0.3 V4.2.2 (CSRF defences on state-changing
+// requests). A browser POST from another site's page to a form route (unsubscribe) or to
+// the API is 403 and does nothing; the same request from Vigil's own page, from a listed
+// CORS origin, or from a script or a mail provider (no browser headers) goes through.
+func TestCrossSiteWritesAreRefused(t *testing.T) {
+	t.Parallel()
+	unsub := &recordingUnsubscriber{}
+	h := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), UnsubscribeTokens: fakeTokens{}, Unsubscriber: unsub,
+		CORSOrigins: []string{"https://app.example"}}).Handler()
+	post := func(headers map[string]string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "http://vigil.test/unsubscribe?token=good", strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, hostile := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site", "Origin": "https://sub.vigil.test"},
+		{"Origin": "https://evil.example"},
+	} {
+		rec := post(hostile)
+		requireProblem(t, rec, http.StatusForbidden, "forbidden")
+	}
+	require.Empty(t, unsub.calls, "no cross-site request was acted on")
+	for _, fine := range []map[string]string{
+		{},                                // a mail provider's one-click request, or curl
+		{"Sec-Fetch-Site": "same-origin"}, // the button on Vigil's own page
+		{"Origin": "http://vigil.test"},
+		{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, // a listed front end
+	} {
+		require.Equal(t, http.StatusOK, post(fine).Code, "%v", fine)
+	}
+	require.Len(t, unsub.calls, 4)
+}

@@ -32,6 +32,9 @@ type Config struct {
 	// API's port it would tell anyone the system's traffic and internals. Scrapers read
 	// it without credentials on METRICS_ADDR, a listener of its own.
 	Metrics http.Handler
+	// CORSOrigins are the origins (scheme://host[:port]) whose pages may call the API from
+	// a browser; none by default. Their cross-origin requests also pass the CSRF check.
+	CORSOrigins []string
 	// HSTS sends Strict-Transport-Security on every response: set it when the public URL
 	// is https.
 	HSTS bool
@@ -135,6 +138,10 @@ func New(cfg Config) *Server {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
 	e.Pre(s.securityHeaders)
+	if len(cfg.CORSOrigins) > 0 {
+		e.Pre(middleware.CORSWithConfig(corsConfig(cfg.CORSOrigins)))
+	}
+	e.Pre(refuseCrossSiteWrites(cfg.CORSOrigins))
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())

@@ -345,6 +345,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
 		HSTS:              m.cfg.HTTPSOnly(),
+		CORSOrigins:       m.cfg.CORSOrigins,
 		TranslateError:    postgres.Translate,
 		TrustedProxies:    m.cfg.TrustedProxies,
 		UnsubscribeTokens: signer,
