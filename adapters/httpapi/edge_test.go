@@ -250,3 +250,33 @@ func TestCrossSiteWritesAreRefused(t *testing.T) {
 	}
 	require.Len(t, unsub.calls, 4)
 }
+
+// TestMonitorSourcesAreGuardedWhenStored: ASVS 4.0.3 V12.6.1. A source on a loopback,
+// private, metadata or special address, in any of its IPv6 spellings, is refused when a
+// monitor is created, validated or given a new source, naming source_url, before anything
+// is classified or fetched; a host that does not resolve yet is accepted (each fetch
+// checks again).
+func TestMonitorSourcesAreGuardedWhenStored(t *testing.T) {
+	t.Parallel()
+	b := setupMonitorsAPIWith(t, stackOptions{strictSources: true})
+	body := func(source string) string {
+		return `{"prompt":"Tell me when the price drops below $80","source_url":"` + source + `"}`
+	}
+	for _, target := range []string{
+		"http://127.0.0.1:8080/", "http://localhost/", "http://10.0.0.8/", "http://169.254.169.254/latest/meta-data/",
+		"http://[::1]/", "http://[::127.0.0.1]/", "http://[::ffff:127.0.0.1]/", "http://[2002:7f00:1::1]/",
+		"http://[64:ff9b::a9fe:a9fe]/", "http://[fec0::1]/", "http://[fd00:ec2::254]/", "http://0.0.0.0/",
+	} {
+		for _, path := range []string{"/api/monitors", "/api/monitors/validate"} {
+			p := requireProblem(t, b.do(t, http.MethodPost, path, body(target), b.ann, nil), http.StatusUnprocessableEntity, "invalid")
+			require.Contains(t, p.Errors["source_url"], "private or local address", "%s %s", path, target)
+		}
+	}
+	require.Zero(t, b.claude.Requests(), "nothing was classified")
+	rec := b.do(t, http.MethodPost, "/api/monitors", body("https://shop.example/item/42"), b.ann, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	id := decode[httpapi.MonitorJSON](t, rec).ID
+	p := requireProblem(t, b.do(t, http.MethodPatch, "/api/monitors/"+id, `{"source_url":"http://[::127.0.0.1]:5432/"}`, b.ann, nil),
+		http.StatusUnprocessableEntity, "invalid")
+	require.Contains(t, p.Errors["source_url"], "private or local address")
+}

@@ -67,6 +67,9 @@ func setupMonitorsAPI(t *testing.T) *monitorsBundle {
 type stackOptions struct {
 	rulesOnly bool        // the rules alone as the AI: what a user without an AI key meets
 	renderer  app.Fetcher // renders pages; nil: this Vigil has no browser
+	// strictSources guards monitor sources as production does (no private addresses);
+	// off, sources on loopback (the test servers) are allowed.
+	strictSources bool
 }
 
 // setupMonitorsAPIWith is setupMonitorsAPI with opts.
@@ -151,7 +154,7 @@ func newStackWith(t *testing.T, opts stackOptions) (*monitorsBundle, httpapi.Con
 		app.NewTriggerService(postgres.NewTriggerStore(pool, "vigil/test"), audit, time.Now), fallback.New(time.Now), fallback.New(time.Now), time.Now)
 	svc := app.NewMonitorService(postgres.NewMonitorStore(pool, "vigil/test"), ai, source.New(source.Config{AllowPrivate: true}, time.Now),
 		ai, time.Now, app.MonitorConfig{MinInterval: time.Minute, Quota: 50, Audit: audit, CheckSelector: fallback.CheckSelector,
-			Renderer: opts.renderer, Backtests: backtests})
+			Renderer: opts.renderer, Backtests: backtests, Guard: source.NewGuard(source.Config{AllowPrivate: !opts.strictSources})})
 	actions, mail, box, links := newActionService(t, pool, audit)
 	b.links = links
 	b.mail = mail

@@ -125,7 +125,7 @@ func New(cfg Config, now func() time.Time) (*Renderer, error) {
 		cfg.UserAgent = source.UserAgentDefault
 	}
 	if cfg.Allow == nil {
-		cfg.Allow = source.Public
+		cfg.Allow = source.NewPublicFilter()
 	}
 	p, err := startProxy(source.Dialer(source.Config{AllowPrivate: cfg.AllowPrivate, Allow: cfg.Allow}))
 	if err != nil {

@@ -20,8 +20,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"syscall"
 	"time"
+
+	"code.dny.dev/ssrf"
 
 	"github.com/vigilhq/vigil/domain"
 	"github.com/vigilhq/vigil/domain/ai"
@@ -97,7 +100,7 @@ func New(cfg Config, now func() time.Time) *Fetcher {
 		cfg.CacheBytes = CacheBytesDefault
 	}
 	if cfg.Allow == nil {
-		cfg.Allow = Public
+		cfg.Allow = NewPublicFilter()
 	}
 	dialer := Dialer(cfg)
 	transport := &http.Transport{
@@ -140,7 +143,7 @@ func (f *Fetcher) UserAgent() string { return f.agent }
 // Vigil's to a user's URL goes through, redirects and DNS changes included.
 func Dialer(cfg Config) *net.Dialer {
 	if cfg.Allow == nil {
-		cfg.Allow = Public
+		cfg.Allow = NewPublicFilter()
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if !cfg.AllowPrivate {
@@ -158,29 +161,78 @@ func Dialer(cfg Config) *net.Dialer {
 	return dialer
 }
 
-// Public reports whether addr is a public unicast address a source may live on.
+// Public reports whether addr is a public unicast address a source may live on: not in
+// any special-purpose range of IANA's IPv4 and IPv6 registries, as code.dny.dev/ssrf keeps
+// them (private, loopback, link-local, shared, documentation, benchmarking, multicast,
+// reserved), and for IPv6 inside global unicast (2000::/3) but outside the ranges that
+// embed or reach IPv4 (6to4 2002::/16, Teredo 2001::/32, NAT64 64:ff9b::/96 and
+// 64:ff9b:1::/48) or are otherwise special. So ::127.0.0.1 (IPv4-compatible),
+// ::ffff:0:7f00:1 (IPv4-translated) and fec0::/10 (the old site-local) are refused. An
+// IPv4-mapped address (::ffff:a.b.c.d, which is how the resolver returns A records) is
+// its IPv4 address, so it is judged as that.
 func Public(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	if !addr.IsValid() || addr.IsLoopback() || addr.IsPrivate() || addr.IsLinkLocalUnicast() ||
-		addr.IsLinkLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() || addr.IsInterfaceLocalMulticast() {
+	if !addr.IsValid() {
 		return false
 	}
-	for _, p := range nonPublic {
-		if p.Contains(addr) {
-			return false
-		}
+	if addr.Is4In6() {
+		addr = addr.Unmap()
 	}
-	return true
+	return specialPurpose.SafeAddr(addr) == nil
 }
 
-// nonPublic lists ranges the netip predicates do not cover.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach private IPv4
+// specialPurpose judges addresses against the IANA special-purpose registries; it holds
+// only those fixed tables.
+var specialPurpose = ssrf.New(ssrf.WithAnyPort(), ssrf.WithAnyNetwork())
+
+// ownAddressesTTL is how long the host's own addresses are trusted before they are read
+// again: interfaces change rarely (a container that got another address, a VPN coming up).
+const ownAddressesTTL = time.Minute
+
+// NewPublicFilter returns the default address filter of fetchers, guards and browsers: an
+// address must be Public and must not be one of this host's own interface addresses, which
+// may be public yet lead to services bound to every interface (metrics, NATS, PostgreSQL).
+// Each filter reads the addresses on first use and again after ownAddressesTTL; when they
+// cannot be read, every address it last knew stays refused.
+func NewPublicFilter() func(netip.Addr) bool {
+	return newPublicFilter(interfaceAddrs, time.Now)
+}
+
+func newPublicFilter(read func() (map[netip.Addr]bool, error), now func() time.Time) func(netip.Addr) bool {
+	var (
+		mu     sync.Mutex
+		own    map[netip.Addr]bool
+		readAt time.Time
+	)
+	return func(addr netip.Addr) bool {
+		if !Public(addr) {
+			return false
+		}
+		addr = addr.Unmap()
+		mu.Lock()
+		defer mu.Unlock()
+		if own == nil || now().Sub(readAt) > ownAddressesTTL {
+			if fresh, err := read(); err == nil {
+				own, readAt = fresh, now()
+			} else if own == nil {
+				own = map[netip.Addr]bool{}
+			}
+		}
+		return !own[addr]
+	}
+}
+
+func interfaceAddrs() (map[netip.Addr]bool, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	own := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			own[p.Addr().Unmap()] = true
+		}
+	}
+	return own, nil
 }
 
 // Fetch implements app.Fetcher: EUNAVAILABLE for failures worth retrying (network,

@@ -38,7 +38,7 @@ type Config struct {
 	// BaseURL is PUBLIC_BASE_URL, for the links in the body.
 	BaseURL string
 	// Guard holds the SSRF rules, as for sources: AllowPrivate, and Allow (default
-	// source.Public).
+	// source.NewPublicFilter).
 	Guard   source.Config
 	Timeout time.Duration // TimeoutDefault when 0
 	Now     func() time.Time

@@ -769,7 +769,8 @@ func (m *Main) monitorService() (*app.MonitorService, error) {
 	}
 	return app.NewMonitorService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), provider, m.sourceFetcher(), provider, m.now,
 		app.MonitorConfig{MinInterval: m.cfg.MinInterval, Quota: m.cfg.MonitorQuota, Audit: postgres.NewAuditStore(m.pool),
-			CheckSelector: fallback.CheckSelector, Renderer: renderer, Backtests: m.backtests()}), nil
+			CheckSelector: fallback.CheckSelector, Renderer: renderer, Backtests: m.backtests(),
+			Guard: source.NewGuard(source.Config{AllowPrivate: m.cfg.AllowPrivateSources})}), nil
 }
 
 // backtests replays monitors' stored facts with the rules: a backtest makes no AI call.

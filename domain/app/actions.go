@@ -88,6 +88,13 @@ type URLGuard interface {
 	CheckURL(ctx context.Context, rawURL string) error
 }
 
+// SourceGuard refuses monitor sources on addresses Vigil may not call (SSRF).
+type SourceGuard interface {
+	// CheckSource returns EINVALID when rawURL's host is or resolves to a forbidden
+	// address; a host that does not resolve now passes (each fetch checks again).
+	CheckSource(ctx context.Context, rawURL string) error
+}
+
 // Recipient confirmation limits.
 const (
 	RecipientTokenLifetime = 7 * 24 * time.Hour

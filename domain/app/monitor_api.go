@@ -143,6 +143,9 @@ type MonitorConfig struct {
 	// CheckSelector reports a selector that cannot work as an EINVALID error naming
 	// field; nil accepts every selector.
 	CheckSelector func(field, selector string) error
+	// Guard refuses sources on private, loopback or special addresses when a monitor is
+	// created, its source changed, or validated; nil checks only at fetch time.
+	Guard SourceGuard
 	// Renderer fetches sources in a browser for monitors that ask for rendering; nil when
 	// this Vigil has none, and such monitors are refused.
 	Renderer Fetcher
@@ -151,6 +154,19 @@ type MonitorConfig struct {
 	Backtests interface {
 		Run(ctx context.Context, q BacktestQuery) (Backtest, error)
 	}
+}
+
+// checkSource refuses a source on an address Vigil may not call, as an EINVALID error
+// naming source_url.
+func (s *MonitorService) checkSource(ctx context.Context, sourceURL string) error {
+	if s.cfg.Guard == nil || sourceURL == "" {
+		return nil
+	}
+	if err := s.cfg.Guard.CheckSource(ctx, sourceURL); err != nil {
+		return &domain.Error{Code: domain.EINVALID, Message: "The monitor has invalid fields.",
+			Fields: map[string]string{"source_url": domain.ErrorMessage(err)}, Err: err}
+	}
+	return nil
 }
 
 // checkRender refuses rendering when no browser is configured.
@@ -202,6 +218,9 @@ func (s *MonitorService) Create(ctx context.Context, d monitor.Draft, plan Trigg
 		return nil, err
 	}
 	if err := s.checkRender(d.Render); err != nil {
+		return nil, err
+	}
+	if err := s.checkSource(ctx, d.SourceURL); err != nil {
 		return nil, err
 	}
 	if len(plan.Specs) > TriggersPerMonitorMax {
@@ -261,6 +280,11 @@ func (s *MonitorService) Update(ctx context.Context, userID, id string, c monito
 	}
 	if c.Render != nil {
 		if err := s.checkRender(d.Render); err != nil {
+			return nil, err
+		}
+	}
+	if c.SourceURL != nil {
+		if err := s.checkSource(ctx, d.SourceURL); err != nil {
 			return nil, err
 		}
 	}
@@ -395,6 +419,9 @@ func (s *MonitorService) Validate(ctx context.Context, userID, id string, p Prop
 		return Validation{}, err
 	}
 	if err := s.checkSelectors(d.Selectors); err != nil {
+		return Validation{}, err
+	}
+	if err := s.checkSource(ctx, d.SourceURL); err != nil {
 		return Validation{}, err
 	}
 	ctx = ai.WithUser(ctx, userID)
