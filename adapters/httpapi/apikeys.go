@@ -15,7 +15,7 @@ import (
 // APIKeyManager is what the /api/me/api-keys handlers need; *account.APIKeyService
 // satisfies it. Every method is scoped to the user: another user's key is ENOTFOUND.
 type APIKeyManager interface {
-	CreateAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time, cl account.Client) (*account.NewAPIKey, error)
+	CreateAPIKey(ctx context.Context, userID, name string, scope account.Scope, expiresAt *time.Time, cl account.Client) (*account.NewAPIKey, error)
 	ListAPIKeys(ctx context.Context, userID string) ([]account.APIKey, error)
 	RevokeAPIKey(ctx context.Context, userID, id string, cl account.Client) error
 }
@@ -37,7 +37,7 @@ func (r apiKeyResolver) ResolveAPIKey(ctx context.Context, key string) (Caller, 
 	if err != nil {
 		return Caller{}, err
 	}
-	return Caller{UserID: p.UserID, Role: p.Role, APIKeyID: p.KeyID}, nil
+	return Caller{UserID: p.UserID, Role: p.Role, APIKeyID: p.KeyID, Scope: p.Scope}, nil
 }
 
 // registerAPIKeyRoutes serves /api/me/api-keys.
@@ -67,6 +67,7 @@ func sessionOnly(next echo.HandlerFunc) echo.HandlerFunc {
 type APIKeyJSON struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
+	Scope      string     `json:"scope"`  // read, monitors or full
 	Prefix     string     `json:"prefix"` // the 8 characters after "vgl_", to recognise the key
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -85,12 +86,13 @@ type APIKeyListJSON struct {
 }
 
 func apiKeyJSON(k account.APIKey) APIKeyJSON {
-	return APIKeyJSON{ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt,
+	return APIKeyJSON{ID: k.ID, Name: k.Name, Scope: string(k.Scope), Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt,
 		ExpiresAt: k.ExpiresAt}
 }
 
 type createAPIKeyRequest struct {
 	Name      string  `json:"name"`
+	Scope     string  `json:"scope"`      // read, monitors or full; absent: full
 	ExpiresAt *string `json:"expires_at"` // RFC 3339; null or absent: never expires
 }
 
@@ -112,7 +114,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		}
 		expiresAt = &t
 	}
-	k, err := s.cfg.APIKeyManager.CreateAPIKey(c.Request().Context(), caller.UserID, req.Name, expiresAt, clientOf(c))
+	k, err := s.cfg.APIKeyManager.CreateAPIKey(c.Request().Context(), caller.UserID, req.Name, account.Scope(req.Scope), expiresAt, clientOf(c))
 	if err != nil {
 		return err
 	}

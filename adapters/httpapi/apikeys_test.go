@@ -252,3 +252,59 @@ func TestAPIKeyOfDisabledOrDeletedUser(t *testing.T) {
 	require.Zero(t, b.count(t, `SELECT count(*) FROM api_keys WHERE id = $1`, key.ID), "keys go with the account")
 	requireProblem(t, b.do(t, http.MethodGet, "/api/me", "", key.Key), http.StatusUnauthorized, "unauthorized")
 }
+
+// TestAPIKeyScopes: ASVS 4.0.3 V4.1.3 (least privilege) and V1.4.x. A read key reads; a
+// monitors key also changes monitors and nothing else; a full key changes everything but
+// the password and the account's existence, which need the owner signed in.
+func TestAPIKeyScopes(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t, authOpts{wire: withAPIKeys(t)})
+	ann := b.register(t, "ann@example.com", goodPassword)
+	p := requireProblem(t, b.do(t, http.MethodPost, "/api/me/api-keys", `{"name":"x","scope":"admin"}`, ann.AccessToken),
+		http.StatusUnprocessableEntity, "invalid")
+	require.Contains(t, p.Errors, "scope")
+	read := b.createKey(t, ann.AccessToken, map[string]any{"name": "dashboard", "scope": "read"})
+	mons := b.createKey(t, ann.AccessToken, map[string]any{"name": "importer", "scope": "monitors"})
+	full := b.createKey(t, ann.AccessToken, map[string]any{"name": "ops"})
+	require.Equal(t, "read", read.Scope)
+	require.Equal(t, "monitors", mons.Scope)
+	require.Equal(t, "full", full.Scope, "a key made without a scope is full, as keys were before scopes")
+
+	scoped := func(key string, method, path, body string) int {
+		rec := b.do(t, method, path, body, key)
+		if rec.Code == http.StatusForbidden {
+			p := requireProblem(t, rec, http.StatusForbidden, "forbidden")
+			require.Contains(t, p.Detail, "scope", "%s %s", method, path)
+		}
+		return rec.Code
+	}
+	for _, key := range []string{read.Key, mons.Key, full.Key} {
+		require.Equal(t, http.StatusOK, scoped(key, http.MethodGet, "/api/monitors", ""))
+		require.Equal(t, http.StatusOK, scoped(key, http.MethodGet, "/api/me", ""))
+	}
+	// Writes to monitors: refused for read, passed on (then judged by the handler) for the others.
+	require.Equal(t, http.StatusForbidden, scoped(read.Key, http.MethodPost, "/api/monitors", `{"prompt":"x"}`))
+	require.Equal(t, http.StatusForbidden, scoped(read.Key, http.MethodDelete, "/api/monitors/01900000-0000-7000-8000-000000000000", ""))
+	require.Equal(t, http.StatusNotFound, scoped(mons.Key, http.MethodDelete, "/api/monitors/01900000-0000-7000-8000-000000000000", ""))
+	require.Equal(t, http.StatusNotFound, scoped(full.Key, http.MethodDelete, "/api/monitors/01900000-0000-7000-8000-000000000000", ""))
+	// Writes elsewhere: only full.
+	rename := `{"name":"Ann B."}`
+	require.Equal(t, http.StatusForbidden, scoped(read.Key, http.MethodPatch, "/api/me", rename))
+	require.Equal(t, http.StatusForbidden, scoped(mons.Key, http.MethodPatch, "/api/me", rename))
+	require.Equal(t, http.StatusOK, scoped(full.Key, http.MethodPatch, "/api/me", rename))
+	// The password is the owner's alone.
+	change := jsonBody(t, map[string]string{"current_password": goodPassword, "new_password": "another long passphrase"})
+	p = requireProblem(t, b.do(t, http.MethodPatch, "/api/me", change, full.Key), http.StatusForbidden, "forbidden")
+	require.Contains(t, p.Detail, "cannot change the password")
+	require.Equal(t, http.StatusOK, b.login(t, "ann@example.com", goodPassword).Code, "the password is unchanged")
+
+	list := decode[httpapi.APIKeyListJSON](t, b.do(t, http.MethodGet, "/api/me/api-keys", "", ann.AccessToken))
+	scopes := map[string]string{}
+	for _, k := range list.Items {
+		scopes[k.Name] = k.Scope
+	}
+	require.Equal(t, map[string]string{"dashboard": "read", "importer": "monitors", "ops": "full"}, scopes)
+	rows := b.auditRows(t, account.ActionAPIKeyCreated)
+	require.Len(t, rows, 3)
+	require.Contains(t, rows[0].metadata, `"scope": "read"`)
+}

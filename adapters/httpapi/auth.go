@@ -29,7 +29,7 @@ type Accounts interface {
 	Logout(ctx context.Context, refreshToken string, cl account.Client) error
 	GetMe(ctx context.Context, userID string) (*account.User, error)
 	UpdateMe(ctx context.Context, userID, sessionID string, in account.ProfileUpdate, cl account.Client) (*account.User, error)
-	DeleteMe(ctx context.Context, userID string, cl account.Client) error
+	DeleteMe(ctx context.Context, userID, sessionID, currentPassword string, cl account.Client) error
 	ListAudit(ctx context.Context, userID string, limit int, cursor string) (account.AuditPage, error)
 }
 

@@ -553,9 +553,12 @@ func TestBetaAllowlist(t *testing.T) {
 	require.Contains(t, reasons[1], "not_allowlisted")
 }
 
+// TestDeleteMe: ASVS 4.0.3 V2.5.x and V3.7.1 (re-authentication before a sensitive
+// operation). Deleting the account needs the current password, and no API key can do it,
+// whatever its scope.
 func TestDeleteMe(t *testing.T) {
 	t.Parallel()
-	b := setupAuth(t, authOpts{})
+	b := setupAuth(t, authOpts{wire: withAPIKeys(t)})
 	reg := b.register(t, "leaving@example.com", goodPassword)
 	keep := b.register(t, "staying@example.com", goodPassword)
 	for _, owner := range []string{reg.User.ID, keep.User.ID} {
@@ -566,7 +569,21 @@ func TestDeleteMe(t *testing.T) {
 	}
 
 	requireProblem(t, b.do(t, http.MethodDelete, "/api/me", "", ""), http.StatusUnauthorized, "unauthorized")
-	rec := b.do(t, http.MethodDelete, "/api/me", "", reg.AccessToken)
+	p := requireProblem(t, b.do(t, http.MethodDelete, "/api/me", "", reg.AccessToken), http.StatusUnprocessableEntity, "invalid")
+	require.Contains(t, p.Errors["current_password"], "is required")
+	p = requireProblem(t, b.do(t, http.MethodDelete, "/api/me", `{"current_password":"not the password"}`, reg.AccessToken),
+		http.StatusUnprocessableEntity, "invalid")
+	require.Equal(t, "is incorrect", p.Errors["current_password"])
+	key := b.createKey(t, reg.AccessToken, map[string]any{"name": "everything", "scope": "full"})
+	p = requireProblem(t, b.do(t, http.MethodDelete, "/api/me", jsonBody(t, map[string]string{"current_password": goodPassword}), key.Key),
+		http.StatusForbidden, "forbidden")
+	require.Contains(t, p.Detail, "API keys cannot delete the account")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM users WHERE id = $1`, reg.User.ID), "still there")
+	failed := b.auditRows(t, account.ActionAccountDeleted)
+	require.Len(t, failed, 1, "the wrong password is audited")
+	require.Equal(t, account.OutcomeFailure, failed[0].outcome)
+
+	rec := b.do(t, http.MethodDelete, "/api/me", jsonBody(t, map[string]string{"current_password": goodPassword}), reg.AccessToken)
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 
 	require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE id = $1`, reg.User.ID))
@@ -579,10 +596,10 @@ func TestDeleteMe(t *testing.T) {
 	requireProblem(t, b.login(t, "leaving@example.com", goodPassword), http.StatusUnauthorized, "unauthorized")
 
 	rows := b.auditRows(t, account.ActionAccountDeleted)
-	require.Len(t, rows, 1)
-	require.Equal(t, "", rows[0].actor)
-	require.Equal(t, reg.User.ID, rows[0].targetID)
-	require.Equal(t, "user", rows[0].targetType)
+	require.Len(t, rows, 2)
+	require.Equal(t, "", rows[1].actor)
+	require.Equal(t, reg.User.ID, rows[1].targetID)
+	require.Equal(t, "user", rows[1].targetType)
 }
 
 func TestMyAuditPagination(t *testing.T) {

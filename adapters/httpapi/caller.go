@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -19,8 +20,9 @@ const APIKeyPrefix = "vgl_"
 type Caller struct {
 	UserID    string
 	Role      account.Role
-	SessionID string // refresh family of the access token; "" for API keys
-	APIKeyID  string // the API key used; "" for access tokens
+	SessionID string        // refresh family of the access token; "" for API keys
+	APIKeyID  string        // the API key used; "" for access tokens
+	Scope     account.Scope // what the API key may do; "" for access tokens
 }
 
 // IsAdmin reports whether the caller is an administrator.
@@ -102,6 +104,12 @@ func (s *Server) authenticated(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			caller = Caller{UserID: claims.UserID, Role: claims.Role, SessionID: claims.SessionID}
 		}
+		if caller.APIKeyID != "" {
+			monitors := strings.HasPrefix(c.Path(), "/api/monitors")
+			if !caller.Scope.Permits(!isSafeMethod(c.Request().Method), monitors) {
+				return domain.Errorf(domain.EFORBIDDEN, "This API key's scope (%s) does not allow this request.", caller.Scope)
+			}
+		}
 		c.Set(callerKey, caller)
 		// Use cases that audit find the client in the request's context.
 		c.SetRequest(c.Request().WithContext(account.WithClient(c.Request().Context(), clientOf(c))))
@@ -141,4 +149,9 @@ func noStore(c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+}
+
+// isSafeMethod tells the methods that change nothing (RFC 9110 §9.2.1).
+func isSafeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }

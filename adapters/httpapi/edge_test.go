@@ -213,42 +213,45 @@ func TestCORSIsOffUnlessAnOriginIsListed(t *testing.T) {
 }
 
 // TestCrossSiteWritesAreRefused: ASVS 4.0.3 V4.2.2 (CSRF defences on state-changing
-// requests). A browser POST from another site's page to a form route (unsubscribe) or to
-// the API is 403 and does nothing; the same request from Vigil's own page, from a listed
-// CORS origin, or from a script or a mail provider (no browser headers) goes through.
+// requests). A browser POST from another site's page is 403 and does nothing, even with a
+// valid bearer token; the same request from Vigil's own origin, from a listed CORS origin,
+// or from a script (no browser headers) goes through. The one-click unsubscribe, which
+// mail providers post from anywhere with the token in its URL, is not refused.
 func TestCrossSiteWritesAreRefused(t *testing.T) {
 	t.Parallel()
-	unsub := &recordingUnsubscriber{}
-	h := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), UnsubscribeTokens: fakeTokens{}, Unsubscriber: unsub,
-		CORSOrigins: []string{"https://app.example"}}).Handler()
-	post := func(headers map[string]string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "http://vigil.test/unsubscribe?token=good", strings.NewReader("List-Unsubscribe=One-Click"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	b, cfg := newStack(t)
+	cfg.CORSOrigins = []string{"https://app.example"}
+	cfg.UnsubscribeTokens, cfg.Unsubscriber = fakeTokens{}, &recordingUnsubscriber{}
+	b.h = httpapi.New(cfg).Handler()
+	rec := b.do(t, http.MethodPost, "/api/auth/register", `{"email":"ann@example.com","password":"`+goodPassword+`","name":"Ann"}`, "", nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	ann := decode[httpapi.TokenResponse](t, rec).AccessToken
+	create := `{"prompt":"Tell me when the price drops below $80","source_url":"` + b.source.URL + `"}`
 	for _, hostile := range []map[string]string{
 		{"Sec-Fetch-Site": "cross-site"},
-		{"Sec-Fetch-Site": "same-site", "Origin": "https://sub.vigil.test"},
+		{"Sec-Fetch-Site": "same-site", "Origin": "https://sub.example.com"},
 		{"Origin": "https://evil.example"},
 	} {
-		rec := post(hostile)
-		requireProblem(t, rec, http.StatusForbidden, "forbidden")
+		requireProblem(t, b.do(t, http.MethodPost, "/api/monitors", create, ann, hostile), http.StatusForbidden, "forbidden")
+		requireProblem(t, b.do(t, http.MethodPost, "/api/auth/login", `{"email":"ann@example.com","password":"x"}`, "", hostile),
+			http.StatusForbidden, "forbidden")
 	}
-	require.Empty(t, unsub.calls, "no cross-site request was acted on")
+	require.Zero(t, b.count(t, `SELECT count(*) FROM monitors`), "no cross-site request was acted on")
 	for _, fine := range []map[string]string{
-		{},                                // a mail provider's one-click request, or curl
-		{"Sec-Fetch-Site": "same-origin"}, // the button on Vigil's own page
-		{"Origin": "http://vigil.test"},
+		nil,                               // a script
+		{"Sec-Fetch-Site": "same-origin"}, // Vigil's own page
+		{"Origin": "http://example.com"},  // the request's own host
 		{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, // a listed front end
 	} {
-		require.Equal(t, http.StatusOK, post(fine).Code, "%v", fine)
+		require.Equal(t, http.StatusCreated, b.do(t, http.MethodPost, "/api/monitors", create, ann, fine).Code, "%v", fine)
 	}
-	require.Len(t, unsub.calls, 4)
+	// One-click unsubscribe from a provider's page still works.
+	req := httptest.NewRequest(http.MethodPost, "/unsubscribe?token=good", strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	rec = httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 }
 
 // TestMonitorSourcesAreGuardedWhenStored: ASVS 4.0.3 V12.6.1. A source on a loopback,

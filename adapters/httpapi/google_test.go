@@ -277,3 +277,21 @@ func TestGoogleSignInBeta(t *testing.T) {
 	tr := b.signInOK(t)
 	require.Equal(t, "ada@invited.example", tr.User.Email)
 }
+
+// TestGoogleAccountDeletesItselfOnlyAfterARecentSignIn: ASVS 4.0.3 V3.7.1. An account with
+// no password confirms a deletion with a fresh sign-in: a session older than
+// account.ReauthWindow is refused, one just made is accepted.
+func TestGoogleAccountDeletesItselfOnlyAfterARecentSignIn(t *testing.T) {
+	t.Parallel()
+	b := setupGoogle(t, authOpts{})
+	old := b.signInOK(t)
+	b.clock.Advance(account.ReauthWindow + time.Minute)
+	p := requireProblem(t, b.do(t, http.MethodDelete, "/api/me", "", old.AccessToken), http.StatusForbidden, "forbidden")
+	require.Contains(t, p.Detail, "Sign in with Google again")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM users WHERE id = $1`, old.User.ID))
+
+	fresh := b.signInOK(t)
+	require.Equal(t, old.User.ID, fresh.User.ID)
+	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodDelete, "/api/me", "", fresh.AccessToken).Code)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE id = $1`, old.User.ID))
+}

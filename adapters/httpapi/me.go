@@ -42,6 +42,9 @@ func (s *Server) patchMe(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if caller.APIKeyID != "" && (req.NewPassword != nil || req.CurrentPassword != nil) {
+		return domain.Errorf(domain.EFORBIDDEN, "API keys cannot change the password; sign in to do that.")
+	}
 	u, err := s.cfg.Accounts.UpdateMe(c.Request().Context(), caller.UserID, caller.SessionID, account.ProfileUpdate{
 		Name: req.Name, Timezone: req.Timezone, DigestHour: req.DigestHour, NotificationsEnabled: req.NotificationsEnabled,
 		CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword}, clientOf(c))
@@ -52,12 +55,27 @@ func (s *Server) patchMe(c echo.Context) error {
 	return c.JSON(http.StatusOK, userJSON(u))
 }
 
+type deleteMeRequest struct {
+	CurrentPassword string `json:"current_password"`
+}
+
+// deleteMe deletes the account of a signed-in owner who confirms it: never with an API key,
+// whatever its scope (see sessionOnly).
 func (s *Server) deleteMe(c echo.Context) error {
 	caller, err := mustCaller(c)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Accounts.DeleteMe(c.Request().Context(), caller.UserID, clientOf(c)); err != nil {
+	if caller.APIKeyID != "" {
+		return domain.Errorf(domain.EFORBIDDEN, "API keys cannot delete the account; sign in to do that.")
+	}
+	var req deleteMeRequest
+	if c.Request().ContentLength != 0 || c.Request().Header.Get(echo.HeaderContentType) != "" {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if err := s.cfg.Accounts.DeleteMe(c.Request().Context(), caller.UserID, caller.SessionID, req.CurrentPassword, clientOf(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

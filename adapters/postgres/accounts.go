@@ -449,3 +449,17 @@ func (s *AccountStore) MarkEmailVerified(ctx context.Context, userID, email stri
 	}
 	return nil
 }
+
+// SessionStartedAt implements account.SessionStore.
+func (s *SessionStore) SessionStartedAt(ctx context.Context, userID, familyID string) (time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(created_at) FROM refresh_tokens WHERE family_id = $1 AND user_id = $2`,
+		familyID, userID).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("session %s: %w", familyID, translate(err))
+	}
+	if at == nil {
+		return time.Time{}, &domain.Error{Code: domain.ENOTFOUND, Message: "No such session."}
+	}
+	return *at, nil
+}

@@ -21,11 +21,11 @@ type APIKeyStore struct {
 // NewAPIKeyStore returns an APIKeyStore.
 func NewAPIKeyStore(pool *pgxpool.Pool) *APIKeyStore { return &APIKeyStore{pool: pool} }
 
-const apiKeyColumns = `id, user_id, name, prefix, key_hash, expires_at, last_used_at, revoked_at, created_at`
+const apiKeyColumns = `id, user_id, name, scope, prefix, key_hash, expires_at, last_used_at, revoked_at, created_at`
 
 func scanAPIKey(row pgx.Row) (*account.APIKey, error) {
 	var k account.APIKey
-	if err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.KeyHash, &k.ExpiresAt, &k.LastUsedAt, &k.RevokedAt,
+	if err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Scope, &k.Prefix, &k.KeyHash, &k.ExpiresAt, &k.LastUsedAt, &k.RevokedAt,
 		&k.CreatedAt); err != nil {
 		return nil, err
 	}
@@ -52,9 +52,9 @@ func (s *APIKeyStore) CreateAPIKey(ctx context.Context, k *account.APIKey, maxAc
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO api_keys (id, user_id, name, prefix, key_hash, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			k.ID, k.UserID, k.Name, k.Prefix, k.KeyHash, k.ExpiresAt, k.CreatedAt); err != nil {
+			INSERT INTO api_keys (id, user_id, name, scope, prefix, key_hash, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			k.ID, k.UserID, k.Name, string(k.Scope), k.Prefix, k.KeyHash, k.ExpiresAt, k.CreatedAt); err != nil {
 			return fmt.Errorf("insert api key: %w", translate(err))
 		}
 		created = true

@@ -18,7 +18,7 @@ import (
 func newAPIKey(t *testing.T, userID, prefix string, at time.Time) *account.APIKey {
 	t.Helper()
 	sum := sha256.Sum256([]byte("vgl_" + prefix + "_secret"))
-	return &account.APIKey{ID: newID(t), UserID: userID, Name: "key " + prefix, Prefix: prefix, KeyHash: sum[:], CreatedAt: at}
+	return &account.APIKey{ID: newID(t), UserID: userID, Name: "key " + prefix, Scope: account.ScopeRead, Prefix: prefix, KeyHash: sum[:], CreatedAt: at}
 }
 
 func TestAPIKeyStore(t *testing.T) {
@@ -37,7 +37,7 @@ func TestAPIKeyStore(t *testing.T) {
 
 	got, err := keys.FindAPIKeyByPrefix(ctx, "AAAAAAAA")
 	require.NoError(t, err)
-	require.Equal(t, []any{k.ID, k.UserID, k.Name, k.Prefix, k.KeyHash}, []any{got.ID, got.UserID, got.Name, got.Prefix, got.KeyHash})
+	require.Equal(t, []any{k.ID, k.UserID, k.Name, k.Scope, k.Prefix, k.KeyHash}, []any{got.ID, got.UserID, got.Name, got.Scope, got.Prefix, got.KeyHash})
 	require.True(t, k.CreatedAt.Equal(got.CreatedAt))
 	require.Nil(t, got.ExpiresAt)
 	require.Nil(t, got.LastUsedAt)

@@ -415,7 +415,7 @@ func TestDefaults(t *testing.T) {
 	t.Parallel()
 	rules := ratelimit.Defaults()
 	all := rules.All()
-	require.Len(t, all, 9)
+	require.Len(t, all, 11)
 	names := map[string]bool{}
 	for _, r := range all {
 		require.NoError(t, r.Validate())

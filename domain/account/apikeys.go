@@ -54,11 +54,53 @@ const (
 // the reason, so the answer does not tell a guessed prefix from a revoked key.
 const MsgAPIKeyInvalid = "The API key is not valid."
 
+// Scope is what an API key may do. A key for a dashboard reads; one for a script that
+// manages monitors changes only those; none, whatever its scope, may delete the account or
+// change its password or email, which need the owner signed in (see Service.DeleteMe).
+type Scope string
+
+// Scopes of API keys.
+const (
+	ScopeRead     Scope = "read"     // GET and HEAD only
+	ScopeMonitors Scope = "monitors" // reads, and changes to monitors and their triggers
+	ScopeFull     Scope = "full"     // everything an access token may, but the account itself
+)
+
+// ScopeDefault is the scope of a key made without one: what keys could do before scopes.
+const ScopeDefault = ScopeFull
+
+// ParseScope returns the scope named s ("" is ScopeDefault); ok is false for any other.
+func ParseScope(s string) (Scope, bool) {
+	switch Scope(s) {
+	case "":
+		return ScopeDefault, true
+	case ScopeRead, ScopeMonitors, ScopeFull:
+		return Scope(s), true
+	}
+	return "", false
+}
+
+// Permits reports whether a key of this scope may make a request: one that changes
+// nothing (write false) always; one that changes something only with ScopeFull, or with
+// ScopeMonitors when what it changes is a monitor or one of its triggers.
+func (s Scope) Permits(write, monitors bool) bool {
+	switch {
+	case !write:
+		return true
+	case s == ScopeFull:
+		return true
+	case s == ScopeMonitors:
+		return monitors
+	}
+	return false
+}
+
 // APIKey is a long-lived credential of a user for REST clients.
 type APIKey struct {
 	ID         string
 	UserID     string
 	Name       string
+	Scope      Scope
 	Prefix     string // the 8 public characters after "vgl_"
 	KeyHash    []byte // SHA-256 of the whole key; the key itself is never stored
 	ExpiresAt  *time.Time
@@ -123,13 +165,14 @@ type APIKeyPrincipal struct {
 	UserID string
 	Role   Role
 	KeyID  string
+	Scope  Scope
 }
 
-// CreateAPIKey makes a key for the user. Returns EINVALID with field errors for a name
-// that is empty, longer than NameMaxLen or has control characters, and for an
-// expiry that is not in the future; ECONFLICT when the user already holds
+// CreateAPIKey makes a key for the user with scope ("" is ScopeDefault). Returns EINVALID
+// with field errors for a name that is empty, longer than NameMaxLen or has control
+// characters, an unknown scope, and an expiry that is not in the future; ECONFLICT when the user already holds
 // APIKeysActiveMax usable keys.
-func (s *APIKeyService) CreateAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time, cl Client) (*NewAPIKey, error) {
+func (s *APIKeyService) CreateAPIKey(ctx context.Context, userID, name string, scope Scope, expiresAt *time.Time, cl Client) (*NewAPIKey, error) {
 	now := s.now()
 	name = strings.TrimSpace(name)
 	fields := map[string]string{}
@@ -137,6 +180,10 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, userID, name string, e
 		fields["name"] = "is required"
 	} else if msg := validateName(name); msg != "" {
 		fields["name"] = msg
+	}
+	scope, ok := ParseScope(string(scope))
+	if !ok {
+		fields["scope"] = "must be read, monitors or full"
 	}
 	if expiresAt != nil {
 		t := expiresAt.UTC().Truncate(time.Microsecond)
@@ -166,8 +213,8 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, userID, name string, e
 			return nil, err
 		}
 		sum := sha256.Sum256([]byte(key))
-		k = &APIKey{ID: id.String(), UserID: userID, Name: name, Prefix: prefix, KeyHash: sum[:], ExpiresAt: expiresAt,
-			CreatedAt: now}
+		k = &APIKey{ID: id.String(), UserID: userID, Name: name, Scope: scope, Prefix: prefix, KeyHash: sum[:],
+			ExpiresAt: expiresAt, CreatedAt: now}
 		created, err = s.d.Keys.CreateAPIKey(ctx, k, APIKeysActiveMax)
 		if errors.Is(err, domain.ErrConflict) && attempt < 2 {
 			continue
@@ -182,7 +229,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, userID, name string, e
 			Message: fmt.Sprintf("You already have %d active API keys; revoke one first.", APIKeysActiveMax)}
 	}
 	if err := recordAudit(ctx, s.d.Audit, now, AuditEvent{ActorID: userID, Action: ActionAPIKeyCreated, TargetType: TargetAPIKey,
-		TargetID: k.ID, Outcome: OutcomeSuccess, Metadata: map[string]any{"name": name, "prefix": k.Prefix}}, cl); err != nil {
+		TargetID: k.ID, Outcome: OutcomeSuccess, Metadata: map[string]any{"name": name, "prefix": k.Prefix, "scope": string(scope)}}, cl); err != nil {
 		return nil, err
 	}
 	return &NewAPIKey{APIKey: *k, Key: key}, nil
@@ -254,7 +301,7 @@ func (s *APIKeyService) ResolveAPIKey(ctx context.Context, key string) (APIKeyPr
 			return APIKeyPrincipal{}, fmt.Errorf("note use of api key %s: %w", k.ID, err)
 		}
 	}
-	return APIKeyPrincipal{UserID: u.ID, Role: u.Role, KeyID: k.ID}, nil
+	return APIKeyPrincipal{UserID: u.ID, Role: u.Role, KeyID: k.ID, Scope: k.Scope}, nil
 }
 
 func (s *APIKeyService) now() time.Time { return s.d.Clock.Now().UTC().Truncate(time.Microsecond) }

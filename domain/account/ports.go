@@ -69,6 +69,9 @@ type SessionStore interface {
 	// RevokeUserSessions revokes every not yet revoked token of the user except those of
 	// the family keep ("" keeps none).
 	RevokeUserSessions(ctx context.Context, userID, keep string, at time.Time) error
+	// SessionStartedAt returns when the user signed in to start the family: the creation
+	// of its first token. ENOTFOUND when the user has no such family.
+	SessionStartedAt(ctx context.Context, userID, familyID string) (time.Time, error)
 }
 
 // Audit outcomes.

@@ -447,9 +447,20 @@ func (s *Service) UpdateMe(ctx context.Context, userID, sessionID string, in Pro
 	return u, nil
 }
 
+// ReauthWindow is how recent a sign-in must be to stand for the password, for an account
+// that has none (Google sign-in only), when it deletes itself.
+const ReauthWindow = 10 * time.Minute
+
 // DeleteMe deletes the caller's account and everything it owns (monitors, actions,
-// sessions, API keys...) and records account_deleted with the user id as target.
-func (s *Service) DeleteMe(ctx context.Context, userID string, cl Client) error {
+// sessions, API keys...) and records account_deleted with the user id as target. The
+// owner must prove it is them again (ASVS V2.5.x, V3.7.1): with the current password or,
+// for an account without one, a sign-in of the session no older than ReauthWindow.
+// Returns EINVALID naming current_password when it is missing or wrong, EFORBIDDEN when the
+// sign-in is too old.
+func (s *Service) DeleteMe(ctx context.Context, userID, sessionID string, currentPassword string, cl Client) error {
+	if err := s.reauthenticate(ctx, userID, sessionID, currentPassword, ActionAccountDeleted, cl); err != nil {
+		return err
+	}
 	if err := s.d.Users.DeleteUser(ctx, userID); err != nil {
 		if isNotFound(err) {
 			return errAccountGone()
@@ -458,6 +469,42 @@ func (s *Service) DeleteMe(ctx context.Context, userID string, cl Client) error 
 	}
 	return s.audit(ctx, AuditEvent{Action: ActionAccountDeleted, TargetType: TargetUser, TargetID: userID,
 		Outcome: OutcomeSuccess}, cl)
+}
+
+// reauthenticate checks that the caller of a destructive operation is the account's owner
+// now: the current password when the account has one, else a sign-in of sessionID within
+// ReauthWindow. A wrong password is audited as a failed attempt at action.
+func (s *Service) reauthenticate(ctx context.Context, userID, sessionID, currentPassword, action string, cl Client) error {
+	u, err := s.GetMe(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !u.HasPassword() {
+		started, err := s.d.Sessions.SessionStartedAt(ctx, userID, sessionID)
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("session of user %s: %w", userID, err)
+		}
+		if err != nil || s.now().Sub(started) > ReauthWindow {
+			return domain.Errorf(domain.EFORBIDDEN,
+				"Sign in with Google again, then do this within %d minutes.", int(ReauthWindow/time.Minute))
+		}
+		return nil
+	}
+	if currentPassword == "" {
+		return invalid(map[string]string{"current_password": "is required: confirm it is you"})
+	}
+	ok, err := s.d.Hasher.Compare(u.PasswordHash, currentPassword)
+	if err != nil {
+		return fmt.Errorf("compare password of user %s: %w", u.ID, err)
+	}
+	if !ok {
+		if err := s.audit(ctx, AuditEvent{ActorID: u.ID, Action: action, TargetType: TargetUser, TargetID: u.ID,
+			Outcome: OutcomeFailure, Metadata: map[string]any{"reason": "bad_current_password"}}, cl); err != nil {
+			return err
+		}
+		return invalid(map[string]string{"current_password": "is incorrect"})
+	}
+	return nil
 }
 
 // Audit page size limits.
