@@ -80,6 +80,8 @@ type authBundle struct {
 	hasher *countingHasher
 	keys   *tokens.KeySet
 	logs   *syncBuffer
+	// accounts is the account use cases the server runs on.
+	accounts *account.Service
 }
 
 type authOpts struct {
@@ -127,7 +129,7 @@ func setupAuthOn(t *testing.T, pool *pgxpool.Pool, opts authOpts) *authBundle {
 		opts.wire(&cfg, pool, clock)
 	}
 	srv := httpapi.New(cfg)
-	return &authBundle{pool: pool, h: srv.Handler(), clock: clock, hasher: hasher, keys: keys, logs: logs}
+	return &authBundle{pool: pool, h: srv.Handler(), clock: clock, hasher: hasher, keys: keys, logs: logs, accounts: svc}
 }
 
 const userAgent = "vigil-test/1.0"

@@ -50,6 +50,7 @@ func (m *Main) accounts() (*account.Service, *tokens.KeySet, error) {
 
 		ResetTokens: postgres.NewResetTokenStore(m.pool),               // password reset
 		ResetMailer: resetMail,                                         // password reset
+		ResetQueue:  postgres.NewResetQueueStore(m.pool),               // password reset
 		Google:      postgres.NewAccountStore(m.pool, "vigil/"+m.name), // google sign-in
 
 		Welcome:       welcome,

@@ -223,6 +223,22 @@ func TestEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Forgot-password requests are queued and handled by an API process's worker: one
+	// email, for the account that exists, and an empty queue.
+	api.call(t, http.MethodPost, "/api/auth/password/forgot", `{"email":"ann@example.com"}`, http.StatusAccepted, nil)
+	api.call(t, http.MethodPost, "/api/auth/password/forgot", `{"email":"nobody@example.com"}`, http.StatusAccepted, nil)
+	reset := mail.WaitFor(t, 4, 30*time.Second)[3]
+	require.Equal(t, []string{"ann@example.com"}, reset.To)
+	require.Contains(t, reset.Text, "http://vigil.example/reset-password?token=")
+	queueDeadline := time.Now().Add(10 * time.Second)
+	for countRows(t, pool, `SELECT count(*) FROM password_reset_requests`) > 0 {
+		require.True(t, time.Now().Before(queueDeadline), "forgot-password queue not drained")
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, 2, countRows(t, pool, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_requested'`))
+	time.Sleep(500 * time.Millisecond)
+	require.Len(t, mail.Messages(), 4, "no email for the unknown address, none twice")
+
 	// Every role stops cleanly on SIGTERM.
 	for _, p := range procs {
 		require.NoError(t, p.Process.Signal(syscall.SIGTERM))

@@ -392,18 +392,30 @@ func (m *Main) api() (func(context.Context) error, error) {
 		if limits != nil { // rate limits
 			defer m.cleanRateLimits(ctx, limits.Limiter)()
 		}
+		// Forgot-password requests are handled off the request's path (see
+		// account.Service.ForgotPassword); the worker stops before the mail is drained.
+		resetCtx, stopResets := context.WithCancel(ctx)
+		resetsDone := make(chan struct{})
+		go func() {
+			defer close(resetsDone)
+			_ = accounts.RunResetWorker(resetCtx, func(err error) { m.log.Error().Err(err).Msg("handle forgot-password requests") })
+		}()
+		stopResetWorker := func() { stopResets(); <-resetsDone }
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		m.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
 		select {
 		case err := <-errc:
+			stopResetWorker()
 			return err
 		case <-ctx.Done():
 		}
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		defer m.waitResetMail(shutCtx) // password reset: after the server stopped
-		return hs.Shutdown(shutCtx)
+		err := hs.Shutdown(shutCtx)
+		stopResetWorker()
+		m.waitResetMail(shutCtx) // password reset: after the server and the worker stopped
+		return err
 	}, nil
 }
 

@@ -82,20 +82,100 @@ type ResetMailer interface {
 	SendPasswordReset(ctx context.Context, m ResetMail)
 }
 
-// ForgotPassword starts a password reset for email. For an active account it stores the
-// hash of a new single-use token valid ResetTokenTTL (voiding the account's older links)
-// and hands the link to the ResetMailer; for an unknown or disabled account it does the
-// same lookup and token work and sends nothing. Both are recorded as
-// password_reset_requested (failure for no account) and answer alike: nil. Returns
-// EINVALID only for a malformed email, which says nothing about accounts.
+// ResetRequest is a forgot-password request waiting in the ResetQueue.
+type ResetRequest struct {
+	ID     string
+	Email  string // normalised
+	Client Client // who asked, for the audit record
+	At     time.Time
+}
+
+// ResetQueue holds forgot-password requests between the request that makes one and the
+// worker that handles it, durably: a request survives a crash of either.
+type ResetQueue interface {
+	// EnqueueReset adds r to the queue.
+	EnqueueReset(ctx context.Context, r ResetRequest) error
+	// HandleResetRequests takes up to limit requests, oldest first, and hands each to
+	// handle; the requests handled are removed in the same transaction, and one whose
+	// handle fails stays for a later try (if the commit fails, every one is handled again,
+	// and the second link voids the first). Requests another worker holds are skipped.
+	// Returns how many were handled, with the errors of those that were not.
+	HandleResetRequests(ctx context.Context, limit int, handle func(context.Context, ResetRequest) error) (int, error)
+}
+
+// ForgotPassword starts a password reset for email. The request does the same work
+// whatever the email, so its timing cannot tell whether an account exists (ASVS V2.5.x,
+// V3.x): it checks the email's form and queues the request; HandleResetRequests, in the
+// background, looks the account up and, for an active one, stores the hash of a new
+// single-use token valid ResetTokenTTL (voiding the account's older links) and hands the
+// link to the ResetMailer. Returns EINVALID only for a malformed email, which says nothing
+// about accounts.
 func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) error {
-	if s.d.ResetTokens == nil || s.d.ResetMailer == nil {
-		return fmt.Errorf("forgot password: reset tokens and mailer are not configured")
+	if s.d.ResetTokens == nil || s.d.ResetMailer == nil || s.d.ResetQueue == nil {
+		return fmt.Errorf("forgot password: reset tokens, queue and mailer are not configured")
 	}
 	email = strings.TrimSpace(email)
 	if msg := validateEmail(email); msg != "" {
 		return invalid(map[string]string{"email": msg})
 	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new reset request id: %w", err)
+	}
+	if err := s.d.ResetQueue.EnqueueReset(ctx, ResetRequest{ID: id.String(), Email: NormalizeEmail(email), Client: cl,
+		At: s.now()}); err != nil {
+		return fmt.Errorf("queue reset request: %w", err)
+	}
+	select { // wake this process's worker; others find the request on their next poll
+	case s.resetQueued <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// ResetBatch is how many queued forgot-password requests one transaction handles.
+const ResetBatch = 20
+
+// ResetPollInterval is how often RunResetWorker looks for requests another process
+// queued, or a crash left.
+const ResetPollInterval = 2 * time.Second
+
+// RunResetWorker handles queued forgot-password requests until ctx ends: at once when
+// this process queued one, and every ResetPollInterval otherwise. A failed batch is
+// logged through onError and tried again at the next wake.
+func (s *Service) RunResetWorker(ctx context.Context, onError func(error)) error {
+	t := time.NewTicker(ResetPollInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.HandleResetRequests(ctx, ResetBatch)
+			if err != nil && ctx.Err() == nil && onError != nil {
+				onError(err)
+			}
+			if n < ResetBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.resetQueued:
+		case <-t.C:
+		}
+	}
+}
+
+// HandleResetRequests handles up to limit queued forgot-password requests and returns how
+// many it handled. Both outcomes are recorded as password_reset_requested (failure for no
+// account, or a disabled one).
+func (s *Service) HandleResetRequests(ctx context.Context, limit int) (int, error) {
+	return s.d.ResetQueue.HandleResetRequests(ctx, limit, func(ctx context.Context, r ResetRequest) error {
+		return s.startReset(ctx, r.Email, r.Client)
+	})
+}
+
+// startReset is the work of one forgot-password request, off the request's path.
+func (s *Service) startReset(ctx context.Context, email string, cl Client) error {
 	token, hash, err := newRefreshToken() // same format as refresh tokens: 256 bits, base64url
 	if err != nil {
 		return err

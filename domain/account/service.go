@@ -101,6 +101,7 @@ type Deps struct {
 	// password reset: optional; ForgotPassword and ResetPassword need them.
 	ResetTokens ResetTokenStore
 	ResetMailer ResetMailer
+	ResetQueue  ResetQueue
 	// google sign-in: optional; LoginWithGoogle needs it.
 	Google GoogleIdentityStore
 	// Welcome, optional, emails new password accounts a link confirming their address;
@@ -123,6 +124,8 @@ type Service struct {
 	cfg       Config
 	policy    *PasswordPolicy
 	dummyHash string // compared against for unknown emails, so they cost what known ones do
+	// resetQueued wakes this process's reset worker when a request was queued here.
+	resetQueued chan struct{}
 }
 
 // NewService returns the account use cases. It hashes a random password once, with the
@@ -143,7 +146,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account service: dummy hash: %w", err)
 	}
-	return &Service{d: d, cfg: cfg, policy: NewPasswordPolicy(), dummyHash: dummy}, nil
+	return &Service{d: d, cfg: cfg, policy: NewPasswordPolicy(), dummyHash: dummy, resetQueued: make(chan struct{}, 1)}, nil
 }
 
 // Register creates an account with a password and logs it in. Returns EINVALID with field
