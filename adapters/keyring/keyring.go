@@ -136,3 +136,10 @@ func KeyID(sealed string) string {
 	}
 	return parts[1]
 }
+
+// SealedByCurrent reports whether sealed was sealed by the key that seals now; a value
+// that is not is re-sealed by a rotation (see `vigil keys rotate`).
+func (k *Keyring) SealedByCurrent(sealed string) bool { return KeyID(sealed) == k.sealID }
+
+// SealKeyID returns the id of the key that seals.
+func (k *Keyring) SealKeyID() string { return k.sealID }

@@ -39,6 +39,9 @@ Tasks:
               drop facts partitions past FACTS_RETENTION (archived first to VIGIL_ARCHIVE_DIR
               when set), delete old evaluations and notifications in batches, create the
               coming partitions; the scheduler also runs it daily
+  keys rotate [-dry-run]
+              seal every webhook secret again with the first key of VIGIL_DATA_KEYS, so an
+              older key can be removed from it
   dlq list | show SEQ | replay | purge [--stream S] [--since D] [--id SEQ] [--all]
               the dead letter stream: what consumers gave up on, replayed or purged
   bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runDLQ(ctx, cfg, rest, stdout)
 	case "retention":
 		err = runRetention(ctx, cfg, rest, stdout)
+	case "keys":
+		err = runKeys(ctx, cfg, rest, stdout, stderr)
 	default:
 		roles, ok := rolesOf[cmd]
 		if !ok {
