@@ -88,7 +88,7 @@ func TestKeysRotate(t *testing.T) {
 	require.Contains(t, out, `"checked":8,"current":1,"resealed":7`)
 	require.Equal(t, map[string]int{"k2026": 7, "k2027": 1}, sealedBy(), "a dry run changes nothing")
 
-	out, code = vigil(newEnv+","+oldEnv)
+	out, code = vigil(newEnv + "," + oldEnv)
 	require.Zero(t, code, out)
 	require.Contains(t, out, `"resealed":7`)
 	require.Equal(t, map[string]int{"k2027": 8}, sealedBy())
