@@ -22,7 +22,12 @@ export VIGIL_TEST_DATABASE_URL="$$url"; \
 echo "VIGIL_TEST_DATABASE_URL=$$url" >&2
 endef
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history lint migrate up down clean
+# Linters, run with `go run` at these versions (fetched through the module proxy once).
+STATICCHECK_VERSION := v0.8.2
+GOSEC_VERSION := v2.30.0
+GOVULNCHECK_VERSION := v1.9.0
+
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history lint vulncheck migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -69,10 +74,14 @@ bench-extract: ## Extraction per page over the saved-page corpus, and rendered p
 	@chromium="$${VIGIL_CHROMIUM:-$$(bash .ci/ensure-chromium)}" || { echo "make: no Chromium for the rendering benchmark" >&2; exit 1; }; \
 	VIGIL_CHROMIUM="$$chromium" go test -run '^$$' -bench Render -benchtime 40x -count 3 ./adapters/render/
 
-lint: ## gofmt, go vet, domain/ purity (and shellcheck .ci/ if installed)
+lint: ## gofmt, go vet, staticcheck, gosec (medium and high), domain/ purity, govulncheck when its database answers (and shellcheck .ci/ if installed)
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@# Every finding of medium or high severity is fixed or carries a #nosec comment with its reason.
+	go run github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION) -quiet -severity medium -exclude-generated ./...
+	@$(MAKE) --no-print-directory vulncheck
 	@deps="$$(go list -deps ./domain/...)"; \
 	bad="$$(grep -E '$(DOMAIN_FORBIDDEN)' <<<"$$deps" || true)"; \
 	if [ -n "$$bad" ]; then echo "domain/ must stay pure, but it depends on:" >&2; echo "$$bad" >&2; exit 1; fi; \
@@ -92,3 +101,10 @@ down: ## Stop the docker compose stack
 clean: ## Stop the private PostgreSQL (if any) and remove bin/ and data/
 	@if [ -d data ]; then bash .ci/ensure-postgres --stop; fi
 	rm -rf bin data
+
+vulncheck: ## Known vulnerabilities in the dependencies (govulncheck); says so and passes when its database cannot be reached
+	@if curl -sfm 10 -o /dev/null https://vuln.go.dev/index/db.json; then \
+		go run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...; \
+	else \
+		echo "govulncheck: skipped: its database (https://vuln.go.dev) cannot be reached from here; run make vulncheck where it can" >&2; \
+	fi

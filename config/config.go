@@ -175,8 +175,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.HTTPAddr = env("HTTP_ADDR", ":8080")
 	c.DatabaseURL = env("DATABASE_URL", devDefault("postgres://postgres@127.0.0.1:5432/vigil?sslmode=disable"))
-	c.DatabaseMaxConns = int32(num("DATABASE_MAX_CONNS", 10, 1, 1000))
-	c.DatabaseMinConns = int32(num("DATABASE_MIN_CONNS", 1, 0, 1000))
+	c.DatabaseMaxConns = int32(num("DATABASE_MAX_CONNS", 10, 1, 1000)) // #nosec G115 -- num keeps it within 1..1000
+	c.DatabaseMinConns = int32(num("DATABASE_MIN_CONNS", 1, 0, 1000))  // #nosec G115 -- num keeps it within 0..1000
 	c.StatementTimeout = dur("DATABASE_STATEMENT_TIMEOUT", 30*time.Second)
 	c.NATSURL = env("NATS_URL", "")
 	c.NATSEmbeddedAddr = env("NATS_EMBEDDED_ADDR", "127.0.0.1:4223")

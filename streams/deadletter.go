@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,7 @@ func (d *DeadLetters) List(ctx context.Context, f DeadLetterFilter) ([]DeadLette
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
 	// Fetch exactly what is there, so no fetch waits for messages that will not come.
-	left := int(info.NumPending)
+	left := int(min(info.NumPending, math.MaxInt32)) // #nosec G115 -- bounded just before
 	if f.Limit > 0 {
 		left = min(left, f.Limit)
 	}

@@ -24,7 +24,7 @@ const (
 	// AuthURLDefault is Google's authorization endpoint.
 	AuthURLDefault = "https://accounts.google.com/o/oauth2/v2/auth"
 	// TokenURLDefault is Google's token endpoint.
-	TokenURLDefault = "https://oauth2.googleapis.com/token"
+	TokenURLDefault = "https://oauth2.googleapis.com/token" // #nosec G101 -- Google's public endpoint, not a credential
 	// JWKSURLDefault is where Google publishes the keys that sign its ID tokens.
 	JWKSURLDefault = "https://www.googleapis.com/oauth2/v3/certs"
 	// HTTPTimeoutDefault bounds each call to the provider when Config.HTTPClient is nil.
@@ -262,7 +262,7 @@ func (c *Client) ClearCookie() *http.Cookie {
 }
 
 func (c *Client) cookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	return &http.Cookie{ // #nosec G124 -- Secure, but for a dev server on http://localhost, which browsers would refuse it on
 		Name:     CookieName,
 		Value:    value,
 		Path:     CookiePath,

@@ -21,7 +21,7 @@ type APIKeyStore struct {
 // NewAPIKeyStore returns an APIKeyStore.
 func NewAPIKeyStore(pool *pgxpool.Pool) *APIKeyStore { return &APIKeyStore{pool: pool} }
 
-const apiKeyColumns = `id, user_id, name, scope, prefix, key_hash, expires_at, last_used_at, revoked_at, created_at`
+const apiKeyColumns = `id, user_id, name, scope, prefix, key_hash, expires_at, last_used_at, revoked_at, created_at` // #nosec G101 -- column names, not a credential
 
 func scanAPIKey(row pgx.Row) (*account.APIKey, error) {
 	var k account.APIKey

@@ -70,20 +70,18 @@ func stripMarkup(body []byte) string {
 			return b.String()
 		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
 			name, _ := z.TagName()
-			tag := string(name)
-			if hidden[tag] {
+			if hidden[string(name)] {
 				skip++
 			}
-			if blocks[tag] {
+			if blocks[string(name)] {
 				b.WriteByte('\n')
 			}
 		case xhtml.EndTagToken:
 			name, _ := z.TagName()
-			tag := string(name)
-			if hidden[tag] && skip > 0 {
+			if hidden[string(name)] && skip > 0 {
 				skip--
 			}
-			if blocks[tag] {
+			if blocks[string(name)] {
 				b.WriteByte('\n')
 			}
 		case xhtml.TextToken:

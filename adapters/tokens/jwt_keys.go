@@ -124,7 +124,7 @@ func LoadOrCreateKeyFile(path string) (ed25519.PrivateKey, error) {
 }
 
 func readKeyFile(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(filepath.Clean(path)) // the operator's key file
 	if err != nil {
 		return nil, fmt.Errorf("read jwt key file: %w", err)
 	}
@@ -176,7 +176,7 @@ func createKeyFile(path string) error {
 // createKeyFileExclusive is the fallback for file systems without hard links: O_EXCL
 // creation, with readers retrying while the file is still incomplete.
 func createKeyFileExclusive(path string, pemBytes []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Clean(path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		time.Sleep(50 * time.Millisecond) // let the other writer finish
 		return err

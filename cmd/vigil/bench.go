@@ -303,7 +303,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(filepath.Clean(path)) // where the operator asked for the profile
 	if err != nil {
 		return nil, fmt.Errorf("-cpuprofile: %w", err)
 	}

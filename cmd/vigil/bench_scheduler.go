@@ -57,6 +57,9 @@ func runBenchScheduler(ctx context.Context, cfg config.Config, args []string, ou
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *replicas < 1 || *replicas > 64 {
+		return fmt.Errorf("-replicas: %d must be from 1 to 64", *replicas)
+	}
 	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
 	if err != nil {
 		return err
@@ -65,7 +68,8 @@ func runBenchScheduler(ctx context.Context, cfg config.Config, args []string, ou
 	if err := migrateScratch(ctx, dbURL); err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: int32(*replicas + 2), StatementTimeout: 30 * time.Minute})
+	conns := int32(*replicas + 2) // #nosec G115 -- replicas is checked to be 1..64
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-bench", MaxConns: conns, StatementTimeout: 30 * time.Minute})
 	if err != nil {
 		return err
 	}

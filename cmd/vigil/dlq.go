@@ -30,7 +30,7 @@ Replay publishes each message again to its original subject and removes it from 
 // runDLQ implements `vigil dlq`: operators' view of the dead letter stream.
 func runDLQ(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(dlqUsage)
+		return usageError(dlqUsage)
 	}
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
@@ -43,7 +43,7 @@ func runDLQ(ctx context.Context, cfg config.Config, args []string, out io.Writer
 	var seqArg string
 	if cmd == "show" {
 		if len(rest) != 1 {
-			return errors.New(dlqUsage)
+			return usageError(dlqUsage)
 		}
 		seqArg, rest = rest[0], nil
 	}
@@ -162,3 +162,9 @@ func printDeadLetter(out io.Writer, d streams.DeadLetter) {
 		fmt.Fprintf(out, "data:\n%q\n", d.Data)
 	}
 }
+
+// usageError is a command's usage text returned as its error: several lines, ending as
+// prose does, which error strings otherwise should not.
+type usageError string
+
+func (u usageError) Error() string { return string(u) }

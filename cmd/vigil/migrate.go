@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +19,7 @@ const migrateUsage = "usage: vigil migrate up | down [N] | to VERSION | status"
 // runMigrate implements `vigil migrate`.
 func runMigrate(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf(migrateUsage)
+		return errors.New(migrateUsage)
 	}
 	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -33,7 +35,7 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, out io.Wr
 			return def, nil
 		}
 		n, err := strconv.Atoi(args[i])
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > math.MaxInt32 {
 			return 0, fmt.Errorf("%q is not a migration count or version; %s", args[i], migrateUsage)
 		}
 		return n, nil
@@ -52,7 +54,7 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, out io.Wr
 		}
 		var v int
 		if v, err = number(1, 0); err == nil {
-			err = m.To(ctx, int32(v))
+			err = m.To(ctx, int32(v)) // #nosec G115 -- number keeps it within 0..MaxInt32
 		}
 	case "status":
 		rows, err := m.Status(ctx)

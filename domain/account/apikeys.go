@@ -52,7 +52,7 @@ const (
 
 // MsgAPIKeyInvalid is the answer for every API key that does not authenticate, whatever
 // the reason, so the answer does not tell a guessed prefix from a revoked key.
-const MsgAPIKeyInvalid = "The API key is not valid."
+const MsgAPIKeyInvalid = "The API key is not valid." // #nosec G101 -- a message, not a credential
 
 // Scope is what an API key may do. A key for a dashboard reads; one for a script that
 // manages monitors changes only those; none, whatever its scope, may delete the account or

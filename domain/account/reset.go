@@ -22,11 +22,11 @@ const (
 
 // MsgResetTokenInvalid answers every reset with a token that is unknown, expired or spent:
 // the three are not told apart, so a token cannot be probed.
-const MsgResetTokenInvalid = "This password reset link is invalid, has expired or was already used; ask for a new one."
+const MsgResetTokenInvalid = "This password reset link is invalid, has expired or was already used; ask for a new one." // #nosec G101 -- a message, not a credential
 
 func errResetTokenInvalid() error {
 	return &domain.Error{Code: domain.EINVALID, Message: MsgResetTokenInvalid,
-		Fields: map[string]string{"token": "is invalid, expired or already used"}}
+		Fields: map[string]string{"token": "is invalid, expired or already used"}} // #nosec G101 -- a message, not a credential
 }
 
 // ResetToken is one password reset link. Only the SHA-256 of the token is stored.

@@ -34,8 +34,8 @@ func TestDigestDay(t *testing.T) {
 			t.Errorf("DigestDay(%s, %d) = %s %s, want %s at %d:00", tc.now, tc.hour, day, cutoff.In(ny), tc.day, tc.cutoffHour)
 		}
 	}
-	if app.DigestID("u", "a@b.c", "2026-12-01") != app.DigestID("u", "a@b.c", "2026-12-01") ||
-		app.DigestID("u", "a@b.c", "2026-12-01") == app.DigestID("u", "a@b.c", "2026-12-02") {
+	first, again := app.DigestID("u", "a@b.c", "2026-12-01"), app.DigestID("u", "a@b.c", "2026-12-01")
+	if first != again || first == app.DigestID("u", "a@b.c", "2026-12-02") {
 		t.Fatal("digest ids must be deterministic per user, recipient and day")
 	}
 }

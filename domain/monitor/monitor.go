@@ -221,7 +221,7 @@ func NextRun(id string, interval time.Duration, after time.Time) time.Time {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
-	phase := time.Duration(h.Sum64() % uint64(interval))
+	phase := time.Duration(h.Sum64() % uint64(interval)) // #nosec G115 -- below interval, itself a positive time.Duration
 	t := after.Truncate(interval).Add(phase)
 	for !t.After(after) {
 		t = t.Add(interval)

@@ -74,5 +74,5 @@ func NextScheduled(id string, interval time.Duration, cronExpr, timezone string,
 	var run [8]byte
 	binary.BigEndian.PutUint64(run[:], uint64(next.UnixNano()))
 	h.Write(run[:])
-	return next.Add(time.Duration(h.Sum64() % uint64(limit)))
+	return next.Add(time.Duration(h.Sum64() % uint64(limit))) // #nosec G115 -- below limit, itself a positive time.Duration
 }

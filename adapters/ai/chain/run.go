@@ -381,7 +381,7 @@ func (c *Chain) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	for i := 1; i < attempt && d < c.cfg.BackoffMax; i++ {
 		d *= 2
 	}
-	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2)) // #nosec G404 -- jitter spreads retries; nothing secret depends on it
 	d = max(d, retryAfter)
 	return min(d, c.cfg.BackoffMax)
 }

@@ -24,7 +24,7 @@ var (
 	// stockRe finds stock phrases; the negative ones come first.
 	stockRe = regexp.MustCompile(`\b(no longer in stock|no longer available|not in stock|out of stock|sold out|back in stock|in stock|restocked|available again|becomes available|is available|are available|available to (?:buy|order)|goes on sale|go on sale)\b`)
 	// changeByRe finds a change by an amount: "rises 5%", "drops by $10", "increases by
-	// more than 3k". Submatches: 1 verb, then promptNumberRe's.
+	// more than 3k". Submatches: 1 verb, then numberPattern's.
 	changeByRe = regexp.MustCompile(`\b(` + changeVerbs + `)\s+(?:by\s+)?(?:(?:more than|at least|about)\s+)?` + numberPattern)
 	// fractionRe finds a change by a fraction: "doubles", "drops by half", "falls by a
 	// quarter". Submatches: 1 the multiplying verb, 2 the verb before a fraction, 3 the
@@ -33,7 +33,7 @@ var (
 	// changeVerbRe finds a change verb without an amount, to explain what is missing.
 	changeVerbRe = regexp.MustCompile(`\b(increases|rises|goes up|jumps|climbs|grows|decreases|drops|falls|goes down|declines|sinks|dips|spikes|soars|surges|plunges|plummets|crashes|tanks)\b(\s+by\b)?`)
 	// relativeRe finds a relative amount: "is 5% higher than a week ago", "$10 cheaper".
-	// Submatches: promptNumberRe's, then 6 the direction.
+	// Submatches: numberPattern's, then 6 the direction.
 	relativeRe = regexp.MustCompile(numberPattern + `\s+(higher|lower|more|less|up|down|cheaper|dearer|greater|smaller|bigger)\b`)
 	// timeUnitRe finds a time unit right after a number: "over 24 hours" is a window.
 	timeUnitRe = regexp.MustCompile(`^\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?|years?)\b`)
@@ -42,7 +42,7 @@ var (
 	// windowRe reads a window: "24 hours", "24h", "a day", "the last week", "30 days ago".
 	windowRe = regexp.MustCompile(`^(?:the\s+)?(?:last\s+|past\s+|previous\s+)?(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty-four|thirty)?\s*(minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mo|years?|yrs?|y)\b(\s+ago)?`)
 	// comparisonRe finds an operator followed by a number. Submatches: 1 word operator,
-	// 2 symbol operator, then promptNumberRe's.
+	// 2 symbol operator, then numberPattern's.
 	comparisonRe = regexp.MustCompile(`(?:\b(less than or equal to|lower than or equal to|fewer than or equal to|greater than or equal to|more than or equal to|higher than or equal to|at or below|at or under|at or above|drops below|falls below|goes below|go below|dips below|gets below|sinks below|is below|below|under|less than|lower than|cheaper than|fewer than|smaller than|colder than|cooler than|drops to|falls to|goes down to|at most|no more than|not more than|rises above|goes above|go above|gets above|climbs above|jumps above|is above|above|over|more than|greater than|higher than|bigger than|warmer than|hotter than|exceeds|exceed|surpasses|surpass|passes|pass|tops|top|at least|no less than|not less than|rises to|goes up to|climbs to|reaches|reach|hits|hit|is not|isn['’]t|does not equal|doesn['’]t equal|is exactly|is equal to|equals|equal to|equal|is)\b|(<=|>=|==|!=|=|<|>))\s*(?:than\s+)?` + numberPattern)
 	// orMoreRe finds "5 or more" / "5 or less".
 	orMoreRe = regexp.MustCompile(numberPattern + `\s+or\s+(more|higher|above|greater|less|fewer|lower|below)\b`)

@@ -18,8 +18,6 @@ const numberPattern = `([$€£]|\b(?:usd|eur|gbp)\s?)?\s?` +
 	`(?:\s?(%|percent\b|per cent\b|usd\b|dollars?\b|bucks\b|eur\b|euros?\b|€|gbp\b|pounds?\b|£|°\s?[cf]\b|°|degrees?(?:\s(?:celsius|fahrenheit|c|f))?\b|celsius\b|fahrenheit\b|ms\b|milliseconds?\b|seconds?\b|secs?\b))?`
 
 var (
-	// promptNumberRe matches numbers in a lower-cased prompt.
-	promptNumberRe = regexp.MustCompile(numberPattern)
 	// docNumberRe matches numbers as documents write them in many locales: a currency
 	// before, digits grouped in threes by one kind of separator ("1,299", "1.299",
 	// "12 990" with a plain, no-break or narrow no-break space, "1'299"), and decimals
