@@ -27,7 +27,7 @@ STATICCHECK_VERSION := v0.8.2
 GOSEC_VERSION := v2.30.0
 GOVULNCHECK_VERSION := v1.9.0
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history lint vulncheck migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history fuzz lint vulncheck migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -73,6 +73,17 @@ bench-extract: ## Extraction per page over the saved-page corpus, and rendered p
 	go test -run '^$$' -bench ExtractCorpus -count 3 ./adapters/ai/fallback/
 	@chromium="$${VIGIL_CHROMIUM:-$$(bash .ci/ensure-chromium)}" || { echo "make: no Chromium for the rendering benchmark" >&2; exit 1; }; \
 	VIGIL_CHROMIUM="$$chromium" go test -run '^$$' -bench Render -benchtime 40x -count 3 ./adapters/render/
+
+FUZZ_TIME ?= 5m
+FUZZ_TARGETS := ./adapters/source:FuzzPublic ./adapters/ai/fallback:FuzzClassify ./adapters/ai/fallback:FuzzExtract ./adapters/ai/fallback:FuzzReadNumber
+
+fuzz: ## Fuzz longer than make test does: the HTTP API from its OpenAPI document, then each Go fuzz target, FUZZ_TIME each (5m)
+	@$(test_db); \
+	VIGIL_FUZZ_TIME=$(FUZZ_TIME) go test -count=1 -run '^TestFuzzHTTPAPI$$' -v -timeout 2h ./adapters/httpapi/ | grep -E 'seed|requests over|FAIL|PASS|ok'
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) "$${t%%:*}" || exit 1; \
+	done
 
 lint: ## gofmt, go vet, staticcheck, gosec (medium and high), domain/ purity, govulncheck when its database answers (and shellcheck .ci/ if installed)
 	@out="$$(gofmt -l .)"; \
