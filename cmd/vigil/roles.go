@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -747,16 +748,28 @@ func devSecret(path string) ([]byte, error) {
 	return nil, fmt.Errorf("dev secret %s: still incomplete after waiting", path)
 }
 
-// metricsServer serves /metrics on METRICS_ADDR, a listener of its own that scrapers
+// operatorMux is what METRICS_ADDR serves: /metrics for Prometheus and the Go profiler
+// under /debug/pprof/ (CPU, heap, goroutines, mutexes), neither of which the API's port
+// shows anyone but administrators.
+func operatorMux(metrics http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// metricsServer serves operatorMux on METRICS_ADDR, a listener of its own that scrapers
 // read without credentials; keep it off the public network.
 func (m *Main) metricsServer() (func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", m.cfg.MetricsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", m.cfg.MetricsAddr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.metrics.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: operatorMux(m.metrics.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	return func(ctx context.Context) error {
 		go func() { // #nosec G118 -- the shutdown runs after ctx ended, so it cannot use ctx
 			<-ctx.Done()
