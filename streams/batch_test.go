@@ -243,3 +243,29 @@ func TestRunBatchDrainsBatchInHand(t *testing.T) {
 		return err == nil && info.AckFloor.Stream >= want
 	}, 5*time.Second, 20*time.Millisecond, "the batch in hand was acked")
 }
+
+// TestBacklogs: each durable consumer's lag and pending acknowledgements, for the metrics.
+func TestBacklogs(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	b := setup(t, streams.TopologyConfig{})
+	publishN(t, b, 3)
+	var got []streams.Backlog
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = streams.Backlogs(ctx, b.js)
+		require.NoError(t, err)
+		for _, bl := range got {
+			if bl.Consumer == streams.ConsumerScheduler {
+				return bl.Pending == 3
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond, "%+v", got)
+	require.Len(t, got, len(streams.Consumers()), "every durable consumer of the topology")
+	for _, bl := range got {
+		if bl.Consumer != streams.ConsumerScheduler {
+			require.Zero(t, bl.Pending, bl.Consumer)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type Config struct {
 	// CORSOrigins are the origins (scheme://host[:port]) whose pages may call the API from
 	// a browser; none by default. Their cross-origin requests also pass the CSRF check.
 	CORSOrigins []string
+	// Observer counts and times every request (Prometheus); nil: none.
+	Observer HTTPObserver
 	// HSTS sends Strict-Transport-Security on every response: set it when the public URL
 	// is https.
 	HSTS bool
@@ -110,6 +112,12 @@ type Config struct {
 	// when both are set (only when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are).
 	Google         GoogleSignIn
 	GoogleAccounts GoogleAccounts
+}
+
+// HTTPObserver is told of every answered request: route is the pattern it matched
+// (/api/monitors/:id), "" when none did.
+type HTTPObserver interface {
+	ObserveHTTP(method, route string, status int, d time.Duration)
 }
 
 // Server is the HTTP API.
@@ -382,8 +390,16 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Response().Status >= 500 {
 			level = zerolog.WarnLevel
 		}
+		elapsed := time.Since(start)
 		s.log(c).WithLevel(level).Str("method", req.Method).Str("ip", c.RealIP()).Str("path", req.URL.Path).
-			Int("status", c.Response().Status).Dur("latency", time.Since(start)).Msg("request")
+			Int("status", c.Response().Status).Dur("latency", elapsed).Msg("request")
+		if s.cfg.Observer != nil {
+			route := c.Path()
+			if c.Response().Status == http.StatusNotFound && len(c.ParamNames()) == 0 && route == "/*" {
+				route = ""
+			}
+			s.cfg.Observer.ObserveHTTP(req.Method, route, c.Response().Status, elapsed)
+		}
 		return nil
 	}
 }

@@ -165,3 +165,34 @@ func TestClientIPIsNotForgeable(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+type observed struct {
+	method, route string
+	status        int
+}
+
+type recordingObserver struct{ got []observed }
+
+func (r *recordingObserver) ObserveHTTP(method, route string, status int, _ time.Duration) {
+	r.got = append(r.got, observed{method, route, status})
+}
+
+// TestRequestsAreObservedByRoute: the metrics see the route pattern, never the path a client
+// sent, and "" for a path no route matched.
+func TestRequestsAreObservedByRoute(t *testing.T) {
+	t.Parallel()
+	obs := &recordingObserver{}
+	s := httpapi.New(httpapi.Config{Logger: zerolog.Nop(), Observer: obs, UnsubscribeTokens: fakeTokens{}, Unsubscriber: &recordingUnsubscriber{}})
+	get(t, s.Handler(), "/healthz")
+	get(t, s.Handler(), "/unsubscribe?token=forged")
+	get(t, s.Handler(), "/no/such/path/1234")
+	want := []observed{{"GET", "/healthz", 200}, {"GET", "/unsubscribe", 400}, {"GET", "", 404}}
+	if len(obs.got) != len(want) {
+		t.Fatalf("observed %v, want %v", obs.got, want)
+	}
+	for i := range want {
+		if obs.got[i] != want[i] {
+			t.Errorf("request %d observed as %+v, want %+v", i, obs.got[i], want[i])
+		}
+	}
+}

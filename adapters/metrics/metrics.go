@@ -1,5 +1,7 @@
 // Package metrics exposes Vigil's Prometheus metrics: the Go runtime and the process, AI
-// provider calls (it is the chain's Observer) and the messages the stream consumers handle.
+// provider calls (it is the chain's Observer), the messages the stream consumers handle,
+// HTTP requests, the PostgreSQL pool, and, read at each scrape, the outbox backlog, the
+// schedulers' claim lag and the durable consumers' lag.
 //
 // Everything lives in the Registry New returns, never in Prometheus' default registry, so two
 // Vigil processes in one test do not share counters. Label values come from code, not from
@@ -47,6 +49,9 @@ type Registry struct {
 	messageDuration *prometheus.HistogramVec
 
 	deliveries *prometheus.CounterVec
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
 }
 
 var _ chain.Observer = (*Registry)(nil)
@@ -85,13 +90,22 @@ func New() *Registry {
 			Name: "vigil_notification_attempts_total",
 			Help: "Notification delivery attempts by channel and outcome: sent, retry or failed (failed: for good, the schedule ran out or the recipient refused).",
 		}, []string{"channel", "outcome"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by method and route pattern.",
+			Buckets: HTTPDurationBuckets,
+		}, []string{"method", "route"}),
 	}
 	// Fresh collectors on a fresh registry: registering can only fail on a programming error.
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.aiCalls, r.aiDuration, r.aiTokens, r.aiCost,
-		r.messages, r.messageDuration, r.deliveries,
+		r.messages, r.messageDuration, r.deliveries, r.httpRequests, r.httpDuration,
 	)
 	return r
 }

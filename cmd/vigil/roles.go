@@ -146,6 +146,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.pool = pool
+	m.metrics.WatchPool(pool)
+	m.metrics.WatchPipeline(postgres.NewProbe(pool), backlogProbe{m.js})
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
@@ -346,6 +348,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		Checks:            map[string]httpapi.Checker{"postgres": pgCheck, "nats": natsChecker{m.nc}},
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
+		Observer:          m.metrics,
 		HSTS:              m.cfg.HTTPSOnly(),
 		CORSOrigins:       m.cfg.CORSOrigins,
 		TranslateError:    postgres.Translate,
@@ -805,4 +808,17 @@ func (m *Main) backtests() *app.BacktestService {
 	return app.NewBacktestService(postgres.NewMonitorStore(m.pool, "vigil/"+m.name), postgres.NewStatsStore(m.pool),
 		app.NewTriggerService(postgres.NewTriggerStore(m.pool, "vigil/"+m.name), postgres.NewAuditStore(m.pool), m.now),
 		fallback.New(m.now), fallback.New(m.now), m.now)
+}
+
+// backlogProbe gives the metrics the durable consumers' backlogs.
+type backlogProbe struct{ js jetstream.JetStream }
+
+func (p backlogProbe) ConsumerStates(ctx context.Context) ([]metrics.ConsumerState, error) {
+	backlogs, err := streams.Backlogs(ctx, p.js)
+	out := make([]metrics.ConsumerState, 0, len(backlogs))
+	for _, b := range backlogs {
+		out = append(out, metrics.ConsumerState{Stream: b.Stream, Consumer: b.Consumer, Pending: b.Pending,
+			AckPending: b.AckPending, Redelivered: b.Redelivered})
+	}
+	return out, err
 }

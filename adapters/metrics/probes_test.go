@@ -1,0 +1,91 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilhq/vigil/adapters/metrics"
+	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+)
+
+type fakePipeline struct {
+	backlog int64
+	oldest  time.Duration
+	lag     time.Duration
+	err     error
+}
+
+func (f *fakePipeline) OutboxBacklog(context.Context) (int64, time.Duration, error) {
+	return f.backlog, f.oldest, f.err
+}
+
+func (f *fakePipeline) ClaimLag(context.Context) (time.Duration, error) { return f.lag, f.err }
+
+type fakeConsumers []metrics.ConsumerState
+
+func (f fakeConsumers) ConsumerStates(context.Context) ([]metrics.ConsumerState, error) {
+	return f, nil
+}
+
+// TestPipelineMetricsAreReadAtScrape: the outbox backlog and age, the claim lag and each
+// consumer's lag and pending acks are what the probes say at each scrape, and a probe that
+// fails shows as vigil_probe_up 0 rather than as stale numbers.
+func TestPipelineMetricsAreReadAtScrape(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	p := &fakePipeline{backlog: 12, oldest: 3 * time.Second, lag: 1500 * time.Millisecond}
+	r.WatchPipeline(p, fakeConsumers{{Stream: "EVALUATIONS", Consumer: "recorder", Pending: 40, AckPending: 7, Redelivered: 2}})
+	requireLines(t, scrape(t, r),
+		"vigil_outbox_backlog 12",
+		"vigil_outbox_oldest_age_seconds 3",
+		"vigil_scheduler_claim_lag_seconds 1.5",
+		`vigil_consumer_pending_messages{consumer="recorder",stream="EVALUATIONS"} 40`,
+		`vigil_consumer_ack_pending_messages{consumer="recorder",stream="EVALUATIONS"} 7`,
+		`vigil_consumer_redelivered_messages{consumer="recorder",stream="EVALUATIONS"} 2`,
+		`vigil_probe_up{probe="outbox"} 1`,
+		`vigil_probe_up{probe="consumers"} 1`,
+	)
+	p.backlog, p.err = 13, errors.New("database is down")
+	text := scrape(t, r)
+	requireLines(t, text, `vigil_probe_up{probe="outbox"} 0`, `vigil_probe_up{probe="scheduler"} 0`)
+	require.NotContains(t, text, "vigil_outbox_backlog ", "no stale number while the probe fails")
+}
+
+// TestPoolMetrics reads a real pool's statistics.
+func TestPoolMetrics(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	_, err := pool.Exec(context.Background(), `SELECT 1`)
+	require.NoError(t, err)
+	r := metrics.New()
+	r.WatchPool(pool)
+	text := scrape(t, r)
+	requireLines(t, text, "vigil_db_pool_max_connections 8", `vigil_db_pool_connections{state="acquired"} 0`)
+	require.Contains(t, text, "vigil_db_pool_acquires_total ")
+	require.NotContains(t, text, "vigil_db_pool_acquires_total 0\n", "the query acquired a connection")
+}
+
+// TestObserveHTTP: requests by method, route pattern and status, timed; a method a client
+// made up is "other" and an unmatched path "unmatched", so clients cannot make series.
+func TestObserveHTTP(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	r.ObserveHTTP(http.MethodGet, "/api/monitors/:id", 200, 12*time.Millisecond)
+	r.ObserveHTTP(http.MethodGet, "/api/monitors/:id", 404, time.Millisecond)
+	r.ObserveHTTP("BREW", "", 404, time.Millisecond)
+	text := scrape(t, r)
+	requireLines(t, text,
+		`vigil_http_requests_total{method="GET",route="/api/monitors/:id",status="200"} 1`,
+		`vigil_http_requests_total{method="GET",route="/api/monitors/:id",status="404"} 1`,
+		`vigil_http_requests_total{method="other",route="unmatched",status="404"} 1`,
+		`vigil_http_request_duration_seconds_count{method="GET",route="/api/monitors/:id"} 2`,
+		`vigil_http_request_duration_seconds_bucket{method="GET",route="/api/monitors/:id",le="0.025"} 2`,
+	)
+	require.False(t, strings.Contains(text, "BREW"))
+}
