@@ -42,6 +42,8 @@ Tasks:
   keys rotate [-dry-run]
               seal every webhook secret again with the first key of VIGIL_DATA_KEYS, so an
               older key can be removed from it
+  ops export DIR
+              write the Prometheus alert rules and the Grafana dashboard for these metrics
   dlq list | show SEQ | replay | purge [--stream S] [--since D] [--id SEQ] [--all]
               the dead letter stream: what consumers gave up on, replayed or purged
   bench api   load 10,000 monitors and 1,000,000 evaluations into a scratch database and
@@ -63,6 +65,13 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if args[0] == "ops" { // needs no settings: it writes files this binary holds
+		if err := runOps(args[1:], stdout); err != nil {
+			fmt.Fprintf(stderr, "vigil ops: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 	cfg, err := config.Load(getenv)
