@@ -52,6 +52,12 @@ type Registry struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+
+	evaluations        *prometheus.CounterVec
+	evaluationDuration prometheus.Histogram
+	fetchDuration      prometheus.Histogram
+	stateChanges       *prometheus.CounterVec
+	deliveryLatency    *prometheus.HistogramVec
 }
 
 var _ chain.Observer = (*Registry)(nil)
@@ -99,6 +105,29 @@ func New() *Registry {
 			Help:    "Time to answer an HTTP request, by method and route pattern.",
 			Buckets: HTTPDurationBuckets,
 		}, []string{"method", "route"}),
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_evaluations_total",
+			Help: "Evaluations recorded, by status: succeeded, abstained or failed.",
+		}, []string{"status"}),
+		evaluationDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_evaluation_duration_seconds",
+			Help:    "Time an evaluation took, from its start to its result: fetch, extraction and judgement.",
+			Buckets: AIDurationBuckets,
+		}),
+		fetchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_source_fetch_duration_seconds",
+			Help:    "Time to fetch (or render) a monitor's source, for evaluations that fetched one.",
+			Buckets: AIDurationBuckets,
+		}),
+		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_state_changes_total",
+			Help: "Monitor state changes recorded, by the state left and the state entered.",
+		}, []string{"from", "to"}),
+		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_notification_delivery_seconds",
+			Help:    "From a state change to the end of the attempt that delivered its notification, by channel.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"channel"}),
 	}
 	// Fresh collectors on a fresh registry: registering can only fail on a programming error.
 	r.reg.MustRegister(
@@ -106,6 +135,7 @@ func New() *Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.aiCalls, r.aiDuration, r.aiTokens, r.aiCost,
 		r.messages, r.messageDuration, r.deliveries, r.httpRequests, r.httpDuration,
+		r.evaluations, r.evaluationDuration, r.fetchDuration, r.stateChanges, r.deliveryLatency,
 	)
 	return r
 }
@@ -168,4 +198,25 @@ func label(s string) string {
 
 func seconds(d time.Duration) float64 {
 	return max(d, 0).Seconds()
+}
+
+// ObserveEvaluation counts one recorded evaluation by status and times it and, when it
+// fetched its source, the fetch (fetch 0: it reused another's fetch, or needed none).
+func (r *Registry) ObserveEvaluation(status string, took, fetch time.Duration) {
+	r.evaluations.WithLabelValues(label(status)).Inc()
+	r.evaluationDuration.Observe(seconds(took))
+	if fetch > 0 {
+		r.fetchDuration.Observe(seconds(fetch))
+	}
+}
+
+// ObserveStateChange counts one monitor state change.
+func (r *Registry) ObserveStateChange(from, to string) {
+	r.stateChanges.WithLabelValues(label(from), label(to)).Inc()
+}
+
+// ObserveDelivered times one notification from its state change to the end of the attempt
+// that delivered it.
+func (r *Registry) ObserveDelivered(channel string, latency time.Duration) {
+	r.deliveryLatency.WithLabelValues(label(channel)).Observe(seconds(latency))
 }

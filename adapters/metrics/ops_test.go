@@ -31,6 +31,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	r.ObserveMessage("EVALUATIONS", "recorder", "ack", time.Millisecond)
 	r.ObserveDelivery("email", "sent")
 	r.ObserveHTTP("GET", "/healthz", 200, time.Millisecond)
+	r.ObserveEvaluation("succeeded", time.Second, time.Millisecond)
+	r.ObserveStateChange("inactive", "active")
+	r.ObserveDelivered("email", time.Second)
 	r.WatchPipeline(&fakePipeline{}, fakeConsumers{{Stream: "S", Consumer: "c"}})
 	r.WatchPool(pgtest.New(t))
 	names := map[string]bool{}

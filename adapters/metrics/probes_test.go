@@ -89,3 +89,23 @@ func TestObserveHTTP(t *testing.T) {
 	)
 	require.False(t, strings.Contains(text, "BREW"))
 }
+
+// TestObservePipelineOutcomes: evaluations by status with their time and fetch time (none
+// for an evaluation that fetched nothing), state changes by edge, and delivery latency.
+func TestObservePipelineOutcomes(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	r.ObserveEvaluation("succeeded", 300*time.Millisecond, 120*time.Millisecond)
+	r.ObserveEvaluation("failed", 2*time.Second, 0)
+	r.ObserveStateChange("inactive", "active")
+	r.ObserveDelivered("webhook", 800*time.Millisecond)
+	requireLines(t, scrape(t, r),
+		`vigil_evaluations_total{status="succeeded"} 1`,
+		`vigil_evaluations_total{status="failed"} 1`,
+		`vigil_evaluation_duration_seconds_count 2`,
+		`vigil_source_fetch_duration_seconds_count 1`,
+		`vigil_source_fetch_duration_seconds_bucket{le="0.25"} 1`,
+		`vigil_state_changes_total{from="inactive",to="active"} 1`,
+		`vigil_notification_delivery_seconds_bucket{channel="webhook",le="1"} 1`,
+	)
+}

@@ -525,6 +525,10 @@ func (m *Main) recorder() (func(context.Context) error, error) {
 			case r.Missing:
 				zerolog.Ctx(ctx).Debug().Str("monitor_id", ev.MonitorID).Msg("evaluation of a deleted monitor dropped")
 			case !r.Duplicate:
+				m.metrics.ObserveEvaluation(string(ev.Status), ev.FinishedAt.Sub(ev.StartedAt), time.Duration(ev.Usage.FetchMS)*time.Millisecond)
+				if r.Outcome.Changed {
+					m.metrics.ObserveStateChange(string(r.Outcome.From), string(r.Outcome.To))
+				}
 				zerolog.Ctx(ctx).Info().Str("monitor_id", ev.MonitorID).Str("evaluation_id", r.EvaluationID).
 					Str("status", string(ev.Status)).Str("state", string(r.Outcome.To)).Bool("changed", r.Outcome.Changed).
 					Msg("evaluation recorded")
@@ -657,6 +661,9 @@ func (m *Main) deliveries(mail *app.Mailer, consumer string, senders int) func(c
 		}
 		for _, r := range reports {
 			m.metrics.ObserveDelivery(r.Channel, r.Decision.Status)
+			if r.Decision.Status == app.StatusSent && !r.ChangedAt.IsZero() {
+				m.metrics.ObserveDelivered(r.Channel, r.FinishedAt.Sub(r.ChangedAt))
+			}
 			zerolog.Ctx(ctx).Info().Str("notification_id", r.NotificationID).Str("channel", r.Channel).
 				Str("status", r.Decision.Status).Int("code", r.Attempt.Code).Str("error", r.Decision.Error).Msg("notification attempted")
 		}

@@ -217,6 +217,9 @@ type Report struct {
 	Channel        string
 	Attempt        Attempt
 	Decision       Decision
+	// ChangedAt is when the state change it tells of happened (zero for a digest);
+	// FinishedAt when this attempt ended: their difference is the delivery latency.
+	ChangedAt, FinishedAt time.Time
 }
 
 // Deliver makes one attempt at a notification; see DeliverBatch.
@@ -288,7 +291,8 @@ func (m *Mailer) DeliverBatch(ctx context.Context, ids []string) ([]Report, erro
 	}
 	out := make([]Report, len(recs))
 	for i, r := range recs {
-		out[i] = Report{NotificationID: r.NotificationID, Channel: r.Channel, Attempt: r.Attempt, Decision: r.Decision}
+		out[i] = Report{NotificationID: r.NotificationID, Channel: r.Channel, Attempt: r.Attempt, Decision: r.Decision,
+			ChangedAt: toSend[i].ChangedAt, FinishedAt: r.FinishedAt}
 	}
 	return out, nil
 }

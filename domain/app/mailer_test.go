@@ -92,7 +92,8 @@ type senderFunc func(d app.Delivery) app.Attempt
 func (f senderFunc) Send(_ context.Context, d app.Delivery) app.Attempt { return f(d) }
 
 func delivery(id, channel string) app.Claim {
-	return app.Claim{NotificationID: id, Delivery: app.Delivery{NotificationID: id, Channel: channel, Attempt: 1, Recipient: id + "@example.com"}}
+	return app.Claim{NotificationID: id, Delivery: app.Delivery{NotificationID: id, Channel: channel, Attempt: 1, Recipient: id + "@example.com",
+		ChangedAt: matchNow.Add(-3 * time.Second)}}
 }
 
 func TestDeliverBatch(t *testing.T) {
@@ -123,6 +124,7 @@ func TestDeliverBatch(t *testing.T) {
 	status := map[string]string{}
 	for _, r := range reports {
 		status[r.NotificationID] = r.Decision.Status
+		require.Equal(t, 3*time.Second, r.FinishedAt.Sub(r.ChangedAt), "the report times the delivery from the state change")
 	}
 	require.Equal(t, map[string]string{"n1": app.StatusSent, "n5": app.StatusSent, "n6": app.StatusFailed}, status,
 		"an unknown channel fails for good")
