@@ -27,7 +27,7 @@ STATICCHECK_VERSION := v0.8.2
 GOSEC_VERSION := v2.30.0
 GOVULNCHECK_VERSION := v1.9.0
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history fuzz lint vulncheck migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history bench-http fuzz lint vulncheck migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -68,6 +68,9 @@ bench-scheduler: build ## Scheduler claim rate over 1,000,000 monitors (vigil be
 
 bench-history: build ## History routes' latency at 10,000,000 then 50,000,000 facts, and export throughput (vigil bench history)
 	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench history
+
+bench-http: build ## HTTP load with vegeta: 1,000 connections on get, list and history as 1,000 users, beside a minimal Echo+pgx ceiling (vigil bench http)
+	@DATABASE_URL="$${DATABASE_URL:-$$(bash .ci/ensure-postgres)}" bin/vigil bench http
 
 bench-extract: ## Extraction per page over the saved-page corpus, and rendered pages per minute with one browser; 3 runs each
 	go test -run '^$$' -bench ExtractCorpus -count 3 ./adapters/ai/fallback/

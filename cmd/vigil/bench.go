@@ -46,12 +46,16 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	if len(args) > 0 && args[0] == "history" {
 		return runBenchHistory(ctx, cfg, args[1:], out)
 	}
+	if len(args) > 0 && args[0] == "http" {
+		return runBenchHTTP(ctx, cfg, args[1:], out)
+	}
 	if len(args) == 0 || args[0] != "api" {
 		return errors.New("usage: vigil bench api [-monitors N] [-evaluations N] [-requests N] [-keep]\n" +
 			"       vigil bench notify [-changes 1000,5000] [-timeout 10m] [-keep]\n" +
 			"       vigil bench pipeline [-monitors 10000,100000] [-rounds 3] [-changes] [-cpuprofile F] [-keep]\n" +
 			"       vigil bench scheduler [-monitors 1000000] [-batch N] [-replicas 4] [-rounds 3] [-keep]\n" +
-			"       vigil bench history [-facts 10000000,50000000] [-monitors 1000] [-requests 500] [-keep]")
+			"       vigil bench history [-facts 10000000,50000000] [-monitors 1000] [-requests 500] [-rounds 3] [-keep]\n" +
+			"       vigil bench http [-users 1000] [-connections 1000] [-duration 15s] [-rounds 3] [-keep]")
 	}
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	monitors := fs.Int("monitors", 10000, "monitors in the database")
@@ -362,4 +366,11 @@ func startBenchAPI(ctx context.Context, cfg config.Config) (*benchAPI, func(), e
 		return nil, nil, err
 	}
 	return a, stop, nil
+}
+
+// relogin signs the bench user in again: a load that outlasts the access token's 15
+// minutes would otherwise measure nothing but 401s.
+func (a *benchAPI) relogin() error {
+	return call(a.client, http.MethodPost, a.base+"/api/auth/login", "", `{"email":"bench@vigil.localhost","password":"bench password 2026"}`,
+		http.StatusOK, &a.tok)
 }

@@ -80,6 +80,10 @@ func benchHistoryOnce(ctx context.Context, cfg config.Config, facts, monitors, r
 		return err
 	}
 	fmt.Fprintf(out, "loaded in %s; database %s, of which rollups %s\n", time.Since(loadStart).Round(time.Second), size, rollups)
+	if err := api.relogin(); err != nil {
+		return fmt.Errorf("sign in again after the load: %w", err)
+	}
+	tok = api.tok
 
 	now := time.Now().UTC()
 	q := func(v url.Values) string { return v.Encode() }
