@@ -27,7 +27,7 @@ STATICCHECK_VERSION := v0.8.2
 GOSEC_VERSION := v2.30.0
 GOVULNCHECK_VERSION := v1.9.0
 
-.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history bench-http fuzz lint vulncheck migrate up down clean
+.PHONY: help build run test bench bench-api bench-notify bench-pipeline bench-overhead bench-scheduler bench-extract bench-history bench-http fuzz test-faults lint vulncheck migrate up down clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | \
@@ -76,6 +76,10 @@ bench-extract: ## Extraction per page over the saved-page corpus, and rendered p
 	go test -run '^$$' -bench ExtractCorpus -count 3 ./adapters/ai/fallback/
 	@chromium="$${VIGIL_CHROMIUM:-$$(bash .ci/ensure-chromium)}" || { echo "make: no Chromium for the rendering benchmark" >&2; exit 1; }; \
 	VIGIL_CHROMIUM="$$chromium" go test -run '^$$' -bench Render -benchtime 40x -count 3 ./adapters/render/
+
+test-faults: ## Fault tests (minutes; not in make test): PostgreSQL stopped and restarted under a running pipeline
+	@$(test_db); \
+	VIGIL_FAULTS=1 go test -count=1 -run '^TestPostgresOutage$$' -v -timeout 20m ./cmd/vigil/ | grep -E '^(=== RUN|--- |\s+faults_test|PASS|FAIL|ok)'
 
 FUZZ_TIME ?= 5m
 FUZZ_TARGETS := ./adapters/source:FuzzPublic ./adapters/ai/fallback:FuzzClassify ./adapters/ai/fallback:FuzzExtract ./adapters/ai/fallback:FuzzReadNumber
