@@ -416,17 +416,10 @@ func (s *Service) UpdateMe(ctx context.Context, userID, sessionID string, in Pro
 		return nil, err
 	}
 	if changePassword {
-		ok, err := s.d.Hasher.Compare(u.PasswordHash, *in.CurrentPassword)
-		if err != nil {
-			return nil, fmt.Errorf("compare password of user %s: %w", u.ID, err)
+		if err := s.checkCurrentPassword(ctx, u, *in.CurrentPassword, ActionPasswordChanged, cl); err != nil {
+			return nil, err
 		}
-		if !ok {
-			if err := s.audit(ctx, AuditEvent{ActorID: u.ID, Action: ActionPasswordChanged, TargetType: TargetUser,
-				TargetID: u.ID, Outcome: OutcomeFailure, Metadata: map[string]any{"reason": "bad_current_password"}}, cl); err != nil {
-				return nil, err
-			}
-			return nil, invalid(map[string]string{"current_password": "is incorrect"})
-		}
+		var err error
 		if u.PasswordHash, err = s.d.Hasher.Hash(*in.NewPassword); err != nil {
 			return nil, fmt.Errorf("hash password: %w", err)
 		}
@@ -496,7 +489,13 @@ func (s *Service) reauthenticate(ctx context.Context, userID, sessionID, current
 	if currentPassword == "" {
 		return invalid(map[string]string{"current_password": "is required: confirm it is you"})
 	}
-	ok, err := s.d.Hasher.Compare(u.PasswordHash, currentPassword)
+	return s.checkCurrentPassword(ctx, u, currentPassword, action, cl)
+}
+
+// checkCurrentPassword compares the password the owner gave with u's. A wrong one is
+// audited as a failed attempt at action and is EINVALID naming current_password.
+func (s *Service) checkCurrentPassword(ctx context.Context, u *User, password, action string, cl Client) error {
+	ok, err := s.d.Hasher.Compare(u.PasswordHash, password)
 	if err != nil {
 		return fmt.Errorf("compare password of user %s: %w", u.ID, err)
 	}
