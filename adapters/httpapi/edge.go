@@ -116,8 +116,8 @@ func refuseUnreadableText(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkValues(query, ""); err != nil {
 			return err
 		}
+		values := c.ParamValues()
 		for i, name := range c.ParamNames() {
-			values := c.ParamValues()
 			if i >= len(values) {
 				break
 			}

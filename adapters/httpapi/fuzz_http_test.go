@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -268,7 +269,6 @@ func (g *gen) request(method, path string, o *openapi3.Operation, real map[strin
 	}
 	g.lastBody = string(body)
 	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
-	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = "", "", ""
 	if u, err := url.Parse(target); err == nil {
 		req.URL = u
 		req.RequestURI = target
@@ -342,7 +342,7 @@ func (g *gen) value(s *openapi3.Schema, depth int) any {
 	case s.Type.Is("object") || len(s.Properties) > 0:
 		out := map[string]any{}
 		for name, prop := range s.Properties {
-			if g.chance(0.6) || (slicesContains(s.Required, name) && g.chance(0.8)) {
+			if g.chance(0.6) || (slices.Contains(s.Required, name) && g.chance(0.8)) {
 				out[name] = g.value(prop.Value, depth+1)
 			}
 		}
@@ -394,13 +394,4 @@ func (g *gen) anyValue() any {
 		return map[string]any{g.pick(hostile): g.pick(hostile)}
 	}
 	return g.chance(0.5)
-}
-
-func slicesContains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

@@ -394,11 +394,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log(c).WithLevel(level).Str("method", req.Method).Str("ip", c.RealIP()).Str("path", req.URL.Path).
 			Int("status", c.Response().Status).Dur("latency", elapsed).Msg("request")
 		if s.cfg.Observer != nil {
-			route := c.Path()
-			if c.Response().Status == http.StatusNotFound && len(c.ParamNames()) == 0 && route == "/*" {
-				route = ""
-			}
-			s.cfg.Observer.ObserveHTTP(req.Method, route, c.Response().Status, elapsed)
+			s.cfg.Observer.ObserveHTTP(req.Method, c.Path(), c.Response().Status, elapsed)
 		}
 		return nil
 	}
