@@ -106,6 +106,11 @@ func (s *RetentionStore) DropPartition(ctx context.Context, name string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM fact_rollups_hourly WHERE hour >= $1 AND hour < $2`, from, from.AddDate(0, 1, 0)); err != nil {
 			return fmt.Errorf("drop rollups of %s: %w", name, translate(err))
 		}
+		// So does a latest fact observed that month: its key has not been seen since. No
+		// index on observed_at: this runs once a month over one row per monitor and key.
+		if _, err := tx.Exec(ctx, `DELETE FROM fact_latest WHERE observed_at >= $1 AND observed_at < $2`, from, from.AddDate(0, 1, 0)); err != nil {
+			return fmt.Errorf("drop latest facts of %s: %w", name, translate(err))
+		}
 		return nil
 	})
 }

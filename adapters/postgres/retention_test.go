@@ -41,7 +41,11 @@ func TestRetentionDropsOnlyWhatIsPastIt(t *testing.T) {
 	for i := range 30 {
 		for _, month := range []time.Time{time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC),
 			time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)} {
-			rows = append(rows, []any{b.monitor.ID, "price", float64(i), "USD", month.Add(time.Duration(i) * time.Hour), "$" + string(rune('0'+i%10))})
+			key := "price"
+			if month.Month() == time.July && i == 29 {
+				key = "stock" // a key last seen in July, so its latest fact goes with July
+			}
+			rows = append(rows, []any{b.monitor.ID, key, float64(i), "USD", month.Add(time.Duration(i) * time.Hour), "$" + string(rune('0'+i%10))})
 		}
 	}
 	_, err = b.pool.CopyFrom(ctx, pgx.Identifier{"facts"}, []string{"monitor_id", "key", "value_number", "unit", "observed_at", "evidence"}, pgx.CopyFromRows(rows))
@@ -77,6 +81,8 @@ func TestRetentionDropsOnlyWhatIsPastIt(t *testing.T) {
 	require.Equal(t, int64(19), dry.NotesDue)
 	f, e, n := counts()
 	require.Equal(t, []int{90, 25, 25}, []int{f, e, n}, "a dry run changes nothing")
+	latest := `SELECT count(*) FROM fact_latest WHERE key = 'stock'`
+	require.Equal(t, 1, b.count(t, latest))
 
 	var steps []string
 	rep, err := r.Run(ctx, false, func(s string) { steps = append(steps, s) })
@@ -93,6 +99,8 @@ func TestRetentionDropsOnlyWhatIsPastIt(t *testing.T) {
 	require.False(t, b.count(t, `SELECT count(*) FROM pg_class WHERE relname = 'facts_y2026m07'`) > 0, "July's partition is gone")
 	require.Zero(t, b.count(t, `SELECT count(*) FROM fact_rollups_hourly WHERE hour < '2026-08-01'`), "and its rollups")
 	require.Equal(t, 30, b.count(t, `SELECT count(*) FROM fact_rollups_hourly WHERE hour >= '2026-08-01' AND hour < '2026-09-01'`))
+	require.Zero(t, b.count(t, latest), "a latest fact observed in July goes with it")
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM fact_latest WHERE key = 'price' AND observed_at >= '2027-03-01'`), "a newer one stays")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM pg_class WHERE relname = 'facts_y2027m05'`), "the coming months exist")
 
 	// The archive holds July's facts, with a manifest whose checksum is the file's.

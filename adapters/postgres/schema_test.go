@@ -61,6 +61,7 @@ func TestSchemaForeignKeysOnDelete(t *testing.T) {
 		{"audit_log", "actor_user_id", "users", setNull},
 		{"monitor_unpublished_slots", "monitor_id", "monitors", cascade},
 		{"fact_rollups_hourly", "monitor_id", "monitors", cascade},
+		{"fact_latest", "monitor_id", "monitors", cascade},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table+"."+tt.column, func(t *testing.T) {
@@ -99,7 +100,7 @@ func TestSchemaIndexes(t *testing.T) {
 	}{
 		{"monitors_due_idx", "monitors", false, "USING btree (next_run_at) WHERE (status = 'active'::text)", false},
 		{"monitors_user_created_idx", "monitors", false, "USING btree (user_id, created_at DESC, id DESC)", false},
-		{"evaluations_monitor_slot_key", "evaluations", true, "USING btree (monitor_id, scheduled_for)", true},
+		{"evaluations_monitor_slot_key", "evaluations", true, "USING btree (monitor_id, scheduled_for) INCLUDE (status, changed, facts_reused, input_tokens, output_tokens, cost, latency_ms, fetch_ms)", true},
 		{"evaluations_monitor_changes_idx", "evaluations", false, "USING btree (monitor_id, scheduled_for DESC) WHERE changed", false},
 		{"facts_monitor_key_time_idx", "facts", false, "USING btree (monitor_id, key, observed_at DESC) INCLUDE (value_number, value_text, value_bool, unit)", false},
 		{"notifications_trigger_evaluation_recipient_key", "notifications", true, "USING btree (trigger_id, evaluation_id, recipient)", true},

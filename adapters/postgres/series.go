@@ -150,15 +150,15 @@ func (s *FactStore) LatestFacts(ctx context.Context, monitorID string, keys []st
 	return latestFacts(ctx, s.pool, monitorID, keys)
 }
 
-// latestFacts reads the newest fact of each key: one index probe per key.
+// latestFacts reads the newest fact of each key from fact_latest, which the facts' insert
+// trigger keeps: one range of its primary key, however long the history.
 func latestFacts(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, monitorID string, keys []string) ([]monitor.Fact, error) {
 	rows, err := q.Query(ctx, `
-		SELECT f.* FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL (
-		  SELECT `+factColumns+` FROM facts
-		  WHERE monitor_id = $1 AND key = k.key ORDER BY observed_at DESC LIMIT 1) f
-		ORDER BY f.key`, monitorID, keys)
+		SELECT `+factColumns+` FROM fact_latest
+		WHERE monitor_id = $1 AND key = ANY($2::text[])
+		ORDER BY key`, monitorID, keys)
 	if err != nil {
 		return nil, fmt.Errorf("latest facts: %w", translate(err))
 	}

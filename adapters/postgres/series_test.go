@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -95,4 +96,97 @@ func TestNumberBucketsEqualABruteForceAggregate(t *testing.T) {
 	after, err := store.NumberBuckets(ctx, b.monitor.ID, "price", qFrom, qTo, monitor.Bucket1h, "UTC")
 	require.NoError(t, err)
 	require.InDelta(t, before[0].Sum+1000, after[0].Sum, 1e-9)
+}
+
+// TestLatestFactsEqualTheNewestObservation: facts of three kinds stored in shuffled
+// batches, the later ones late and out of order, leave fact_latest holding each key's
+// newest observation with its evidence, as a scan of every observation finds it; a late
+// fact older than the one kept changes nothing, and a newer one replaces it.
+func TestLatestFactsEqualTheNewestObservation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := postgres.NewFactStore(b.pool)
+	rng := rand.New(rand.NewPCG(3, 11))
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	type row struct {
+		key      string
+		at       time.Time
+		evidence string
+		value    any
+	}
+	var rows []row
+	for i := range 600 {
+		at := start.Add(time.Duration(i)*time.Hour + time.Duration(rng.IntN(59))*time.Minute)
+		r := row{at: at, evidence: fmt.Sprintf("seen %d", i)}
+		switch rng.IntN(3) {
+		case 0:
+			r.key, r.value = "price", float64(rng.IntN(10000))/100
+		case 1:
+			r.key, r.value = "status", []string{"in stock", "sold out"}[rng.IntN(2)]
+		default:
+			r.key, r.value = "open", rng.IntN(2) == 0
+		}
+		rows = append(rows, r)
+	}
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	copyRows := func(part []row) {
+		t.Helper()
+		var in [][]any
+		for _, r := range part {
+			var n, s, bl any
+			switch v := r.value.(type) {
+			case float64:
+				n = v
+			case string:
+				s = v
+			case bool:
+				bl = v
+			}
+			in = append(in, []any{b.monitor.ID, r.key, n, s, bl, "", r.at, r.evidence, float32(0.9)})
+		}
+		_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"facts"},
+			[]string{"monitor_id", "key", "value_number", "value_text", "value_bool", "unit", "observed_at", "evidence", "confidence"}, pgx.CopyFromRows(in))
+		require.NoError(t, err)
+	}
+	for i := 0; i < len(rows); i += 97 {
+		copyRows(rows[i:min(i+97, len(rows))])
+	}
+	newest := map[string]row{}
+	for _, r := range rows {
+		if r.at.After(newest[r.key].at) {
+			newest[r.key] = r
+		}
+	}
+	check := func() {
+		t.Helper()
+		got, err := store.LatestFacts(ctx, b.monitor.ID, []string{"price", "status", "open", "never seen"})
+		require.NoError(t, err)
+		require.Len(t, got, 3, "a key never observed is left out")
+		for _, f := range got {
+			w := newest[f.Key]
+			require.True(t, w.at.Equal(f.ObservedAt), "%s observed %s, want %s", f.Key, f.ObservedAt, w.at)
+			require.Equal(t, w.evidence, f.Evidence)
+			require.InDelta(t, 0.9, f.Confidence, 1e-6)
+			switch v := w.value.(type) {
+			case float64:
+				require.Equal(t, v, *f.Number)
+			case string:
+				require.Equal(t, v, *f.Text)
+			case bool:
+				require.Equal(t, v, *f.Bool)
+			}
+		}
+	}
+	check()
+
+	late := newest["price"]
+	late.at, late.evidence, late.value = late.at.Add(-time.Minute), "late", 1.0
+	copyRows([]row{late})
+	check()
+	next := newest["price"]
+	next.at, next.evidence, next.value = next.at.Add(time.Minute), "newer", 2.0
+	copyRows([]row{next})
+	newest["price"] = next
+	check()
 }
