@@ -58,6 +58,7 @@ type Registry struct {
 	fetchDuration      prometheus.Histogram
 	stateChanges       *prometheus.CounterVec
 	deliveryLatency    *prometheus.HistogramVec
+	suppressed         *prometheus.CounterVec
 }
 
 var _ chain.Observer = (*Registry)(nil)
@@ -128,6 +129,10 @@ func New() *Registry {
 			Help:    "From a state change to the end of the attempt that delivered its notification, by channel.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600},
 		}, []string{"channel"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_notifications_suppressed_total",
+			Help: "Notifications held back instead of sent, by channel and reason: unconfirmed, unsubscribed or action_off.",
+		}, []string{"channel", "reason"}),
 	}
 	// Fresh collectors on a fresh registry: registering can only fail on a programming error.
 	r.reg.MustRegister(
@@ -135,7 +140,7 @@ func New() *Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.aiCalls, r.aiDuration, r.aiTokens, r.aiCost,
 		r.messages, r.messageDuration, r.deliveries, r.httpRequests, r.httpDuration,
-		r.evaluations, r.evaluationDuration, r.fetchDuration, r.stateChanges, r.deliveryLatency,
+		r.evaluations, r.evaluationDuration, r.fetchDuration, r.stateChanges, r.deliveryLatency, r.suppressed,
 	)
 	return r
 }
@@ -219,4 +224,12 @@ func (r *Registry) ObserveStateChange(from, to string) {
 // that delivered it.
 func (r *Registry) ObserveDelivered(channel string, latency time.Duration) {
 	r.deliveryLatency.WithLabelValues(label(channel)).Observe(seconds(latency))
+}
+
+// ObserveSuppressed counts n notifications of a channel held back for reason (a
+// HoldBack code).
+func (r *Registry) ObserveSuppressed(channel, reason string, n int) {
+	if n > 0 {
+		r.suppressed.WithLabelValues(label(channel), label(reason)).Add(float64(n))
+	}
 }

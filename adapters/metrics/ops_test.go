@@ -34,6 +34,8 @@ func exportedNames(t *testing.T) map[string]bool {
 	r.ObserveEvaluation("succeeded", time.Second, time.Millisecond)
 	r.ObserveStateChange("inactive", "active")
 	r.ObserveDelivered("email", time.Second)
+	r.ObserveSuppressed("email", "unconfirmed", 1)
+	r.WatchBreakers(fakeBreakers{"claude": "closed"})
 	r.WatchPipeline(&fakePipeline{}, fakeConsumers{{Stream: "S", Consumer: "c"}})
 	r.WatchPool(pgtest.New(t))
 	names := map[string]bool{}

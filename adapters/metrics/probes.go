@@ -185,3 +185,41 @@ func (r *Registry) ObserveHTTP(method, route string, status int, d time.Duration
 // cannot make series of its own.
 var httpMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}
+
+// BreakerProbe tells the state of each AI provider's circuit breaker; *chain.Chain is one.
+type BreakerProbe interface {
+	Providers() []string
+	// BreakerState is "closed", "open" or "half-open".
+	BreakerState(provider string) string
+}
+
+// breakerStates are the states vigil_ai_breaker_state has a series for, so a dashboard
+// sees a state drop to 0 rather than vanish.
+var breakerStates = []string{"closed", "half-open", "open"}
+
+var descBreakerState = prometheus.NewDesc("vigil_ai_breaker_state",
+	"Each AI provider's circuit breaker: 1 for the state it is in (closed, half-open or open), 0 for the others.",
+	[]string{"provider", "state"}, nil)
+
+type breakerCollector struct{ probe BreakerProbe }
+
+func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBreakerState }
+
+func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.probe.Providers() {
+		current := c.probe.BreakerState(p)
+		for _, s := range breakerStates {
+			v := 0.0
+			if s == current {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descBreakerState, prometheus.GaugeValue, v, label(p), s)
+		}
+	}
+}
+
+// WatchBreakers reports the AI providers' circuit breakers at each scrape. Call it once
+// per Registry.
+func (r *Registry) WatchBreakers(probe BreakerProbe) {
+	r.reg.MustRegister(breakerCollector{probe: probe})
+}

@@ -109,3 +109,45 @@ func TestObservePipelineOutcomes(t *testing.T) {
 		`vigil_notification_delivery_seconds_bucket{channel="webhook",le="1"} 1`,
 	)
 }
+
+// TestObserveSuppressed: notifications held back count by channel and reason; none is no
+// series at all.
+func TestObserveSuppressed(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	r.ObserveSuppressed("email", "unconfirmed", 2)
+	r.ObserveSuppressed("email", "unconfirmed", 1)
+	r.ObserveSuppressed("webhook", "action_off", 1)
+	r.ObserveSuppressed("email", "unsubscribed", 0)
+	text := scrape(t, r)
+	requireLines(t, text,
+		`vigil_notifications_suppressed_total{channel="email",reason="unconfirmed"} 3`,
+		`vigil_notifications_suppressed_total{channel="webhook",reason="action_off"} 1`,
+	)
+	require.NotContains(t, text, `reason="unsubscribed"`)
+}
+
+type fakeBreakers map[string]string
+
+func (f fakeBreakers) Providers() []string             { return []string{"claude", "fallback"} }
+func (f fakeBreakers) BreakerState(name string) string { return f[name] }
+
+// TestBreakerStateIsReadAtScrape: each provider has a series per state, 1 for the one it
+// is in, and a change shows at the next scrape.
+func TestBreakerStateIsReadAtScrape(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	b := fakeBreakers{"claude": "open", "fallback": "closed"}
+	r.WatchBreakers(b)
+	requireLines(t, scrape(t, r),
+		`vigil_ai_breaker_state{provider="claude",state="open"} 1`,
+		`vigil_ai_breaker_state{provider="claude",state="closed"} 0`,
+		`vigil_ai_breaker_state{provider="claude",state="half-open"} 0`,
+		`vigil_ai_breaker_state{provider="fallback",state="closed"} 1`,
+	)
+	b["claude"] = "half-open"
+	requireLines(t, scrape(t, r),
+		`vigil_ai_breaker_state{provider="claude",state="open"} 0`,
+		`vigil_ai_breaker_state{provider="claude",state="half-open"} 1`,
+	)
+}

@@ -112,13 +112,13 @@ func (s *NotificationStore) ClaimNotifications(ctx context.Context, ids []string
 				claims[i].Err = fmt.Errorf("notification %s: %w", id, domain.ErrNotFound)
 				continue
 			}
-			reason, err := app.DecideClaim(row.state, now, lease)
+			suppressed, err := app.DecideClaim(row.state, now, lease)
 			switch {
 			case err != nil:
 				claims[i].Err = err
-			case reason != "":
-				claims[i].Err = app.ErrDelivered
-				suppressIDs, reasons = append(suppressIDs, id), append(reasons, reason)
+			case suppressed.Code != "":
+				claims[i].Err, claims[i].Suppressed, claims[i].Channel = app.ErrDelivered, &suppressed, row.state.Channel
+				suppressIDs, reasons = append(suppressIDs, id), append(reasons, suppressed.Reason)
 			default:
 				claimed = append(claimed, row)
 				claimIDs = append(claimIDs, id)

@@ -21,7 +21,7 @@ import (
 
 // newAIProvider builds the provider chain of VIGIL_AI_PROVIDERS: each provider in order,
 // with retries, circuit breakers, caching and the per-user budget, ending at the rules.
-func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Observer, log zerolog.Logger, now func() time.Time) (ai.Provider, error) {
+func newAIProvider(cfg config.Config, spend chain.SpendStore, observer chain.Observer, log zerolog.Logger, now func() time.Time) (*chain.Chain, error) {
 	prices := pricing.Default()
 	if cfg.AIPrices != "" {
 		override, err := pricing.Parse(cfg.AIPrices)
@@ -77,6 +77,7 @@ func (m *Main) aiProvider() (ai.Provider, error) {
 			return nil, err
 		}
 		m.ai = p
+		m.metrics.WatchBreakers(p)
 	}
 	return m.ai, nil
 }

@@ -568,6 +568,7 @@ func (m *Main) matcher() func(context.Context) error {
 			return err
 		}
 		for _, r := range matched {
+			m.metrics.ObserveSuppressed(app.ChannelEmail, app.SuppressedUnconfirmed.Code, r.Suppressed)
 			zerolog.Ctx(ctx).Info().Str("monitor_id", r.Change.MonitorID).Str("evaluation_id", r.Change.EvaluationID).
 				Str("from", string(r.Change.From)).Str("to", string(r.Change.To)).Int("notifications", r.Notifications).Msg("state change matched")
 		}
@@ -660,6 +661,12 @@ func (m *Main) deliveries(mail *app.Mailer, consumer string, senders int) func(c
 			return err
 		}
 		for _, r := range reports {
+			if r.Suppressed != nil {
+				m.metrics.ObserveSuppressed(r.Channel, r.Suppressed.Code, 1)
+				zerolog.Ctx(ctx).Info().Str("notification_id", r.NotificationID).Str("channel", r.Channel).
+					Str("reason", r.Suppressed.Code).Msg("notification suppressed")
+				continue
+			}
 			m.metrics.ObserveDelivery(r.Channel, r.Decision.Status)
 			if r.Decision.Status == app.StatusSent && !r.ChangedAt.IsZero() {
 				m.metrics.ObserveDelivered(r.Channel, r.FinishedAt.Sub(r.ChangedAt))

@@ -113,25 +113,37 @@ type ClaimState struct {
 	UnsubscribedAt  *time.Time
 }
 
+// HoldBack is why a notification is suppressed: Code, short and fixed, for metrics;
+// Reason, the sentence its owner reads.
+type HoldBack struct{ Code, Reason string }
+
+// The suppressions a matcher or a mailer decides.
+var (
+	SuppressedUnconfirmed  = HoldBack{"unconfirmed", UnconfirmedRecipient}
+	SuppressedActionOff    = HoldBack{"action_off", "The webhook action was turned off or deleted before delivery."}
+	SuppressedUnsubscribed = HoldBack{"unsubscribed",
+		"The address is unsubscribed, on the suppression list, or notifications are off."}
+)
+
 // DecideClaim decides what a mailer does with a notification: claim it (nil error and no
-// reason), suppress it for the reason given, or leave it: ErrDelivered when it needs
+// HoldBack), suppress it for the reason given, or leave it: ErrDelivered when it needs
 // nothing more, ErrInFlight while another mailer's claim is younger than lease (an older
 // claim is taken over: that mailer died).
-func DecideClaim(s ClaimState, now time.Time, lease time.Duration) (reason string, err error) {
+func DecideClaim(s ClaimState, now time.Time, lease time.Duration) (HoldBack, error) {
 	switch {
 	case s.Status == StatusSending && now.Sub(s.UpdatedAt) < lease:
-		return "", ErrInFlight
+		return HoldBack{}, ErrInFlight
 	case s.Status != StatusPending && s.Status != StatusSending:
-		return "", ErrDelivered
+		return HoldBack{}, ErrDelivered
 	case s.Channel == ChannelWebhook && (s.ActionEnabled == nil || !*s.ActionEnabled):
-		return "The webhook action was turned off or deleted before delivery.", nil
+		return SuppressedActionOff, nil
 	case s.Channel == ChannelEmail && !s.Allowed:
-		return UnconfirmedRecipient, nil
+		return SuppressedUnconfirmed, nil
 	case s.Channel == ChannelEmail && (s.Suppressed || !s.NotificationsOn ||
 		(s.UnsubscribedAt != nil && strings.EqualFold(s.Recipient, s.OwnerEmail))):
-		return "The address is unsubscribed, on the suppression list, or notifications are off.", nil
+		return SuppressedUnsubscribed, nil
 	}
-	return "", nil
+	return HoldBack{}, nil
 }
 
 // Claim is the outcome of claiming one notification of a batch: Err is nil and Delivery
@@ -141,6 +153,9 @@ type Claim struct {
 	NotificationID string
 	Delivery       Delivery
 	Err            error
+	// Suppressed is set when this claim suppressed the notification, with Channel.
+	Suppressed *HoldBack
+	Channel    string
 }
 
 // NotificationStore tracks deliveries.
@@ -211,10 +226,12 @@ func NewMailer(store NotificationStore, senders map[string]NotificationSender, n
 		sending: make(chan struct{}, cfg.Senders)}
 }
 
-// Report is what one delivery of a batch did.
+// Report is what one delivery of a batch did: an attempt, or, when Suppressed is set, the
+// suppression its claim decided (no attempt).
 type Report struct {
 	NotificationID string
 	Channel        string
+	Suppressed     *HoldBack
 	Attempt        Attempt
 	Decision       Decision
 	// ChangedAt is when the state change it tells of happened (zero for a digest);
@@ -233,9 +250,10 @@ func (m *Mailer) Deliver(ctx context.Context, notificationID string) (*Report, e
 
 // DeliverBatch makes one attempt at each notification of ids: it claims them in one
 // transaction, sends them at once (at most MailerConfig.Senders under way in the Mailer),
-// and records every attempt in one transaction. It reports the attempts made. Nothing is
-// reported for a notification that needs nothing (sent already, failed for good,
-// suppressed, gone) or that another mailer is sending: that one is due again in the
+// and records every attempt in one transaction. It reports the suppressions its claim
+// decided, then the attempts made. Nothing is reported for a notification that needs
+// nothing (sent already, failed for good, suppressed before, gone) or that another mailer
+// is sending: that one is due again in the
 // database when the other's lease ends, and RequestDue asks for it then, so a request for
 // it waits out the lease in one step instead of spending redeliveries. The error is for the
 // batch: the claim or the recording failed, and the requests should be redelivered.
@@ -246,17 +264,20 @@ func (m *Mailer) DeliverBatch(ctx context.Context, ids []string) ([]Report, erro
 		return nil, fmt.Errorf("claim %d notifications: %w", len(ids), err)
 	}
 	var toSend []Delivery
+	var out []Report
 	for _, c := range claims {
 		switch {
 		case c.Err == nil:
 			toSend = append(toSend, c.Delivery)
+		case c.Suppressed != nil:
+			out = append(out, Report{NotificationID: c.NotificationID, Channel: c.Channel, Suppressed: c.Suppressed})
 		case errors.Is(c.Err, ErrDelivered), errors.Is(c.Err, ErrInFlight), errors.Is(c.Err, domain.ErrNotFound):
 		default:
 			return nil, fmt.Errorf("claim notification %s: %w", c.NotificationID, c.Err)
 		}
 	}
 	if len(toSend) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	recs := make([]AttemptRecord, len(toSend))
 	var wg sync.WaitGroup
@@ -289,10 +310,9 @@ func (m *Mailer) DeliverBatch(ctx context.Context, ids []string) ([]Report, erro
 			return nil, errors.Join(failed...)
 		}
 	}
-	out := make([]Report, len(recs))
 	for i, r := range recs {
-		out[i] = Report{NotificationID: r.NotificationID, Channel: r.Channel, Attempt: r.Attempt, Decision: r.Decision,
-			ChangedAt: toSend[i].ChangedAt, FinishedAt: r.FinishedAt}
+		out = append(out, Report{NotificationID: r.NotificationID, Channel: r.Channel, Attempt: r.Attempt, Decision: r.Decision,
+			ChangedAt: toSend[i].ChangedAt, FinishedAt: r.FinishedAt})
 	}
 	return out, nil
 }

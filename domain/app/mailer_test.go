@@ -50,9 +50,10 @@ func TestDecideClaim(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			reason, err := app.DecideClaim(tc.state, now, 2*time.Minute)
+			suppressed, err := app.DecideClaim(tc.state, now, 2*time.Minute)
 			require.ErrorIs(t, err, tc.err)
-			require.Equal(t, tc.suppressed, reason != "", "reason %q", reason)
+			require.Equal(t, tc.suppressed, suppressed.Code != "", "suppressed %v", suppressed)
+			require.Equal(t, tc.suppressed, suppressed.Reason != "", "suppressed %v", suppressed)
 		})
 	}
 }

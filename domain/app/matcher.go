@@ -109,6 +109,7 @@ func newNotificationID() (string, error) {
 type Matched struct {
 	Change        event.StateChanged
 	Notifications int // created, of any status
+	Suppressed    int // of which held back, for SuppressedUnconfirmed: the only one a matcher decides
 }
 
 // Match fires the triggers of a batch of state changes in one transaction. Redelivered
@@ -127,16 +128,20 @@ func (m *Matcher) Match(ctx context.Context, changes []event.StateChanged) ([]Ma
 	for _, id := range created {
 		inserted[id] = true
 	}
-	perEvaluation := map[string]int{}
+	perEvaluation, suppressed := map[string]int{}, map[string]int{}
 	for _, n := range plan.Notifications {
 		if inserted[n.ID] {
 			perEvaluation[n.EvaluationID]++
+			if n.Status == NotificationSuppressed {
+				suppressed[n.EvaluationID]++
+			}
 		}
 	}
 	out := make([]Matched, len(changes))
 	for i, sc := range changes {
-		out[i] = Matched{Change: sc, Notifications: perEvaluation[sc.EvaluationID]}
+		out[i] = Matched{Change: sc, Notifications: perEvaluation[sc.EvaluationID], Suppressed: suppressed[sc.EvaluationID]}
 		delete(perEvaluation, sc.EvaluationID) // a change listed twice counts once
+		delete(suppressed, sc.EvaluationID)
 	}
 	return out, nil
 }
@@ -184,7 +189,7 @@ func PlanFiring(changes []event.StateChanged, st FiringState, now time.Time, new
 					n.Status = NotificationDigestPending
 				}
 				if c.Channel == ChannelEmail && to != c.Owner && !st.Confirmed[sc.UserID][to] {
-					n.Status, n.Reason = NotificationSuppressed, UnconfirmedRecipient
+					n.Status, n.Reason = NotificationSuppressed, SuppressedUnconfirmed.Reason
 				}
 				plan.Notifications = append(plan.Notifications, n)
 			}

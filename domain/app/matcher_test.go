@@ -192,12 +192,14 @@ func TestMatcherReportsPerChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 3)
 	require.Equal(t, []int{2, 0, 1}, []int{got[0].Notifications, got[1].Notifications, got[2].Notifications})
+	require.Equal(t, []int{1, 0, 0}, []int{got[0].Suppressed, got[1].Suppressed, got[2].Suppressed}, "carol has not confirmed")
 	require.Len(t, store.saved, 3)
 
 	// The batch redelivered: nothing new.
 	got, err = m.Match(context.Background(), changes)
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 0, 0}, []int{got[0].Notifications, got[1].Notifications, got[2].Notifications})
+	require.Zero(t, got[0].Suppressed)
 	require.Len(t, store.saved, 3)
 
 	store.err = errors.New("connection reset")

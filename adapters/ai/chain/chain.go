@@ -258,6 +258,15 @@ func (c *Chain) newBreaker(name string) circuitbreaker.CircuitBreaker[any] {
 		Build()
 }
 
+// Providers returns the names of the chain's providers, in the order it asks them.
+func (c *Chain) Providers() []string {
+	names := make([]string, len(c.members))
+	for i, m := range c.members {
+		names[i] = m.Name
+	}
+	return names
+}
+
 // BreakerState returns the state of the named provider's circuit breaker: "closed", "open" or
 // "half-open"; "" for an unknown provider. An open breaker whose delay has passed reports
 // "half-open": the next call probes the provider.

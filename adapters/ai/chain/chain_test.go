@@ -91,6 +91,10 @@ func TestNew(t *testing.T) {
 	require.Equal(t, MaxRetriesDefault, c.cfg.MaxRetries)
 	require.Equal(t, "closed", c.BreakerState("fallback"))
 	require.Empty(t, c.BreakerState("nope"))
+
+	c, err = New([]Named{{Name: "claude", Provider: newFake("claude")}, {Name: "fallback", Provider: newFake("fallback")}}, Config{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"claude", "fallback"}, c.Providers(), "in the order the chain asks them")
 }
 
 func TestRetryThenSuccess(t *testing.T) {
