@@ -90,6 +90,7 @@ type Config struct {
 	AIPrices         string         // AI_PRICES: "model=input/output,..." USD per million tokens, overrides the built-in table
 	AIMonthlyBudget  float64        // AI_MONTHLY_BUDGET_USD: per user; 0 means no limit
 	MetricsAddr      string         // METRICS_ADDR: where every role serves /metrics without credentials; empty: none (the API serves it to administrators)
+	TracesEndpoint   string         // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces: where spans go over OTLP/HTTP; empty: none sent
 	TLSAtProxy       bool           // TLS_TERMINATED_AT_PROXY: clients reach Vigil over https through a trusted proxy, so PUBLIC_BASE_URL may be http in prod
 	MonitorQuota     int            // MONITOR_QUOTA: monitors per user
 	RateLimits       bool           // VIGIL_RATE_LIMITS: enforce the API's request limits (default on)
@@ -251,6 +252,15 @@ func Load(getenv func(string) string) (Config, error) {
 	c.OpenAIModel = env("OPENAI_MODEL", "gpt-4o-mini")
 	c.AIPrices = env("AI_PRICES", "")
 	c.MetricsAddr = env("METRICS_ADDR", "")
+	c.TracesEndpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	if base := env("OTEL_EXPORTER_OTLP_ENDPOINT", ""); c.TracesEndpoint == "" && base != "" {
+		c.TracesEndpoint = strings.TrimRight(base, "/") + "/v1/traces"
+	}
+	if c.TracesEndpoint != "" {
+		if u, err := url.Parse(c.TracesEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %q is not an http(s) URL of an OTLP collector", c.TracesEndpoint))
+		}
+	}
 	c.MonitorQuota = num("MONITOR_QUOTA", 100, 1, 1000000)
 	c.RateLimits = boolean("VIGIL_RATE_LIMITS", true)
 	if raw := getenv("CORS_ORIGINS"); raw != "" {

@@ -118,6 +118,33 @@ func TestCORSOrigins(t *testing.T) {
 	}
 }
 
+// TestTracesEndpoint: off by default; the traces URL as given, or the base URL's
+// /v1/traces as OTLP specifies; anything but an http(s) URL is refused by name.
+func TestTracesEndpoint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}, "http://collector:4318/v1/traces"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://otlp.example/traces"}, "https://otlp.example/traces"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b:4318/v1/traces"},
+			"http://b:4318/v1/traces"},
+	} {
+		c, err := config.Load(envOf(tc.env))
+		if err != nil || c.TracesEndpoint != tc.want {
+			t.Errorf("%v: %q (%v), want %q", tc.env, c.TracesEndpoint, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"collector:4318", "grpc://collector:4317", "http://"} {
+		if _, err := config.Load(envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": bad})); err == nil ||
+			!strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT") {
+			t.Errorf("%q: %v, want a refusal naming OTEL_EXPORTER_OTLP_ENDPOINT", bad, err)
+		}
+	}
+}
+
 func TestLoadAIProviders(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(envOf(nil))

@@ -223,6 +223,8 @@ func (b *batcher) call(ctx context.Context, items []item) (err error) {
 	for i, it := range items {
 		ms[i], msgs[i] = it.m, it.msg
 	}
+	ctx, span := startProcess(ctx, b.tracer, b.cfg.Stream, b.cfg.Consumer, ms)
+	defer func() { endSpan(span, err) }() // after the recover below has set err
 	defer b.keepInProgress(msgs...)()
 	defer func() {
 		if p := recover(); p != nil {
@@ -233,6 +235,5 @@ func (b *batcher) call(ctx context.Context, items []item) (err error) {
 	if len(items) == 1 {
 		log = items[0].log
 	}
-	tp := items[0].m.Envelope.Traceparent
-	return b.h(log.With().Int("batch", len(items)).Logger().WithContext(WithTraceparent(ctx, tp)), ms)
+	return b.h(log.With().Int("batch", len(items)).Logger().WithContext(ctx), ms)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Runner defaults, used for RunConfig fields left zero.
@@ -99,6 +100,9 @@ type RunConfig struct {
 	DrainTimeout time.Duration
 	// Observer, when set, is told how each delivery ended (metrics).
 	Observer Observer
+	// Tracer starts the span each handler runs in, continuing the message's trace; nil
+	// continues the trace without recording spans.
+	Tracer trace.Tracer
 }
 
 // Run consumes the durable consumer cfg.Consumer of cfg.Stream with h until ctx is cancelled,
@@ -211,6 +215,7 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg RunConfig) (*run
 	}
 	info := cons.CachedInfo()
 	return &runner{
+		tracer:     tracerOr(cfg.Tracer),
 		js:         js,
 		cons:       cons,
 		cfg:        cfg,
@@ -221,6 +226,7 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg RunConfig) (*run
 }
 
 type runner struct {
+	tracer     trace.Tracer
 	cons       jetstream.Consumer
 	js         jetstream.JetStream
 	h          Handler
@@ -245,8 +251,10 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	start := time.Now()
 	if herr == nil {
+		sctx, span := startProcess(ctx, r.tracer, r.cfg.Stream, r.cfg.Consumer, []Message{m})
 		// Handlers log through zerolog.Ctx(ctx), so their lines carry the event id too.
-		herr = r.call(log.WithContext(WithTraceparent(ctx, m.Envelope.Traceparent)), msg, m)
+		herr = r.call(log.WithContext(sctx), msg, m)
+		endSpan(span, herr)
 	}
 	outcome := r.settle(ctx, msg, m, herr, log)
 	r.observe(outcome, time.Since(start))

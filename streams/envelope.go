@@ -42,23 +42,6 @@ type Envelope struct {
 	Traceparent string
 }
 
-type traceparentKey struct{}
-
-// WithTraceparent returns a context carrying a W3C traceparent, which NewMsg copies into the
-// message headers and Run hands on to handlers.
-func WithTraceparent(ctx context.Context, traceparent string) context.Context {
-	if traceparent == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, traceparentKey{}, traceparent)
-}
-
-// Traceparent returns the W3C traceparent carried by ctx, or "".
-func Traceparent(ctx context.Context) string {
-	s, _ := ctx.Value(traceparentKey{}).(string)
-	return s
-}
-
 // NewMsg builds the CloudEvents binary-mode NATS message for ev, published by source (the
 // publishing role, e.g. "vigil/scheduler"). The body is json.Marshal(ev); Nats-Msg-Id is the
 // event id so JetStream drops duplicates.

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/domain/event"
 )
@@ -95,6 +97,9 @@ type RelayConfig struct {
 	Retention time.Duration
 	// PublishTimeout bounds the wait for one batch's acks (default PublishTimeoutDefault).
 	PublishTimeout time.Duration
+	// Tracer records each event's publication as a span of the trace its row stored; nil
+	// publishes the stored traceparent as it is.
+	Tracer trace.Tracer
 }
 
 // Relay publishes outbox rows to JetStream and marks them published. Several relays may run
@@ -121,6 +126,7 @@ func NewRelay(pool *pgxpool.Pool, pub *Publisher, cfg RelayConfig) *Relay {
 		cfg.PublishTimeout = PublishTimeoutDefault
 	}
 	cfg.Workers = max(cfg.Workers, 1)
+	cfg.Tracer = tracerOr(cfg.Tracer)
 	return &Relay{pool: pool, pub: pub, cfg: cfg, log: cfg.Logger.With().Str("component", "outbox_relay").Logger()}
 }
 
@@ -265,6 +271,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	}
 	msgs := make([]*nats.Msg, len(batch))
 	ids := make([]int64, len(batch))
+	spans := make([]trace.Span, len(batch))
 	for i, row := range batch {
 		m := nats.NewMsg(row.Subject)
 		m.Data = row.Payload
@@ -272,6 +279,17 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 			m.Header.Set(k, v)
 		}
 		m.Header.Set(HeaderMsgID, row.EventID)
+		// The event goes on in a span of the trace that wrote it, when it has one.
+		if tp := row.Headers[HeaderTraceparent]; tp != "" {
+			sctx, span := r.cfg.Tracer.Start(WithTraceparent(ctx, tp), "publish "+row.Subject,
+				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+					attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.type", "send"),
+					attribute.String("messaging.destination.name", row.Subject), attribute.String("messaging.message.id", row.EventID)))
+			if next := Traceparent(sctx); next != "" {
+				m.Header.Set(HeaderTraceparent, next)
+			}
+			spans[i] = span
+		}
 		msgs[i] = m
 		ids[i] = row.ID
 	}
@@ -279,6 +297,11 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	errs := r.pub.publishMsgs(pctx, msgs)
 	cancel()
+	for i, span := range spans {
+		if span != nil {
+			endSpan(span, errs[i])
+		}
+	}
 	if perr := firstError(errs); perr != nil {
 		_ = tx.Rollback(ctx)
 		r.recordFailure(ctx, batch, errs)

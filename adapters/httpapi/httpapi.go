@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vigilhq/vigil/domain"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	CORSOrigins []string
 	// Observer counts and times every request (Prometheus); nil: none.
 	Observer HTTPObserver
+	// Tracer runs every request in a span (OpenTelemetry); nil: the caller's traceparent
+	// is carried on, and nothing is recorded.
+	Tracer trace.Tracer
 	// HSTS sends Strict-Transport-Security on every response: set it when the public URL
 	// is https.
 	HSTS bool
@@ -151,6 +155,7 @@ func New(cfg Config) *Server {
 	}
 	e.Pre(refuseCrossSiteWrites(cfg.CORSOrigins))
 	e.Use(middleware.RequestID())
+	e.Use(s.traceRequests) // around logRequests, which writes the error response
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 	e.Use(refuseUnreadableText)
@@ -374,7 +379,11 @@ func codeOfStatus(status int) string {
 }
 
 func (s *Server) log(c echo.Context) *zerolog.Logger {
-	l := s.cfg.Logger.With().Str("request_id", c.Response().Header().Get(echo.HeaderXRequestID)).Logger()
+	lc := s.cfg.Logger.With().Str("request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	if sc := trace.SpanContextFromContext(c.Request().Context()); sc.IsValid() {
+		lc = lc.Str("trace_id", sc.TraceID().String())
+	}
+	l := lc.Logger()
 	return &l
 }
 

@@ -305,9 +305,9 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// apiClient calls the API of the api role.
+// apiClient calls the API of the api role, as the caller of traceparent's trace when set.
 type apiClient struct {
-	base, token string
+	base, token, traceparent string
 }
 
 func newAPIClient(t *testing.T, base string) *apiClient { return &apiClient{base: base} }
@@ -337,6 +337,9 @@ func (c *apiClient) call(t *testing.T, method, path, body string, want int, out 
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.traceparent != "" {
+		req.Header.Set("traceparent", c.traceparent)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

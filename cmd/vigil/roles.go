@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilhq/vigil/adapters/ai/fallback"
@@ -32,6 +33,7 @@ import (
 	"github.com/vigilhq/vigil/adapters/smtp"
 	"github.com/vigilhq/vigil/adapters/source"
 	"github.com/vigilhq/vigil/adapters/tokens"
+	"github.com/vigilhq/vigil/adapters/tracing"
 	"github.com/vigilhq/vigil/adapters/webhook"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/domain/ai"
@@ -77,8 +79,9 @@ type Main struct {
 	js      jetstream.JetStream
 	pool    *pgxpool.Pool
 	metrics *metrics.Registry
-	ai      ai.Provider     // built on first use, shared by the roles of this process
-	fetcher *source.Fetcher // likewise: one cache of fetched sources
+	tracing *tracing.Provider // built by Run; nil: spans carry the trace on, unrecorded
+	ai      ai.Provider       // built on first use, shared by the roles of this process
+	fetcher *source.Fetcher   // likewise: one cache of fetched sources
 	// pages renders sources in one browser shared by the roles of this process; built on
 	// first use, nil when no Chromium is installed (rendering is then refused).
 	pages      *render.Renderer
@@ -132,8 +135,21 @@ func (m *Main) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	tp, err := tracing.New(ctx, tracing.Config{Endpoint: m.cfg.TracesEndpoint, Instance: m.name, Roles: m.roles})
+	if err != nil {
+		return err
+	}
+	m.tracing = tp
+	defer func() {
+		// The spans still buffered go out on the way down, within a bound.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			m.log.Warn().Err(err).Msg("spans not sent on shutdown")
+		}
+	}()
 	topoCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := streams.EnsureTopology(topoCtx, m.js, streams.TopologyConfig{Replicas: m.cfg.StreamReplicas, MaxAge: m.cfg.StreamMaxAge})
+	err = streams.EnsureTopology(topoCtx, m.js, streams.TopologyConfig{Replicas: m.cfg.StreamReplicas, MaxAge: m.cfg.StreamMaxAge})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("declare streams: %w", err)
@@ -167,7 +183,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	pub := streams.NewPublisher(m.js, "vigil/"+m.name)
 	if m.has(roleAPI) || m.has(roleScheduler) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
-		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log, Workers: m.cfg.RelayWorkers})
+		relay := streams.NewRelay(pool, pub, streams.RelayConfig{Logger: m.log, Workers: m.cfg.RelayWorkers, Tracer: m.tracer("streams")})
 		start("outbox relay", relay.Run)
 	}
 	if m.has(roleScheduler) || m.has(roleEvaluator) || m.has(roleRecorder) || m.has(roleMatcher) || m.has(roleMailer) {
@@ -349,6 +365,7 @@ func (m *Main) api() (func(context.Context) error, error) {
 		DemoSource:        m.cfg.DemoSource,
 		Metrics:           m.metrics.Handler(),
 		Observer:          m.metrics,
+		Tracer:            m.tracer("httpapi"),
 		HSTS:              m.cfg.HTTPSOnly(),
 		CORSOrigins:       m.cfg.CORSOrigins,
 		TranslateError:    postgres.Translate,
@@ -428,8 +445,16 @@ func (m *Main) api() (func(context.Context) error, error) {
 func (m *Main) consume(stream, consumer string, concurrency int, h streams.Handler) func(context.Context) error {
 	return func(ctx context.Context) error {
 		return streams.Run(ctx, m.js, h, streams.RunConfig{Stream: stream, Consumer: consumer, Concurrency: concurrency,
-			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics})
+			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics, Tracer: m.tracer("streams")})
 	}
+}
+
+// tracer returns the tracer of a part of Vigil, nil before Run built the provider.
+func (m *Main) tracer(name string) trace.Tracer {
+	if m.tracing == nil {
+		return nil
+	}
+	return m.tracing.Tracer(name)
 }
 
 func (m *Main) scheduler(pub *streams.Publisher) func(context.Context) error {
@@ -582,7 +607,7 @@ func (m *Main) consumeBatch(stream, consumer string, concurrency, size int, doub
 	return func(ctx context.Context) error {
 		return streams.RunBatch(ctx, m.js, h, streams.BatchConfig{Size: size, RunConfig: streams.RunConfig{
 			Stream: stream, Consumer: consumer, Concurrency: concurrency, DoubleAck: doubleAck,
-			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics,
+			Logger: m.log.With().Str("consumer", consumer).Logger(), Observer: m.metrics, Tracer: m.tracer("streams"),
 		}})
 	}
 }
