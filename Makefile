@@ -77,9 +77,9 @@ bench-extract: ## Extraction per page over the saved-page corpus, and rendered p
 	@chromium="$${VIGIL_CHROMIUM:-$$(bash .ci/ensure-chromium)}" || { echo "make: no Chromium for the rendering benchmark" >&2; exit 1; }; \
 	VIGIL_CHROMIUM="$$chromium" go test -run '^$$' -bench Render -benchtime 40x -count 3 ./adapters/render/
 
-test-faults: ## Fault tests (minutes; not in make test): PostgreSQL stopped and restarted under a running pipeline
+test-faults: ## Fault tests (minutes; not in make test): role processes killed at random, NATS killed and restarted, PostgreSQL stopped and restarted, each under a running pipeline
 	@$(test_db); \
-	VIGIL_FAULTS=1 go test -count=1 -run '^TestPostgresOutage$$' -v -timeout 20m ./cmd/vigil/ | grep -E '^(=== RUN|--- |\s+faults_test|PASS|FAIL|ok)'
+	VIGIL_FAULTS=1 go test -count=1 -run '^(TestRolesKilledAtRandom|TestNATSKilledAndRestarted|TestPostgresOutage)$$' -v -timeout 20m ./cmd/vigil/ | grep -E '^(=== RUN|--- |\s+faults_test|PASS|FAIL|ok)'
 
 FUZZ_TIME ?= 5m
 FUZZ_TARGETS := ./adapters/source:FuzzPublic ./adapters/ai/fallback:FuzzClassify ./adapters/ai/fallback:FuzzExtract ./adapters/ai/fallback:FuzzReadNumber

@@ -2,14 +2,11 @@ package main_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/postgres"
@@ -51,26 +48,7 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 	t.Cleanup(pool.Close)
 
 	const monitors = 5
-	userID := uuid.Must(uuid.NewV7()).String()
-	for _, stmt := range []string{
-		`INSERT INTO users (id, email, name, email_verified_at) VALUES ($1, 'ann@example.com', 'Ann', now())`,
-		`INSERT INTO actions (user_id, name, type, config, is_default)
-		 SELECT id, 'Email me', 'email', jsonb_build_object('to', jsonb_build_array(email)), true FROM users WHERE id = $1`,
-		`INSERT INTO monitors (user_id, name, prompt, kind, spec, source_url, interval_seconds, status, state, next_run_at)
-		 SELECT $1, 'Widget ' || i, 'Tell me when the price drops below $80', 'current_state',
-		        '{"kind":"current_state","summary":"price below 80","facts":[{"name":"price","type":"number","unit":"USD"}],"condition":"price < 80","needs_source":true,"confidence":1}',
-		        $2 || '/item/' || i, 1, 'active', 'unknown', now()
-		 FROM generate_series(1, ` + fmt.Sprint(monitors) + `) AS i`,
-		`INSERT INTO triggers (monitor_id, action_id, condition)
-		 SELECT m.id, a.id, 'state_change' FROM monitors m JOIN actions a ON a.user_id = m.user_id WHERE m.user_id = $1`,
-	} {
-		args := []any{userID}
-		if strings.Contains(stmt, "$2") {
-			args = append(args, src.URL)
-		}
-		_, err := pool.Exec(ctx, stmt, args...)
-		require.NoError(t, err)
-	}
+	seedFlippingMonitors(t, pool, src.URL, monitors)
 
 	// The price flips every 1.5 s while nodes fail and come back.
 	stop := make(chan struct{})
@@ -88,9 +66,7 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 			}
 		}
 	}()
-	changes := func() int {
-		return countRows(t, pool, `SELECT count(*) FROM evaluations WHERE changed AND previous_state <> 'unknown'`)
-	}
+	changes := func() int { return stateChanges(t, pool) }
 	waitProgress := func(what string) {
 		t.Helper()
 		before := changes()
@@ -112,25 +88,7 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 
 	// Let the pipeline drain: every change notified and sent, every message consumed.
 	_, js := natstest.Connect(t, cluster.URLs())
-	require.Eventually(t, func() bool {
-		if countRows(t, pool, `SELECT count(*) FROM outbox WHERE published_at IS NULL`) > 0 ||
-			countRows(t, pool, `SELECT count(*) FROM notifications WHERE status <> 'sent'`) > 0 {
-			return false
-		}
-		for _, c := range [][2]string{{streams.StreamEvaluations, streams.ConsumerEvaluator}, {streams.StreamEvaluations, streams.ConsumerRecorder},
-			{streams.StreamStates, streams.ConsumerMatcher}, {streams.StreamNotifications, streams.ConsumerMailer},
-			{streams.StreamNotifications, streams.ConsumerWebhooks}} {
-			cons, err := js.Consumer(ctx, c[0], c[1])
-			if err != nil {
-				return false
-			}
-			info, err := cons.Info(ctx)
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
-				return false
-			}
-		}
-		return true
-	}, 90*time.Second, 250*time.Millisecond, "the pipeline did not drain")
+	requireDrained(t, js, pool, 90*time.Second)
 	// The streams are replicated three times.
 	for _, name := range []string{streams.StreamEvaluations, streams.StreamStates, streams.StreamNotifications} {
 		s, err := js.Stream(ctx, name)
@@ -139,25 +97,10 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 3, info.Config.Replicas, name)
 	}
-	time.Sleep(2 * time.Second) // a duplicate would arrive by now
-
-	// Nothing lost: every change between active and inactive was notified once, and sent.
-	notified := countRows(t, pool, `SELECT count(*) FROM notifications`)
-	require.Equal(t, changes(), notified, "one notification per state change")
-	require.Equal(t, notified, countRows(t, pool, `SELECT count(*) FROM notifications WHERE status = 'sent'`))
-	// Nothing twice: one email per notification, no slot scheduled twice.
-	ids := map[string]int{}
-	for _, m := range mail.Messages() {
-		ids[m.Header.Get("Message-ID")]++
-	}
-	require.Len(t, ids, notified, "one email per notification")
-	for id, n := range ids {
-		require.Equal(t, 1, n, "email %s sent %d times", id, n)
-	}
-	require.Zero(t, countRows(t, pool, `
-		SELECT count(*) FROM (SELECT monitor_id, scheduled_for - lag(scheduled_for) OVER (PARTITION BY monitor_id ORDER BY scheduled_for) AS gap,
-		                             row_number() OVER (PARTITION BY monitor_id ORDER BY scheduled_for) AS n
-		                      FROM evaluations) g WHERE n > 2 AND gap < interval '900 milliseconds'`), "a slot scheduled twice")
+	// Nothing lost, nothing twice: every change between active and inactive notified once
+	// and sent, one email each, no slot scheduled twice, every due slot evaluated.
+	notified := requireEachChangeNotifiedOnce(t, pool, mail)
+	requireEveryDueEvaluated(t, js, pool)
 	// The roles reconnected on their own: every monitor goes on being evaluated after the
 	// second node came back, and every process is still running.
 	require.Eventually(t, func() bool {

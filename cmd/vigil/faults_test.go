@@ -3,18 +3,24 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilhq/vigil/adapters/postgres"
+	"github.com/vigilhq/vigil/adapters/postgres/pgtest"
+	"github.com/vigilhq/vigil/adapters/smtp/smtptest"
+	"github.com/vigilhq/vigil/streams"
 	"github.com/vigilhq/vigil/streams/natstest"
 )
 
@@ -195,4 +201,189 @@ func TestPostgresOutage(t *testing.T) {
 		"the pipeline did not resume within 30 s of the restart")
 	t.Logf("pipeline recording again %s after PostgreSQL restarted", time.Since(restarted).Round(time.Millisecond))
 	api.call(t, http.MethodGet, "/api/monitors/"+m.ID, "", http.StatusOK, nil)
+}
+
+// flipPrice flips the price at a source between 100 and 50 every period until the returned
+// stop is called.
+func flipPrice(price interface {
+	Load() int64
+	Store(int64)
+}, period time.Duration) (stop func()) {
+	done, flipped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flipped)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				price.Store(150 - price.Load())
+			}
+		}
+	}()
+	return func() { close(done); <-flipped }
+}
+
+// TestRolesKilledAtRandom: two replicas of every pipeline role run while ten monitors flip
+// state every 1.5 s, and a random role process is killed (SIGKILL) every second or two,
+// then started again. Once the pipeline drains: no evaluation lost (every due slot in the
+// stream evaluated and recorded, no claimed slot left unpublished), no slot scheduled twice,
+// every state change notified exactly once, one email each.
+func TestRolesKilledAtRandom(t *testing.T) {
+	faultsEnabled(t)
+	ctx := context.Background()
+	bin := buildBinary(t)
+	natsURL, _ := natstest.Start(t)
+	dbURL := pgtest.NewURL(t)
+	mail := smtptest.Start(t)
+	src, price := priceSource(t)
+	env := append(os.Environ(),
+		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
+		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
+		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
+		"SOURCE_HOST_DELAY=0",
+		"MAILER_LEASE=3s", // a killed mailer's claims are taken over within seconds
+	)
+	roles := newRoles(t, bin, env)
+	names := []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"}
+	procs := map[int]*exec.Cmd{}
+	for i := range 2 * len(names) {
+		procs[i] = roles.start(names[i%len(names)])
+	}
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-chaos-test", MaxConns: 3})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	const monitors = 10
+	seedFlippingMonitors(t, pool, src.URL, monitors)
+	stopFlipping := flipPrice(price, 1500*time.Millisecond)
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)) // #nosec G404 -- which process dies, not a secret
+	killed, kills := map[string]int{}, 0
+	for end := time.Now().Add(40 * time.Second); time.Now().Before(end); {
+		time.Sleep(time.Duration(1000+rng.IntN(1000)) * time.Millisecond)
+		i := rng.IntN(len(procs))
+		role := names[i%len(names)]
+		require.NoError(t, procs[i].Process.Signal(syscall.SIGKILL))
+		_ = procs[i].Wait()
+		killed[role]++
+		kills++
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+		procs[i] = roles.start(role)
+	}
+	before := stateChanges(t, pool)
+	require.Eventually(t, func() bool { return stateChanges(t, pool) >= before+monitors }, time.Minute, 100*time.Millisecond,
+		"state changes go on after the kills")
+	stopFlipping()
+
+	_, js := natstest.Connect(t, natsURL)
+	// A killed evaluator's message comes back after its ack wait (a minute).
+	requireDrained(t, js, pool, 3*time.Minute)
+	notified := requireEachChangeNotifiedOnce(t, pool, mail)
+	slots := requireEveryDueEvaluated(t, js, pool)
+	t.Logf("%d processes killed (%v); %d due slots, all evaluated once; %d state changes, each notified once",
+		kills, killed, slots, notified)
+}
+
+// TestNATSKilledAndRestarted: the NATS server runs as a process of its own (`vigil nats`,
+// file storage) and is killed (SIGKILL) twice under a running pipeline, then started again
+// on the same storage. No message JetStream acknowledged is lost: every event the outbox
+// marked published is in its stream afterwards, every due slot was evaluated and recorded,
+// and every state change was notified exactly once.
+func TestNATSKilledAndRestarted(t *testing.T) {
+	faultsEnabled(t)
+	ctx := context.Background()
+	bin := buildBinary(t)
+	dbURL := pgtest.NewURL(t)
+	mail := smtptest.Start(t)
+	src, price := priceSource(t)
+	natsAddr, dataDir := freeAddr(t), t.TempDir()
+	env := append(os.Environ(),
+		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL=nats://"+natsAddr, "SMTP_URL="+mail.URL(),
+		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
+		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+dataDir, "VIGIL_ALLOW_PRIVATE_SOURCES=true",
+		"SOURCE_HOST_DELAY=0", "MAILER_LEASE=3s",
+	)
+	roles := newRoles(t, bin, env)
+	startNATS := func() *exec.Cmd {
+		// The server role listens on NATS_EMBEDDED_ADDR when NATS_URL is empty.
+		return roles.start("nats", "NATS_URL=", "NATS_EMBEDDED_ADDR="+natsAddr)
+	}
+	server := startNATS()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", natsAddr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "the NATS process did not listen")
+	nc, js := natstest.Connect(t, "nats://"+natsAddr)
+	require.Eventually(t, func() bool { return nc.IsConnected() }, 30*time.Second, 50*time.Millisecond)
+	for _, role := range []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"} {
+		roles.start(role)
+	}
+	pool, err := postgres.Open(ctx, postgres.PoolConfig{URL: dbURL, AppName: "vigil-nats-kill-test", MaxConns: 3})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	const monitors = 5
+	seedFlippingMonitors(t, pool, src.URL, monitors)
+	stopFlipping := flipPrice(price, 1500*time.Millisecond)
+	waitProgress := func(what string) {
+		t.Helper()
+		before := stateChanges(t, pool)
+		require.Eventually(t, func() bool { return stateChanges(t, pool) >= before+monitors }, 90*time.Second, 100*time.Millisecond,
+			"no state changes %s", what)
+	}
+	var down time.Duration
+	for round := range 2 {
+		waitProgress(fmt.Sprintf("before kill %d", round+1))
+		require.NoError(t, server.Process.Signal(syscall.SIGKILL))
+		_ = server.Wait()
+		killedAt := time.Now()
+		time.Sleep(2 * time.Second)
+		server = startNATS()
+		require.Eventually(t, func() bool { return nc.IsConnected() }, 30*time.Second, 50*time.Millisecond)
+		down += time.Since(killedAt)
+		waitProgress(fmt.Sprintf("after restart %d", round+1))
+	}
+	stopFlipping()
+
+	requireDrained(t, js, pool, 3*time.Minute)
+	// Every event JetStream acknowledged to the outbox relay is in its stream.
+	published := map[string]bool{}
+	rows, err := pool.Query(ctx, `SELECT event_id FROM outbox WHERE published_at IS NOT NULL`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		published[id] = true
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, published)
+	stored := map[string]bool{}
+	for _, name := range []string{streams.StreamMonitors, streams.StreamStates, streams.StreamNotifications} {
+		s, err := js.Stream(ctx, name)
+		require.NoError(t, err)
+		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		require.NoError(t, err)
+		info, err := cons.Info(ctx)
+		require.NoError(t, err)
+		for left := info.NumPending; left > 0; left-- {
+			msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			require.NoError(t, err)
+			stored[msg.Headers().Get(streams.HeaderID)] = true
+		}
+	}
+	var lost []string
+	for id := range published {
+		if !stored[id] {
+			lost = append(lost, id)
+		}
+	}
+	require.Empty(t, lost, "acknowledged events missing from the streams (of %d)", len(published))
+	notified := requireEachChangeNotifiedOnce(t, pool, mail)
+	slots := requireEveryDueEvaluated(t, js, pool)
+	t.Logf("NATS killed twice (down %s in all); %d acknowledged outbox events all stored; %d due slots all evaluated; %d state changes each notified once",
+		down.Round(100*time.Millisecond), len(published), slots, notified)
 }
