@@ -15,6 +15,7 @@ import (
 	"github.com/vigilhq/vigil/domain/app"
 	"github.com/vigilhq/vigil/domain/event"
 	"github.com/vigilhq/vigil/domain/monitor"
+	"github.com/vigilhq/vigil/domain/trigger"
 	"github.com/vigilhq/vigil/streams"
 )
 
@@ -53,35 +54,70 @@ func (s *MonitorStore) GetMonitor(ctx context.Context, userID, id string) (*moni
 	return m, nil
 }
 
-// MonitorDetail implements app.MonitorRepository.
+// MonitorDetail implements app.MonitorRepository in one round trip: the monitor, whose
+// owner decides whether anything is shown, and in the same batch its last evaluation with
+// that evaluation's facts, its latest facts and its triggers. For another user's monitor
+// the rest is read and dropped: a 404 costs no more than an answer.
 func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (app.MonitorDetail, error) {
-	m, err := s.GetMonitor(ctx, userID, id)
-	if err != nil {
-		return app.MonitorDetail{}, err
+	if !validID(id) {
+		return app.MonitorDetail{}, notFound()
 	}
-	d := app.MonitorDetail{Monitor: m}
-	rows, err := s.pool.Query(ctx, `SELECT `+evaluationColumns+` FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1`, id)
-	if err != nil {
-		return d, fmt.Errorf("last evaluation: %w", translate(err))
+	var (
+		d         app.MonitorDetail
+		lastFacts []monitor.Fact
+		b         pgx.Batch
+	)
+	b.Queue(`SELECT `+monitorColumns+` FROM monitors WHERE id = $1 AND user_id = $2`, id, userID).QueryRow(func(row pgx.Row) error {
+		m, err := scanMonitor(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound()
+		}
+		d.Monitor = m
+		return err
+	})
+	b.Queue(`SELECT `+evaluationColumns+` FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1`, id).Query(func(rows pgx.Rows) error {
+		last, err := pgx.CollectRows(rows, scanEvaluation)
+		if len(last) == 1 {
+			d.LastEvaluation = &last[0]
+		}
+		return err
+	})
+	// The facts of that evaluation, as attachFacts finds them.
+	b.Queue(`SELECT `+factColumns+` FROM (
+		  SELECT id, scheduled_for, finished_at, status FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1) e
+		JOIN facts f ON f.monitor_id = $1 AND f.key = ANY (`+specKeys+`)
+		  AND f.observed_at BETWEEN e.scheduled_for AND e.finished_at AND f.evaluation_id = e.id
+		WHERE e.status IN ('succeeded', 'abstained')
+		ORDER BY f.key`, id).Query(func(rows pgx.Rows) error {
+		var err error
+		lastFacts, err = scanFacts(rows)
+		return err
+	})
+	b.Queue(`SELECT `+factColumns+` FROM fact_latest WHERE monitor_id = $1 AND key = ANY (`+specKeys+`) ORDER BY key`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			d.LatestFacts, err = scanFacts(rows)
+			return err
+		})
+	b.Queue(triggersSQL, id).Query(func(rows pgx.Rows) error {
+		var err error
+		d.Triggers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (trigger.Trigger, error) { return scanTrigger(r) })
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return app.MonitorDetail{}, err
+		}
+		return app.MonitorDetail{}, fmt.Errorf("monitor %s: %w", id, translate(err))
 	}
-	last, err := pgx.CollectRows(rows, scanEvaluation)
-	if err != nil {
-		return d, fmt.Errorf("last evaluation: %w", translate(err))
-	}
-	if err := s.attachFacts(ctx, id, last); err != nil {
-		return d, err
-	}
-	if len(last) == 1 {
-		d.LastEvaluation = &last[0]
-	}
-	if d.LatestFacts, err = latestFacts(ctx, s.pool, id, factKeys(m.Spec)); err != nil {
-		return d, err
-	}
-	if d.Triggers, err = triggersOf(ctx, s.pool, id); err != nil {
-		return d, err
+	if d.LastEvaluation != nil {
+		d.LastEvaluation.Facts = lastFacts
 	}
 	return d, nil
 }
+
+// specKeys is the SQL array of the names of the facts of the monitor $1's spec.
+const specKeys = `ARRAY(SELECT f->>'name' FROM monitors m, jsonb_array_elements(m.spec->'facts') f WHERE m.id = $1)`
 
 // sortExpr maps a sort name to its SQL expression and how a cursor value is typed.
 var sortExpr = map[string]struct{ expr, cast string }{
@@ -352,7 +388,7 @@ func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals 
 		CROSS JOIN LATERAL (
 		  SELECT `+factColumns+` FROM facts
 		  WHERE monitor_id = $1
-		    AND key = ANY (ARRAY(SELECT f->>'name' FROM monitors m, jsonb_array_elements(m.spec->'facts') f WHERE m.id = $1))
+		    AND key = ANY (`+specKeys+`)
 		    AND observed_at BETWEEN e.started AND e.finished AND evaluation_id = e.id) f
 		ORDER BY f.key`, monitorID, ids, from, to)
 	if err != nil {

@@ -35,8 +35,11 @@ type querier interface {
 }
 
 // triggersOf returns a monitor's triggers, oldest first.
+// triggersSQL reads the triggers of the monitor $1, oldest first.
+const triggersSQL = `SELECT ` + triggerColumns + ` FROM triggers t WHERE t.monitor_id = $1 ORDER BY t.created_at, t.id`
+
 func triggersOf(ctx context.Context, q querier, monitorID string) ([]trigger.Trigger, error) {
-	rows, err := q.Query(ctx, `SELECT `+triggerColumns+` FROM triggers t WHERE t.monitor_id = $1 ORDER BY t.created_at, t.id`, monitorID)
+	rows, err := q.Query(ctx, triggersSQL, monitorID)
 	if err != nil {
 		return nil, fmt.Errorf("list triggers: %w", translate(err))
 	}
