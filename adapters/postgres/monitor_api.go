@@ -82,17 +82,15 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 		}
 		return err
 	})
-	// The facts of that evaluation, as attachFacts finds them.
-	b.Queue(`SELECT `+factColumns+` FROM (
-		  SELECT id, scheduled_for, finished_at, status FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1) e
-		JOIN facts f ON f.monitor_id = $1 AND f.key = ANY (`+specKeys+`)
-		  AND f.observed_at BETWEEN e.scheduled_for AND e.finished_at AND f.evaluation_id = e.id
-		WHERE e.status IN ('succeeded', 'abstained')
-		ORDER BY f.key`, id).Query(func(rows pgx.Rows) error {
-		var err error
-		lastFacts, err = scanFacts(rows)
-		return err
-	})
+	// The facts of that evaluation.
+	b.Queue(factsOfSQL(`SELECT id, scheduled_for, finished_at, status FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1`), id).
+		Query(func(rows pgx.Rows) error {
+			byEval, err := scanFactsByEvaluation(rows)
+			for _, fs := range byEval {
+				lastFacts = fs
+			}
+			return err
+		})
 	b.Queue(`SELECT `+factColumns+` FROM fact_latest WHERE monitor_id = $1 AND key = ANY (`+specKeys+`) ORDER BY key`, id).
 		Query(func(rows pgx.Rows) error {
 			var err error
@@ -325,9 +323,12 @@ func factKeys(spec monitor.Spec) []string {
 	return keys
 }
 
-// History implements app.MonitorRepository: a page of evaluations newest first, then their
-// facts in one query, one index range per evaluation.
+// History implements app.MonitorRepository in one round trip: whether the monitor is the
+// user's (ENOTFOUND when not), a page of its evaluations newest first, and their facts.
 func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.EvaluationRecord, *app.HistoryCursor, error) {
+	if !validID(q.MonitorID) {
+		return nil, nil, notFound()
+	}
 	limit := min(max(q.Limit, 1), 100)
 	where := []string{"monitor_id = $1"}
 	args := []any{q.MonitorID}
@@ -346,14 +347,34 @@ func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.E
 		args = append(args, q.Before.ScheduledFor, q.Before.ID)
 		where = append(where, fmt.Sprintf("(scheduled_for, id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
 	}
-	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM evaluations WHERE %s ORDER BY scheduled_for DESC, id DESC LIMIT %d`,
-		evaluationColumns, strings.Join(where, " AND "), limit+1), args...)
-	if err != nil {
+	page := fmt.Sprintf(`SELECT %s FROM evaluations WHERE %s ORDER BY scheduled_for DESC, id DESC LIMIT %d`,
+		evaluationColumns, strings.Join(where, " AND "), limit+1)
+	var (
+		owned bool
+		evals []app.EvaluationRecord
+		facts map[string][]monitor.Fact
+		b     pgx.Batch
+	)
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, q.MonitorID, q.UserID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&owned)
+	})
+	b.Queue(page, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		evals, err = pgx.CollectRows(rows, scanEvaluation)
+		return err
+	})
+	// The page's facts: the page again, as the subquery the facts are joined to (its last
+	// row, the next page's first, costs one index range more).
+	b.Queue(factsOfSQL(page), args...).Query(func(rows pgx.Rows) error {
+		var err error
+		facts, err = scanFactsByEvaluation(rows)
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("history: %w", translate(err))
 	}
-	evals, err := pgx.CollectRows(rows, scanEvaluation)
-	if err != nil {
-		return nil, nil, fmt.Errorf("history: %w", translate(err))
+	if !owned {
+		return nil, nil, notFound()
 	}
 	var next *app.HistoryCursor
 	if len(evals) > limit {
@@ -361,52 +382,35 @@ func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.E
 		last := evals[limit-1]
 		next = &app.HistoryCursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
 	}
-	if err := s.attachFacts(ctx, q.MonitorID, evals); err != nil {
-		return nil, nil, err
+	for i := range evals {
+		evals[i].Facts = facts[evals[i].ID]
 	}
 	return evals, next, nil
 }
 
-// attachFacts loads the facts of the evaluations: each evaluation's facts were observed
-// while it ran, so each is one index range of facts_monitor_key_time_idx.
-func (s *MonitorStore) attachFacts(ctx context.Context, monitorID string, evals []app.EvaluationRecord) error {
-	var ids []string
-	var from, to []time.Time
-	for _, e := range evals {
-		if e.FinishedAt == nil || e.Status != monitor.EvaluationSucceeded && e.Status != monitor.EvaluationAbstained {
-			continue
-		}
-		// A fact is observed when its document was fetched, which may be before the
-		// evaluation started (a fetch shared within the slot) but never before its slot.
-		ids, from, to = append(ids, e.ID), append(from, e.ScheduledFor), append(to, *e.FinishedAt)
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT e.id::text, f.* FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS e(id, started, finished)
-		CROSS JOIN LATERAL (
-		  SELECT `+factColumns+` FROM facts
-		  WHERE monitor_id = $1
-		    AND key = ANY (`+specKeys+`)
-		    AND observed_at BETWEEN e.started AND e.finished AND evaluation_id = e.id) f
-		ORDER BY f.key`, monitorID, ids, from, to)
-	if err != nil {
-		return fmt.Errorf("history facts: %w", translate(err))
-	}
+// factsOfSQL reads the facts of the evaluations the query page selects (of the monitor $1),
+// each row led by its evaluation's id. Only evaluations that succeeded or abstained have
+// facts, observed while they ran: a fact is observed when its document was fetched, which
+// may be before the evaluation started (a fetch shared within the slot) but never before
+// its slot. So each evaluation's facts are one index range of facts_monitor_key_time_idx
+// per key of the monitor's spec.
+func factsOfSQL(page string) string {
+	return `SELECT e.id::text, ` + factColumns + ` FROM (` + page + `) e
+		JOIN facts f ON f.monitor_id = $1 AND f.key = ANY (` + specKeys + `)
+		  AND f.observed_at BETWEEN e.scheduled_for AND e.finished_at AND f.evaluation_id = e.id
+		WHERE e.status IN ('succeeded', 'abstained')
+		ORDER BY f.key`
+}
+
+// scanFactsByEvaluation reads the rows of factsOfSQL.
+func scanFactsByEvaluation(rows pgx.Rows) (map[string][]monitor.Fact, error) {
 	byEval := map[string][]monitor.Fact{}
 	var id string
 	var f monitor.Fact
-	_, err = pgx.ForEachRow(rows, append([]any{&id}, factTargets(&f)...), func() error {
+	_, err := pgx.ForEachRow(rows, append([]any{&id}, factTargets(&f)...), func() error {
 		byEval[id] = append(byEval[id], f)
 		f = monitor.Fact{}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("history facts: %w", translate(err))
-	}
-	for i := range evals {
-		evals[i].Facts = byEval[evals[i].ID]
-	}
-	return nil
+	return byEval, err
 }

@@ -116,7 +116,8 @@ type MonitorRepository interface {
 	// DeleteMonitor deletes the user's monitor with its history and, in the same
 	// transaction, writes MonitorDeleted. ENOTFOUND when it is not the user's.
 	DeleteMonitor(ctx context.Context, userID, id string, now time.Time) error
-	// History returns a page of evaluations and the cursor of the next page, nil when none.
+	// History returns a page of evaluations of the user's monitor and the cursor of the
+	// next page, nil when none. ENOTFOUND when the monitor is not the user's.
 	History(ctx context.Context, q HistoryQuery) ([]EvaluationRecord, *HistoryCursor, error)
 	// RequestEvaluation schedules an evaluation of the user's monitor in the slot now,
 	// through the outbox. ENOTFOUND when it is not the user's.
@@ -328,9 +329,6 @@ func (s *MonitorService) Delete(ctx context.Context, userID, id string) error {
 
 // History returns a page of the monitor's evaluations.
 func (s *MonitorService) History(ctx context.Context, q HistoryQuery) ([]EvaluationRecord, *HistoryCursor, error) {
-	if _, err := s.repo.GetMonitor(ctx, q.UserID, q.MonitorID); err != nil {
-		return nil, nil, err
-	}
 	return s.repo.History(ctx, q)
 }
 
