@@ -47,6 +47,10 @@ const (
 type Limits struct {
 	Limiter *ratelimit.Limiter
 	Rules   ratelimit.Rules
+	// Leases, when set, counts Rules.API (every authenticated request) from shares of
+	// each window reserved ahead, so most requests write nothing; the limit still holds
+	// across processes (see ratelimit.Leases). Nil: every request is counted in Postgres.
+	Leases *ratelimit.Leases
 }
 
 // PerCaller returns middleware limiting each caller by rule; it must sit behind the
@@ -113,6 +117,9 @@ func (s *Server) useLimits(e *echo.Echo) {
 		}
 	})
 	s.apiLimit = l.PerCaller(r.API, log)
+	if l.Leases != nil {
+		s.apiLimit = ratelimit.Middleware(l.Leases, r.API, CallerRateKey, log)
+	}
 }
 
 // chain applies mws in order: the first one runs first.

@@ -20,11 +20,12 @@ import (
 	"github.com/vigilhq/vigil/adapters/ratelimit"
 )
 
-// withLimits wires the limits with rules on the bundle's pool (one Limiter per server,
-// as in production).
+// withLimits wires the limits with rules on the bundle's pool (one Limiter per server, the
+// per-caller limit from leases, as in production).
 func withLimits(rules ratelimit.Rules) func(*httpapi.Config, *pgxpool.Pool, *fakeClock) {
 	return func(cfg *httpapi.Config, pool *pgxpool.Pool, _ *fakeClock) {
-		cfg.Limits = &httpapi.Limits{Limiter: ratelimit.New(pool, nil), Rules: rules}
+		lim := ratelimit.New(pool, nil)
+		cfg.Limits = &httpapi.Limits{Limiter: lim, Leases: ratelimit.NewLeases(lim, nil), Rules: rules}
 	}
 }
 
@@ -264,7 +265,8 @@ func TestLimiterOutageFailsOpen(t *testing.T) {
 	rules.LoginIP.Limit = 1
 	rules.LoginFailuresAccount.Limit = 1
 	b := setupAuth(t, authOpts{wire: func(cfg *httpapi.Config, _ *pgxpool.Pool, _ *fakeClock) {
-		cfg.Limits = &httpapi.Limits{Limiter: ratelimit.New(dead, nil), Rules: rules}
+		lim := ratelimit.New(dead, nil)
+		cfg.Limits = &httpapi.Limits{Limiter: lim, Leases: ratelimit.NewLeases(lim, nil), Rules: rules}
 	}})
 	b.register(t, "ann@example.com", goodPassword)
 	start := time.Now()

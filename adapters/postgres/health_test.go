@@ -29,7 +29,7 @@ func TestCheckerWantsTheNewestSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Down(ctx, 1))
 	err = check.Check(ctx)
-	require.ErrorContains(t, err, "schema at version 21, want 22")
+	require.ErrorContains(t, err, "schema at version 22, want 23")
 
 	empty, err := postgres.Open(ctx, postgres.PoolConfig{URL: pgtest.NewEmptyURL(t), MaxConns: 2})
 	require.NoError(t, err)

@@ -34,14 +34,14 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 
 	m, err := postgres.NewMigrator(ctx, conn)
 	require.NoError(t, err)
-	require.Equal(t, int32(22), m.Latest())
+	require.Equal(t, int32(23), m.Latest())
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int32(0), cur, "an empty database starts at version 0")
 	status, err := m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 22)
+	require.Len(t, status, 23)
 	for _, s := range status {
 		require.False(t, s.Applied, "migration %d applied on an empty database", s.Version)
 	}
@@ -68,14 +68,17 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	// Up again is a no-op.
 	require.NoError(t, m.Up(ctx))
 
-	// Down(1) removes only the newest migration, the latest facts and the covering slot
-	// index; then the forgot-password queue; then the audit
+	// Down(1) removes only the newest migration, the rate limits' granted column; then the
+	// latest facts and the covering slot index; then the forgot-password queue; then the audit
 	// log's guard; then the API keys' scopes; then the hourly rollups; then the retention
 	// indexes and maintenance_runs; then the fetch time; then the facts' evidence;
 	// then the repair
 	// columns; then the render column; then the rss source format; then the unpublished
 	// slots (back to a column); then the pipeline columns; then the digests; then confirm;
 	// then the attempts.
+	require.True(t, columnExists(ctx, t, conn, "rate_limits", "granted"))
+	require.NoError(t, m.Down(ctx, 1))
+	require.False(t, columnExists(ctx, t, conn, "rate_limits", "granted"), "granted still exists after Down(1)")
 	require.True(t, relationExists(ctx, t, conn, "fact_latest"))
 	require.NoError(t, m.Down(ctx, 1))
 	require.False(t, relationExists(ctx, t, conn, "fact_latest"), "fact_latest still exists after Down(1)")
@@ -183,7 +186,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	require.True(t, relationExists(ctx, t, conn, "notifications"), "Down(1) rolled back too far")
 	status, err = m.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, status, 22)
+	require.Len(t, status, 23)
 	for _, s := range status {
 		require.Equal(t, s.Version <= 3, s.Applied, "status of migration %d after Down(1): %s", s.Version, s)
 	}
@@ -226,7 +229,7 @@ func TestMigratorUpDownToStatus(t *testing.T) {
 	want := []string{"001_accounts.sql", "002_monitors.sql", "003_notifications.sql", "004_outbox.sql", "005_rate_limits.sql", "006_actions_api.sql",
 		"007_deliveries.sql", "008_confirm.sql", "009_digests.sql", "010_pipeline.sql", "011_unpublished_slots.sql", "012_source_format_rss.sql", "013_render.sql",
 		"014_repair.sql", "015_fact_evidence.sql", "016_fetch_time.sql", "017_retention.sql", "018_fact_rollups.sql", "019_api_key_scopes.sql",
-		"020_audit_append_only.sql", "021_password_reset_requests.sql", "022_read_paths.sql"}
+		"020_audit_append_only.sql", "021_password_reset_requests.sql", "022_read_paths.sql", "023_rate_limit_leases.sql"}
 	require.Len(t, status, len(want))
 	for i, s := range status {
 		require.Equal(t, int32(i+1), s.Version)
@@ -250,11 +253,11 @@ func TestMigratorToRejectsUnknownVersions(t *testing.T) {
 	err = m.To(ctx, 99)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "99")
-	require.Contains(t, err.Error(), "0 to 22", "the error should name the valid range")
+	require.Contains(t, err.Error(), "0 to 23", "the error should name the valid range")
 
 	err = m.To(ctx, -1)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "0 to 22")
+	require.Contains(t, err.Error(), "0 to 23")
 
 	cur, err := m.Current(ctx)
 	require.NoError(t, err)

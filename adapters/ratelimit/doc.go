@@ -43,6 +43,15 @@
 // Time comes from the database server unless a clock is injected (New), so processes with
 // skewed clocks still agree on when a window ends.
 //
+// # Leases
+//
+// Leases counts a busy limit (the per-caller API limit, hit on every request) with a
+// fraction of the writes: a process reserves a twentieth of the window's limit in one
+// statement and admits hits from memory until it is used up or the window ends. The limit
+// still holds across processes, since the database hands out no more than Limit per
+// window; what a process leaves unused when the window ends is lost to that key for the
+// window. See lease.go.
+//
 // # Failing open
 //
 // When the store is down or slower than CheckTimeout, Middleware lets the request through

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,12 @@ const (
 // to every request on top of its own.
 const CheckTimeout = time.Second
 
+// Allower counts a hit of a key under a rule: a *Limiter, exactly, or *Leases, from
+// shares reserved ahead.
+type Allower interface {
+	Allow(ctx context.Context, rule Rule, key string) (Decision, error)
+}
+
 // Middleware limits the requests of each key under rule, counting every request that
 // reaches it. key names the caller (IPKey, the authenticated user or API key id...); an
 // empty key means the rule does not apply to this request and it passes unlimited.
@@ -45,11 +52,11 @@ const CheckTimeout = time.Second
 //
 // Middleware panics when rule is invalid or key is nil: both are wiring mistakes that
 // must stop the program at start-up rather than silently disable a limit.
-func Middleware(l *Limiter, rule Rule, key func(c echo.Context) string, log zerolog.Logger) echo.MiddlewareFunc {
+func Middleware(l Allower, rule Rule, key func(c echo.Context) string, log zerolog.Logger) echo.MiddlewareFunc {
 	if err := rule.Validate(); err != nil {
 		panic(fmt.Sprintf("ratelimit.Middleware: %v", err))
 	}
-	if l == nil || key == nil {
+	if l == nil || (reflect.ValueOf(l).Kind() == reflect.Pointer && reflect.ValueOf(l).IsNil()) || key == nil {
 		panic("ratelimit.Middleware: nil limiter or key function")
 	}
 	log = log.With().Str("rule", rule.Name).Logger()

@@ -86,6 +86,24 @@ ON CONFLICT (key) DO UPDATE SET
                       ELSE least(r.count + 1, greatest(r.count, $4::integer + 1)) END
 RETURNING count, window_end, coalesce($2::timestamptz, statement_timestamp())`
 
+// reserveSQL takes up to $5 hits of the window at once (a lease), as many as the limit
+// leaves: granted says how many. A full window marks the row denied, as allowSQL does.
+const reserveSQL = `
+INSERT INTO rate_limits AS r (key, window_start, window_end, count, granted)
+VALUES ($1, coalesce($2::timestamptz, statement_timestamp()),
+        coalesce($2::timestamptz, statement_timestamp()) + $3::bigint * interval '1 microsecond',
+        least($5::integer, $4::integer), least($5::integer, $4::integer))
+ON CONFLICT (key) DO UPDATE SET
+  window_start = CASE WHEN r.window_end <= excluded.window_start THEN excluded.window_start ELSE r.window_start END,
+  window_end   = CASE WHEN r.window_end <= excluded.window_start THEN excluded.window_end ELSE r.window_end END,
+  count        = CASE WHEN r.window_end <= excluded.window_start THEN excluded.count
+                      WHEN r.count >= $4::integer THEN $4::integer + 1
+                      ELSE least(r.count + $5::integer, $4::integer) END,
+  granted      = CASE WHEN r.window_end <= excluded.window_start THEN excluded.count
+                      WHEN r.count >= $4::integer THEN 0
+                      ELSE least(r.count + $5::integer, $4::integer) - r.count END
+RETURNING granted, count, window_end, coalesce($2::timestamptz, statement_timestamp())`
+
 const peekSQL = `
 SELECT count, window_end, coalesce($2::timestamptz, statement_timestamp())
 FROM rate_limits WHERE key = $1`
@@ -116,6 +134,17 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 		return Decision{}, storeError("count hit", rule, err)
 	}
 	return decide(rule, count, count <= rule.Limit, end.Sub(now)), nil
+}
+
+// reserve takes up to n hits of the window of the stored key k at once: how many it got,
+// the window's count after, and how long the window has left.
+func (l *Limiter) reserve(ctx context.Context, rule Rule, k string, n int) (granted, count int, resetAfter time.Duration, err error) {
+	var end, now time.Time
+	err = l.pool.QueryRow(ctx, reserveSQL, k, l.clock(), rule.Window.Microseconds(), rule.Limit, n).Scan(&granted, &count, &end, &now)
+	if err != nil {
+		return 0, 0, 0, storeError("reserve hits", rule, err)
+	}
+	return granted, count, max(end.Sub(now), 0), nil
 }
 
 // Peek reports the state of key under rule without counting a hit: Allowed says whether

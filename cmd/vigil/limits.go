@@ -22,7 +22,8 @@ func (m *Main) rateLimits() *httpapi.Limits {
 	if !m.cfg.RateLimits {
 		return nil
 	}
-	return &httpapi.Limits{Limiter: ratelimit.New(m.pool, nil), Rules: ratelimit.Defaults()}
+	lim := ratelimit.New(m.pool, nil)
+	return &httpapi.Limits{Limiter: lim, Leases: ratelimit.NewLeases(lim, nil), Rules: ratelimit.Defaults()}
 }
 
 // cleanRateLimits runs lim.Cleanup every rateLimitCleanupEvery until ctx ends or the
