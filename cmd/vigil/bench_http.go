@@ -39,6 +39,7 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	keep := fs.Bool("keep", false, "keep the scratch database")
 	limits := fs.Bool("rate-limits", true, "enforce the API's rate limits, as production does (false: measure without them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the API's attacks to this file")
+	rate := fs.Int("rate", 0, "requests per second of the latency attacks (0: half the ceiling's throughput of the round)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,12 +101,15 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 		rps, p50, p99   float64
 		limited, failed uint64
 	}
-	attack := func(name string, tr vegeta.Targeter) result {
+	// attack sends requests on conns connections for duration: as fast as they are answered
+	// (perSecond 0, a closed loop, for throughput), or at a fixed rate (an open loop, for
+	// latency at that load).
+	attack := func(name string, tr vegeta.Targeter, perSecond int) result {
 		a := vegeta.NewAttacker(vegeta.Workers(uint64(*conns)), vegeta.MaxWorkers(uint64(*conns)), // #nosec G115 -- checked positive
 			vegeta.Connections(*conns), vegeta.MaxConnections(*conns), vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second))
 		var m vegeta.Metrics
 		var limited uint64
-		for res := range a.Attack(tr, vegeta.Rate{Freq: 0}, *duration, name) {
+		for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, *duration, name) {
 			m.Add(res)
 			if res.Code == http.StatusTooManyRequests {
 				limited++
@@ -121,18 +125,32 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 		return result{rps: m.Throughput, p50: m.Latencies.P50.Seconds() * 1000, p99: m.Latencies.P99.Seconds() * 1000,
 			limited: limited, failed: failed}
 	}
-	var apis, ceilings []result
+	// With conns requests always in flight, latency is conns / throughput (Little's law):
+	// a p99 under 50 ms at 1,000 connections would take 20,000 requests a second, more than
+	// the ceiling serves here. So throughput is measured in a closed loop and latency at a
+	// fixed rate over the same connections: by default half the ceiling's throughput, the
+	// load the throughput goal asks the API to carry.
+	var apis, ceilings, apisAtRate, ceilingsAtRate []result
+	var rates []int
 	for round := 1; round <= *rounds; round++ {
-		c := attack("ceiling", ceilingTargets)
+		c := attack("ceiling", ceilingTargets, 0)
 		stopProfile, err := startCPUProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
-		a := attack("api", apiTargets)
+		a := attack("api", apiTargets, 0)
 		stopProfile()
+		r := *rate
+		if r <= 0 {
+			r = max(1, int(c.rps/2))
+		}
+		cr, ar := attack("ceiling", ceilingTargets, r), attack("api", apiTargets, r)
 		ceilings, apis = append(ceilings, c), append(apis, a)
-		fmt.Fprintf(out, "round %d: ceiling %.0f req/s p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms, %d answered 429, %d failed\n",
-			round, c.rps, c.p50, c.p99, a.rps, a.p50, a.p99, a.limited, a.failed)
+		ceilingsAtRate, apisAtRate, rates = append(ceilingsAtRate, cr), append(apisAtRate, ar), append(rates, r)
+		fmt.Fprintf(out, "round %d: closed loop: ceiling %.0f req/s p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms\n",
+			round, c.rps, c.p50, c.p99, a.rps, a.p50, a.p99)
+		fmt.Fprintf(out, "         at %d req/s: ceiling p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms; api %d answered 429, %d failed\n",
+			r, cr.p50, cr.p99, ar.rps, ar.p50, ar.p99, a.limited+ar.limited, a.failed+ar.failed)
 	}
 	med := func(rs []result, f func(result) float64) float64 {
 		v := make([]float64, len(rs))
@@ -146,10 +164,11 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	p50 := func(r result) float64 { return r.p50 }
 	p99 := func(r result) float64 { return r.p99 }
 	var limited, failed uint64
-	for _, a := range apis {
+	for _, a := range append(slices.Clone(apis), apisAtRate...) {
 		limited += a.limited
 		failed += a.failed
 	}
+	slices.Sort(rates)
 	share := med(apis, rps) / med(ceilings, rps)
 	verdict := func(ok bool) string {
 		if ok {
@@ -157,11 +176,14 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 		}
 		return "MISSED"
 	}
-	fmt.Fprintf(out, "median of %d rounds\n%-8s %10s %9s %9s\n", *rounds, "server", "req/s", "p50 ms", "p99 ms")
-	fmt.Fprintf(out, "%-8s %10.0f %9.1f %9.1f\n", "ceiling", med(ceilings, rps), med(ceilings, p50), med(ceilings, p99))
-	fmt.Fprintf(out, "%-8s %10.0f %9.1f %9.1f\n", "api", med(apis, rps), med(apis, p50), med(apis, p99))
-	fmt.Fprintf(out, "api throughput %.0f%% of the ceiling (goal ≥ 50%%) %s; api p99 %.1f ms (goal < 50 ms) %s; 429 answers %d (goal 0) %s; failures %d\n",
-		100*share, verdict(share >= 0.5), med(apis, p99), verdict(med(apis, p99) < 50), limited, verdict(limited == 0), failed)
+	fmt.Fprintf(out, "median of %d rounds, %d connections\n%-24s %10s %9s %9s\n", *rounds, *conns, "attack", "req/s", "p50 ms", "p99 ms")
+	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "ceiling, closed loop", med(ceilings, rps), med(ceilings, p50), med(ceilings, p99))
+	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "api, closed loop", med(apis, rps), med(apis, p50), med(apis, p99))
+	atRate := fmt.Sprintf("at %d req/s", rates[len(rates)/2])
+	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "ceiling, "+atRate, med(ceilingsAtRate, rps), med(ceilingsAtRate, p50), med(ceilingsAtRate, p99))
+	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "api, "+atRate, med(apisAtRate, rps), med(apisAtRate, p50), med(apisAtRate, p99))
+	fmt.Fprintf(out, "api throughput %.0f%% of the ceiling (goal ≥ 50%%) %s; api p99 %s %.1f ms (goal < 50 ms) %s; 429 answers %d (goal 0) %s; failures %d\n",
+		100*share, verdict(share >= 0.5), atRate, med(apisAtRate, p99), verdict(med(apisAtRate, p99) < 50), limited, verdict(limited == 0), failed)
 	return nil
 }
 
