@@ -315,14 +315,6 @@ func scanEvaluation(r pgx.CollectableRow) (app.EvaluationRecord, error) {
 	return e, err
 }
 
-func factKeys(spec monitor.Spec) []string {
-	keys := make([]string, len(spec.Facts))
-	for i, f := range spec.Facts {
-		keys[i] = f.Name
-	}
-	return keys
-}
-
 // History implements app.MonitorRepository in one round trip: whether the monitor is the
 // user's (ENOTFOUND when not), a page of its evaluations newest first, and their facts.
 func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.EvaluationRecord, *app.HistoryCursor, error) {
