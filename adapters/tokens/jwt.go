@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -54,7 +55,19 @@ type KeySet struct {
 	cfg     JWTConfig
 	signing jwk.Key // private, with kid and alg
 	verify  jwk.Set // public keys, with kid and alg
+
+	// verified remembers the claims of tokens whose signature checked out, so a client's
+	// next requests with the same token skip the Ed25519 verification (the largest cost of
+	// an authenticated request). A hit is still refused once the token expires. The keys
+	// that verified it are the process's for its life, so nothing else can change the
+	// answer; a rotated-out key stops verifying when the processes restart with the new set.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
+
+// verifiedMax bounds the remembered tokens; past it, the expired ones are forgotten, and
+// if that is not enough, all of them.
+const verifiedMax = 50_000
 
 var _ account.AccessTokens = (*KeySet)(nil)
 
@@ -80,7 +93,7 @@ func NewKeySet(keys []ed25519.PrivateKey, cfg JWTConfig) (*KeySet, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	ks := &KeySet{cfg: cfg, verify: jwk.NewSet()}
+	ks := &KeySet{cfg: cfg, verify: jwk.NewSet(), verified: map[string]Claims{}}
 	seen := map[string]bool{}
 	for i, raw := range keys {
 		if len(raw) != ed25519.PrivateKeySize {
@@ -160,6 +173,38 @@ func (ks *KeySet) Issue(u *account.User, sessionID string) (string, time.Duratio
 // key, the configured iss and aud, an unexpired exp, an iat not in the future, a subject
 // and a known role. Every failure is ErrInvalidToken, wrapped with the reason.
 func (ks *KeySet) Verify(token string) (Claims, error) {
+	now := ks.cfg.Now()
+	ks.mu.Lock()
+	c, ok := ks.verified[token]
+	ks.mu.Unlock()
+	if ok {
+		if now.Before(c.ExpiresAt.Add(ks.cfg.Leeway)) {
+			return c, nil
+		}
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, jwt.ErrTokenExpired())
+	}
+	c, err := ks.verifyToken(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if len(ks.verified) >= verifiedMax {
+		for t, old := range ks.verified {
+			if !now.Before(old.ExpiresAt.Add(ks.cfg.Leeway)) {
+				delete(ks.verified, t)
+			}
+		}
+		if len(ks.verified) >= verifiedMax {
+			clear(ks.verified)
+		}
+	}
+	ks.verified[token] = c
+	return c, nil
+}
+
+// verifyToken checks a token's header, signature and claims.
+func (ks *KeySet) verifyToken(token string) (Claims, error) {
 	if err := ks.checkHeader(token); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

@@ -319,3 +319,30 @@ func TestLoadOrCreateKeyFileAgreesAcrossConcurrentStarts(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "temporary files left behind")
 }
+
+// TestVerifiedTokensAreRememberedExactly: once a token verified, the same token verifies
+// again (from memory) with the same claims until it expires (TestVerifyExpiryWithInjectedClock),
+// while any other string, such as the token with its signature or payload changed, is
+// verified afresh and refused.
+func TestVerifiedTokensAreRememberedExactly(t *testing.T) {
+	t.Parallel()
+	b := setupJWT(t)
+	tok := b.issue(t)
+	first, err := b.ks.Verify(tok)
+	require.NoError(t, err)
+	again, err := b.ks.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+
+	parts := strings.Split(tok, ".")
+	sig := []byte(parts[2])
+	sig[len(sig)/2] ^= 1
+	requireInvalid(t, b.ks, parts[0]+"."+parts[1]+"."+string(sig))
+	admin := b.claims()
+	admin["role"] = "admin"
+	requireInvalid(t, b.ks, parts[0]+"."+b64(admin)+"."+parts[2])
+	requireInvalid(t, b.ks, craft(b.header(), admin, newKey(t)))
+	c, err := b.ks.Verify(tok)
+	require.NoError(t, err)
+	require.Equal(t, first, c, "the genuine token still verifies")
+}
