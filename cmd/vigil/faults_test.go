@@ -363,17 +363,7 @@ func TestNATSKilledAndRestarted(t *testing.T) {
 	require.NotEmpty(t, published)
 	stored := map[string]bool{}
 	for _, name := range []string{streams.StreamMonitors, streams.StreamStates, streams.StreamNotifications} {
-		s, err := js.Stream(ctx, name)
-		require.NoError(t, err)
-		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-		require.NoError(t, err)
-		info, err := cons.Info(ctx)
-		require.NoError(t, err)
-		for left := info.NumPending; left > 0; left-- {
-			msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-			require.NoError(t, err)
-			stored[msg.Headers().Get(streams.HeaderID)] = true
-		}
+		readStream(t, js, name, nil, func(msg jetstream.Msg) { stored[msg.Headers().Get(streams.HeaderID)] = true })
 	}
 	var lost []string
 	for id := range published {

@@ -109,20 +109,12 @@ func requireEveryDueEvaluated(t *testing.T, js jetstream.JetStream, pool *pgxpoo
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.Zero(t, countRows(t, pool, `SELECT count(*) FROM monitor_unpublished_slots`), "claimed slots never published")
-	s, err := js.Stream(ctx, streams.StreamEvaluations)
-	require.NoError(t, err)
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"vigil.evaluations.due.>"}})
-	require.NoError(t, err)
-	info, err := cons.Info(ctx)
-	require.NoError(t, err)
 	slots := map[string]bool{}
-	for left := info.NumPending; left > 0; left-- {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		require.NoError(t, err, "%d due messages left to read", left)
+	readStream(t, js, streams.StreamEvaluations, []string{"vigil.evaluations.due.>"}, func(msg jetstream.Msg) {
 		var due event.EvaluationDue
 		require.NoError(t, json.Unmarshal(msg.Data(), &due))
 		slots[due.MonitorID+" "+due.ScheduledFor.UTC().Format(time.RFC3339Nano)] = true
-	}
+	})
 	rows, err := pool.Query(ctx, `SELECT monitor_id::text || ' ' || to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') FROM evaluations`)
 	require.NoError(t, err)
 	recorded := map[string]bool{}
@@ -144,4 +136,51 @@ func requireEveryDueEvaluated(t *testing.T, js jetstream.JetStream, pool *pgxpoo
 	}
 	require.Empty(t, lost, "due slots never evaluated (of %d)", len(slots))
 	return len(slots)
+}
+
+// readStream hands fn every message of stream on subjects (all when none), in order. On a
+// cluster just after failovers a read can fail (no responders, a leader moving): it then
+// goes on from the message after the last one read.
+func readStream(t *testing.T, js jetstream.JetStream, stream string, subjects []string, fn func(jetstream.Msg)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	next := uint64(1)
+	read := func() error {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next})
+		if err != nil {
+			return err
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		for left := info.NumPending; left > 0; left-- {
+			msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				return fmt.Errorf("%d messages left: %w", left, err)
+			}
+			md, err := msg.Metadata()
+			if err != nil {
+				return err
+			}
+			fn(msg)
+			next = md.Sequence.Stream + 1
+		}
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := read()
+		if err == nil {
+			return
+		}
+		require.Less(t, attempt, 20, "read %s: %v", stream, err)
+		t.Logf("read %s again from sequence %d: %v", stream, next, err)
+		time.Sleep(500 * time.Millisecond)
+	}
 }
