@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -31,13 +30,7 @@ func TestRolesOnAThreeNodeCluster(t *testing.T) {
 	mail := smtptest.Start(t)
 	src, price := priceSource(t)
 
-	env := append(os.Environ(),
-		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+cluster.URLs(), "NATS_STREAM_REPLICAS=3", "SMTP_URL="+mail.URL(),
-		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
-		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
-		// Every monitor polls one local host each second, faster than the polite default allows.
-		"SOURCE_HOST_DELAY=0",
-	)
+	env := pipelineEnv(t, dbURL, cluster.URLs(), mail.URL(), "NATS_STREAM_REPLICAS=3")
 	roles := newRoles(t, bin, env)
 	var procs []*exec.Cmd
 	for _, role := range []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"} {

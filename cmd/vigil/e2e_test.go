@@ -76,13 +76,7 @@ func TestEndToEnd(t *testing.T) {
 	hooks := newHookReceiver(t)
 
 	apiAddr := freeAddr(t)
-	env := append(os.Environ(),
-		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
-		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example",
-		"LOG_FORMAT=json", "LOG_LEVEL=info", "SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s",
-		"HTTP_ADDR="+apiAddr, "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off",
-		"SOURCE_HOST_DELAY=0", // every monitor polls one local host each second, faster than the polite default allows
-	)
+	env := pipelineEnv(t, dbURL, natsURL, mail.URL(), "LOG_LEVEL=info", "HTTP_ADDR="+apiAddr, "VIGIL_RATE_LIMITS=off")
 	// Two replicas of every role: nothing may be scheduled, evaluated or sent twice.
 	roles := newRoles(t, bin, env)
 	var procs []*exec.Cmd
@@ -281,6 +275,18 @@ func newRoles(t *testing.T, bin string, env []string) *roles {
 		}
 	})
 	return r
+}
+
+// pipelineEnv is the environment of role processes running a pipeline in these tests: dev
+// settings on the given database, NATS and SMTP server, a fresh data directory, monitors
+// evaluated every second on local sources polled as often (faster than the polite default
+// allows), then extra settings, which win over these.
+func pipelineEnv(t *testing.T, dbURL, natsURL, smtpURL string, extra ...string) []string {
+	return append(append(os.Environ(),
+		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+smtpURL,
+		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
+		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
+		"SOURCE_HOST_DELAY=0"), extra...)
 }
 
 // start runs one role with the environment plus extra settings.

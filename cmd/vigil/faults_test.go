@@ -239,13 +239,8 @@ func TestRolesKilledAtRandom(t *testing.T) {
 	dbURL := pgtest.NewURL(t)
 	mail := smtptest.Start(t)
 	src, price := priceSource(t)
-	env := append(os.Environ(),
-		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
-		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
-		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true",
-		"SOURCE_HOST_DELAY=0",
-		"MAILER_LEASE=3s", // a killed mailer's claims are taken over within seconds
-	)
+	env := pipelineEnv(t, dbURL, natsURL, mail.URL(),
+		"MAILER_LEASE=3s") // a killed mailer's claims are taken over within seconds
 	roles := newRoles(t, bin, env)
 	names := []string{"scheduler", "evaluator", "recorder", "matcher", "mailer"}
 	procs := map[int]*exec.Cmd{}
@@ -298,13 +293,8 @@ func TestNATSKilledAndRestarted(t *testing.T) {
 	dbURL := pgtest.NewURL(t)
 	mail := smtptest.Start(t)
 	src, price := priceSource(t)
-	natsAddr, dataDir := freeAddr(t), t.TempDir()
-	env := append(os.Environ(),
-		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL=nats://"+natsAddr, "SMTP_URL="+mail.URL(),
-		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example", "LOG_FORMAT=json",
-		"SCHEDULER_TICK=100ms", "MONITOR_MIN_INTERVAL=1s", "VIGIL_DATA_DIR="+dataDir, "VIGIL_ALLOW_PRIVATE_SOURCES=true",
-		"SOURCE_HOST_DELAY=0", "MAILER_LEASE=3s",
-	)
+	natsAddr := freeAddr(t)
+	env := pipelineEnv(t, dbURL, "nats://"+natsAddr, mail.URL(), "MAILER_LEASE=3s")
 	roles := newRoles(t, bin, env)
 	startNATS := func() *exec.Cmd {
 		// The server role listens on NATS_EMBEDDED_ADDR when NATS_URL is empty.

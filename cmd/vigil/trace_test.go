@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -109,15 +108,10 @@ func TestOneTraceFromTheAPIToTheEmail(t *testing.T) {
 	collector := newOTLPCollector(t)
 
 	apiAddr := freeAddr(t)
-	env := append(os.Environ(),
-		"VIGIL_ENV=dev", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "SMTP_URL="+mail.URL(),
-		"MAIL_FROM=Vigil <vigil@example.com>", "PUBLIC_BASE_URL=http://vigil.example",
-		"LOG_FORMAT=json", "LOG_LEVEL=info", "MONITOR_MIN_INTERVAL=1s", "HTTP_ADDR="+apiAddr,
-		"VIGIL_DATA_DIR="+t.TempDir(), "VIGIL_ALLOW_PRIVATE_SOURCES=true", "VIGIL_RATE_LIMITS=off", "SOURCE_HOST_DELAY=0",
+	env := pipelineEnv(t, dbURL, natsURL, mail.URL(), "LOG_LEVEL=info", "HTTP_ADDR="+apiAddr, "VIGIL_RATE_LIMITS=off",
 		// Only the monitor's creation schedules it: the periodic claim would start a trace of its own.
 		"SCHEDULER_TICK=1h",
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL, "OTEL_BSP_SCHEDULE_DELAY=100",
-	)
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL, "OTEL_BSP_SCHEDULE_DELAY=100")
 	roles := newRoles(t, bin, env)
 	for _, role := range []string{"api", "scheduler", "evaluator", "recorder", "matcher", "mailer"} {
 		roles.start(role)
