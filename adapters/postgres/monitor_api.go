@@ -64,7 +64,7 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 	}
 	var (
 		d         app.MonitorDetail
-		lastFacts []monitor.Fact
+		lastFacts map[string][]monitor.Fact // by evaluation id
 		b         pgx.Batch
 	)
 	b.Queue(`SELECT `+monitorColumns+` FROM monitors WHERE id = $1 AND user_id = $2`, id, userID).QueryRow(func(row pgx.Row) error {
@@ -85,10 +85,8 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 	// The facts of that evaluation.
 	b.Queue(factsOfSQL(`SELECT id, scheduled_for, finished_at, status FROM evaluations WHERE monitor_id = $1 ORDER BY scheduled_for DESC LIMIT 1`), id).
 		Query(func(rows pgx.Rows) error {
-			byEval, err := scanFactsByEvaluation(rows)
-			for _, fs := range byEval {
-				lastFacts = fs
-			}
+			var err error
+			lastFacts, err = scanFactsByEvaluation(rows)
 			return err
 		})
 	b.Queue(`SELECT `+factColumns+` FROM fact_latest WHERE monitor_id = $1 AND key = ANY (`+specKeys+`) ORDER BY key`, id).
@@ -109,7 +107,7 @@ func (s *MonitorStore) MonitorDetail(ctx context.Context, userID, id string) (ap
 		return app.MonitorDetail{}, fmt.Errorf("monitor %s: %w", id, translate(err))
 	}
 	if d.LastEvaluation != nil {
-		d.LastEvaluation.Facts = lastFacts
+		d.LastEvaluation.Facts = lastFacts[d.LastEvaluation.ID]
 	}
 	return d, nil
 }

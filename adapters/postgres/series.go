@@ -145,17 +145,10 @@ func (s *FactStore) LatestBefore(ctx context.Context, monitorID, key string, t t
 	return &facts[0], nil
 }
 
-// LatestFacts implements app.SeriesStore.
+// LatestFacts implements app.SeriesStore from fact_latest, which the facts' insert trigger
+// keeps: one range of its primary key, however long the history.
 func (s *FactStore) LatestFacts(ctx context.Context, monitorID string, keys []string) ([]monitor.Fact, error) {
-	return latestFacts(ctx, s.pool, monitorID, keys)
-}
-
-// latestFacts reads the newest fact of each key from fact_latest, which the facts' insert
-// trigger keeps: one range of its primary key, however long the history.
-func latestFacts(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, monitorID string, keys []string) ([]monitor.Fact, error) {
-	rows, err := q.Query(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		SELECT `+factColumns+` FROM fact_latest
 		WHERE monitor_id = $1 AND key = ANY($2::text[])
 		ORDER BY key`, monitorID, keys)
