@@ -95,11 +95,7 @@ func TestEndToEnd(t *testing.T) {
 
 	api := newAPIClient(t, "http://"+apiAddr)
 	api.waitReady(t)
-	var auth struct {
-		AccessToken string `json:"access_token"`
-	}
-	api.call(t, http.MethodPost, "/api/auth/register", `{"email":"ann@example.com","password":"a long passphrase for e2e","name":"Ann"}`, http.StatusCreated, &auth)
-	api.token = auth.AccessToken
+	api.register(t, "ann@example.com")
 	var actions struct {
 		Actions []struct {
 			ID        string `json:"id"`
@@ -332,6 +328,17 @@ func (c *apiClient) waitReady(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the API did not become ready: %v", err)
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// register signs up a user with the address, named Ann, and calls as that user from then on.
+func (c *apiClient) register(t *testing.T, email string) {
+	t.Helper()
+	var auth struct {
+		AccessToken string `json:"access_token"`
+	}
+	c.call(t, http.MethodPost, "/api/auth/register", fmt.Sprintf(`{"email":%q,"password":"a long passphrase for tests","name":"Ann"}`, email),
+		http.StatusCreated, &auth)
+	c.token = auth.AccessToken
 }
 
 func (c *apiClient) call(t *testing.T, method, path, body string, want int, out any) {

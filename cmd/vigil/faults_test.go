@@ -133,11 +133,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	api := newAPIClient(t, "http://"+apiAddr)
 	api.waitReady(t)
-	var auth struct {
-		AccessToken string `json:"access_token"`
-	}
-	api.call(t, http.MethodPost, "/api/auth/register", `{"email":"ann@example.com","password":"a long passphrase for faults","name":"Ann"}`, http.StatusCreated, &auth)
-	api.token = auth.AccessToken
+	api.register(t, "ann@example.com")
 	var m struct {
 		ID string `json:"id"`
 	}

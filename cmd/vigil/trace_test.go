@@ -118,11 +118,7 @@ func TestOneTraceFromTheAPIToTheEmail(t *testing.T) {
 	}
 	api := newAPIClient(t, "http://"+apiAddr)
 	api.waitReady(t)
-	var auth struct {
-		AccessToken string `json:"access_token"`
-	}
-	api.call(t, http.MethodPost, "/api/auth/register", `{"email":"ann@example.com","password":"a long passphrase for traces","name":"Ann"}`, http.StatusCreated, &auth)
-	api.token = auth.AccessToken
+	api.register(t, "ann@example.com")
 	var actions struct {
 		Actions []struct {
 			ID string `json:"id"`
