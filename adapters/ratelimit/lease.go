@@ -12,12 +12,14 @@ import (
 // row. Leases keeps the guarantee (at most Limit hits per window of a key, across every
 // process) with a fraction of the writes: a process reserves a share of the window's
 // limit in one statement (reserveSQL: the count goes up by the share, capped at Limit)
-// and admits hits from it in memory until it is used up or the window ends, then
-// reserves again. A share a process does not use before the window ends is lost to the
-// key for that window, so a caller spread over P processes may meet its limit up to P
-// shares early; with a share of a twentieth of the limit and a few API processes, that is
-// a few percent. A key whose window is full is denied from memory until the window ends:
-// nothing frees a reserved hit but the end of its window.
+// and admits hits from it in memory until it is used up or the window ends. When half a
+// share is left, it reserves the next share in the background, so a key's steady traffic
+// never waits for the database: only the first hit of a window does, or a burst that
+// outruns a round trip. A share a process does not use before the window ends is lost to
+// the key for that window, so a caller spread over P processes may meet its limit up to
+// 1.5·P shares early; with a share of a twentieth of the limit and a few API processes,
+// that is a few percent. A key whose window is full is denied from memory until the
+// window ends: nothing frees a reserved hit but the end of its window.
 //
 // Use it for high-volume limits whose exact count does not matter to a single hit; keep
 // Limiter.Allow for brute-force and failure budgets, which Refund and Peek work with.
@@ -38,12 +40,14 @@ type Leases struct {
 }
 
 type lease struct {
-	left    int       // hits of the share still to admit here
-	count   int       // the window's count in the database after the reservation
-	ends    time.Time // on the process's clock
-	denying bool      // the window is full: deny until it ends
+	left   int       // hits of the shares still to admit here
+	count  int       // the window's count in the database after the last reservation
+	ends   time.Time // on the process's clock
+	window time.Time // the window's end on the database's clock: which window the shares are of
+	full   bool      // the window has nothing more to reserve: deny once left is 0
 	// reserving is closed when the reservation under way for the key ends: the key's
-	// other requests wait for it rather than all reserving at once and stranding shares.
+	// requests that the lease cannot admit wait for it rather than all reserving at once
+	// and stranding shares.
 	reserving chan struct{}
 }
 
@@ -63,10 +67,20 @@ func (s *Leases) Allow(ctx context.Context, rule Rule, key string) (Decision, er
 		return Decision{}, err
 	}
 	k := storeKey(rule, key)
+	share := max(1, rule.Limit/LeaseShare)
 	for {
 		now := s.now()
 		s.mu.Lock()
 		ls := s.leases[k]
+		if ls != nil && now.Before(ls.ends) && (ls.left > 0 || ls.full) {
+			d := take(rule, ls, now)
+			if ls.left <= share/2 && !ls.full && ls.reserving == nil {
+				ls.reserving = make(chan struct{})
+				go s.refill(context.WithoutCancel(ctx), rule, k, ls, share)
+			}
+			s.mu.Unlock()
+			return d, nil
+		}
 		if ls != nil && ls.reserving != nil {
 			wait := ls.reserving
 			s.mu.Unlock()
@@ -76,11 +90,6 @@ func (s *Leases) Allow(ctx context.Context, rule Rule, key string) (Decision, er
 			case <-ctx.Done():
 				return Decision{}, storeError("wait for a reservation", rule, ctx.Err())
 			}
-		}
-		if ls != nil && now.Before(ls.ends) && (ls.left > 0 || ls.denying) {
-			d := take(rule, ls, now)
-			s.mu.Unlock()
-			return d, nil
 		}
 		if len(s.leases) >= leasesMax {
 			for old, l := range s.leases {
@@ -93,7 +102,7 @@ func (s *Leases) Allow(ctx context.Context, rule Rule, key string) (Decision, er
 		s.leases[k] = next
 		s.mu.Unlock()
 
-		granted, count, resetAfter, err := s.l.reserve(ctx, rule, k, max(1, rule.Limit/LeaseShare))
+		r, err := s.l.reserve(ctx, rule, k, share)
 		s.mu.Lock()
 		done := next.reserving
 		next.reserving = nil
@@ -103,7 +112,7 @@ func (s *Leases) Allow(ctx context.Context, rule Rule, key string) (Decision, er
 			close(done)
 			return Decision{}, err
 		}
-		next.left, next.count, next.ends, next.denying = granted, count, now.Add(resetAfter), granted == 0
+		next.start(r, now, share)
 		d := take(rule, next, now)
 		s.mu.Unlock()
 		close(done)
@@ -111,10 +120,42 @@ func (s *Leases) Allow(ctx context.Context, rule Rule, key string) (Decision, er
 	}
 }
 
+// refill reserves the next share of ls's window while ls still admits hits. A failure
+// changes nothing: once ls is used up, the key's next hit reserves on the request path and
+// meets the error there.
+func (s *Leases) refill(ctx context.Context, rule Rule, k string, ls *lease, share int) {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	r, err := s.l.reserve(ctx, rule, k, share)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := ls.reserving
+	ls.reserving = nil
+	defer close(done)
+	switch {
+	case err != nil:
+	case r.windowEnd.Equal(ls.window):
+		ls.left += r.granted
+		ls.count = r.count
+		ls.full = r.granted < share
+	case s.leases[k] == ls:
+		// The window ended while the reservation was on its way: the share is the next
+		// window's, and what was left of ls is gone with it.
+		ls.left = 0
+		ls.start(r, s.now(), share)
+	}
+}
+
+// start makes ls the lease of the reservation r, made at now.
+func (ls *lease) start(r reservation, now time.Time, share int) {
+	ls.left, ls.count, ls.window, ls.full = r.granted, r.count, r.windowEnd, r.granted < share
+	ls.ends = now.Add(r.resetAfter)
+}
+
 // take admits a hit from ls, or denies it when the window is full.
 func take(rule Rule, ls *lease, now time.Time) Decision {
 	resetAfter := ls.ends.Sub(now)
-	if ls.denying {
+	if ls.left == 0 {
 		return decide(rule, rule.Limit+1, false, resetAfter)
 	}
 	ls.left--

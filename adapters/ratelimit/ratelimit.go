@@ -104,6 +104,12 @@ ON CONFLICT (key) DO UPDATE SET
                       ELSE least(r.count + $5::integer, $4::integer) - r.count END
 RETURNING granted, count, window_end, coalesce($2::timestamptz, statement_timestamp())`
 
+// asyncCommitSQL lets the rest of its transaction commit without waiting for the WAL to
+// reach the disk. A reservation is on the request path of every caller's first hit and of
+// each share after; an OS crash may forget the last fraction of a second of reservations,
+// which admits at most a share more per key: no hit the limit exists to stop.
+const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
+
 const peekSQL = `
 SELECT count, window_end, coalesce($2::timestamptz, statement_timestamp())
 FROM rate_limits WHERE key = $1`
@@ -136,15 +142,31 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	return decide(rule, count, count <= rule.Limit, end.Sub(now)), nil
 }
 
-// reserve takes up to n hits of the window of the stored key k at once: how many it got,
-// the window's count after, and how long the window has left.
-func (l *Limiter) reserve(ctx context.Context, rule Rule, k string, n int) (granted, count int, resetAfter time.Duration, err error) {
-	var end, now time.Time
-	err = l.pool.QueryRow(ctx, reserveSQL, k, l.clock(), rule.Window.Microseconds(), rule.Limit, n).Scan(&granted, &count, &end, &now)
-	if err != nil {
-		return 0, 0, 0, storeError("reserve hits", rule, err)
+// reservation is what one reserve got: granted hits of the window, whose count is count
+// after it, which ends at windowEnd on the database's clock, resetAfter from now.
+type reservation struct {
+	granted, count int
+	windowEnd      time.Time
+	resetAfter     time.Duration
+}
+
+// reserve takes up to n hits of the window of the stored key k at once.
+func (l *Limiter) reserve(ctx context.Context, rule Rule, k string, n int) (reservation, error) {
+	var (
+		r   reservation
+		now time.Time
+		b   pgx.Batch
+	)
+	// One implicit transaction: the setting holds for the reservation's commit only.
+	b.Queue(asyncCommitSQL)
+	b.Queue(reserveSQL, k, l.clock(), rule.Window.Microseconds(), rule.Limit, n).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&r.granted, &r.count, &r.windowEnd, &now)
+	})
+	if err := l.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return reservation{}, storeError("reserve hits", rule, err)
 	}
-	return granted, count, max(end.Sub(now), 0), nil
+	r.resetAfter = max(r.windowEnd.Sub(now), 0)
+	return r, nil
 }
 
 // Peek reports the state of key under rule without counting a hit: Allowed says whether
