@@ -313,8 +313,9 @@ func scanEvaluation(r pgx.CollectableRow) (app.EvaluationRecord, error) {
 	return e, err
 }
 
-// History implements app.MonitorRepository in one round trip: whether the monitor is the
-// user's (ENOTFOUND when not), a page of its evaluations newest first, and their facts.
+// History implements app.MonitorRepository in one round trip: a page of the monitor's
+// evaluations newest first, and their facts, when the monitor is the user's (ENOTFOUND
+// when not; telling that from an empty page takes a second).
 func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.EvaluationRecord, *app.HistoryCursor, error) {
 	if !validID(q.MonitorID) {
 		return nil, nil, notFound()
@@ -337,17 +338,17 @@ func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.E
 		args = append(args, q.Before.ScheduledFor, q.Before.ID)
 		where = append(where, fmt.Sprintf("(scheduled_for, id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
 	}
+	// The owner check is a one-time filter of the page, so a stranger's monitor reads as
+	// an empty page; only an empty page needs the check on its own, to tell the two apart.
+	args = append(args, q.UserID)
+	where = append(where, fmt.Sprintf("EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $%d)", len(args)))
 	page := fmt.Sprintf(`SELECT %s FROM evaluations WHERE %s ORDER BY scheduled_for DESC, id DESC LIMIT %d`,
 		evaluationColumns, strings.Join(where, " AND "), limit+1)
 	var (
-		owned bool
 		evals []app.EvaluationRecord
 		facts map[string][]monitor.Fact
 		b     pgx.Batch
 	)
-	b.Queue(`SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, q.MonitorID, q.UserID).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&owned)
-	})
 	b.Queue(page, args...).Query(func(rows pgx.Rows) error {
 		var err error
 		evals, err = pgx.CollectRows(rows, scanEvaluation)
@@ -363,8 +364,15 @@ func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.E
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("history: %w", translate(err))
 	}
-	if !owned {
-		return nil, nil, notFound()
+	if len(evals) == 0 {
+		var owned bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, q.MonitorID, q.UserID).
+			Scan(&owned); err != nil {
+			return nil, nil, fmt.Errorf("history: %w", translate(err))
+		}
+		if !owned {
+			return nil, nil, notFound()
+		}
 	}
 	var next *app.HistoryCursor
 	if len(evals) > limit {

@@ -166,6 +166,15 @@ func TestMonitorAPIUpdateDeleteAndHistory(t *testing.T) {
 	ranged, _, err := a.svc.History(ctx, app.HistoryQuery{UserID: a.userID, MonitorID: m.ID, Limit: 10, From: &from})
 	require.NoError(t, err)
 	require.Len(t, ranged, 2)
+	// ASVS 4.0.3 V4.2.1: another user's monitor is not found, evaluations or not, and the
+	// owner's empty page is only empty.
+	_, _, err = a.svc.History(ctx, app.HistoryQuery{UserID: a.other, MonitorID: m.ID, Limit: 10})
+	require.True(t, errors.Is(err, domain.ErrNotFound), "want not found, got %v", err)
+	later := t0.Add(time.Hour)
+	empty, next, err := a.svc.History(ctx, app.HistoryQuery{UserID: a.userID, MonitorID: m.ID, Limit: 10, From: &later})
+	require.NoError(t, err)
+	require.Empty(t, empty)
+	require.Nil(t, next)
 
 	detail, err := a.svc.Get(ctx, a.userID, m.ID)
 	require.NoError(t, err)
