@@ -55,7 +55,7 @@ func runBench(ctx context.Context, cfg config.Config, args []string, out io.Writ
 			"       vigil bench pipeline [-monitors 10000,100000] [-rounds 3] [-changes] [-cpuprofile F] [-keep]\n" +
 			"       vigil bench scheduler [-monitors 1000000] [-batch N] [-replicas 4] [-rounds 3] [-keep]\n" +
 			"       vigil bench history [-facts 10000000,50000000] [-monitors 1000] [-requests 500] [-rounds 3] [-keep]\n" +
-			"       vigil bench http [-users 1000] [-connections 1000] [-duration 15s] [-rounds 3] [-keep]")
+			"       vigil bench http [-users 1000] [-connections 1000] [-duration 15s] [-rounds 3] [-loads 25,50,75 | -rate N] [-keep]")
 	}
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	monitors := fs.Int("monitors", 10000, "monitors in the database")

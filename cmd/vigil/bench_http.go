@@ -39,12 +39,20 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	keep := fs.Bool("keep", false, "keep the scratch database")
 	limits := fs.Bool("rate-limits", true, "enforce the API's rate limits, as production does (false: measure without them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the API's attacks to this file")
-	rate := fs.Int("rate", 0, "requests per second of the latency attacks (0: half the ceiling's throughput of the round)")
+	rate := fs.Int("rate", 0, "requests per second of one latency attack instead of -loads (0: use -loads)")
+	loadsFlag := fs.String("loads", "25,50,75", "loads of the latency attacks, in percent of the API's closed-loop throughput of the round")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *users < 1 || *conns < 1 || *rounds < 1 {
-		return fmt.Errorf("-users, -connections and -rounds must be positive")
+	if *users < 1 || *conns < 1 || *rounds < 1 || *rate < 0 {
+		return fmt.Errorf("-users, -connections and -rounds must be positive, -rate not negative")
+	}
+	loads, err := positiveInts("loads", *loadsFlag)
+	if err != nil {
+		return err
+	}
+	if *rate > 0 {
+		loads = []int{0}
 	}
 	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
 	if err != nil {
@@ -78,10 +86,12 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	var next atomic.Uint64
 	n := uint64(*users) // #nosec G115 -- checked positive
 	apiTargets := func(t *vegeta.Target) error {
+		// The routes take turns request by request (as many clients' requests interleave),
+		// and each user asks for all three in turn.
 		i := next.Add(1)
-		u := i % n
+		u := (i / 3) % n
 		t.Method = http.MethodGet
-		switch (i / n) % 3 {
+		switch i % 3 {
 		case 0:
 			t.URL = api.base + "/api/monitors/" + monitorIDs[u]
 		case 1:
@@ -103,13 +113,26 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	}
 	// attack sends requests on conns connections for duration: as fast as they are answered
 	// (perSecond 0, a closed loop, for throughput), or at a fixed rate (an open loop, for
-	// latency at that load).
+	// latency at that load). A fixed rate needs only as many connections as requests in
+	// flight, so it first opens all conns in a second of closed loop, as conns clients
+	// connected at once would have them, and measures after.
 	attack := func(name string, tr vegeta.Targeter, perSecond int) result {
-		a := vegeta.NewAttacker(vegeta.Workers(uint64(*conns)), vegeta.MaxWorkers(uint64(*conns)), // #nosec G115 -- checked positive
-			vegeta.Connections(*conns), vegeta.MaxConnections(*conns), vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second))
+		// One client for the warm-up and the attack (a vegeta Attacker runs one attack),
+		// whose connections are closed after, not left to the next attack's server.
+		transport := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns,
+			DialContext: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
+		defer transport.CloseIdleConnections()
+		client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+		attacker := func() *vegeta.Attacker {
+			return vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(uint64(*conns)), vegeta.MaxWorkers(uint64(*conns))) // #nosec G115 -- checked positive
+		}
+		if perSecond > 0 {
+			for range attacker().Attack(tr, vegeta.Rate{}, time.Second, name+" warm-up") {
+			}
+		}
 		var m vegeta.Metrics
 		var limited uint64
-		for res := range a.Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, *duration, name) {
+		for res := range attacker().Attack(tr, vegeta.Rate{Freq: perSecond, Per: time.Second}, *duration, name) {
 			m.Add(res)
 			if res.Code == http.StatusTooManyRequests {
 				limited++
@@ -126,12 +149,17 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 			limited: limited, failed: failed}
 	}
 	// With conns requests always in flight, latency is conns / throughput (Little's law):
-	// a p99 under 50 ms at 1,000 connections would take 20,000 requests a second, more than
-	// the ceiling serves here. So throughput is measured in a closed loop and latency at a
-	// fixed rate over the same connections: by default half the ceiling's throughput, the
-	// load the throughput goal asks the API to carry.
-	var apis, ceilings, apisAtRate, ceilingsAtRate []result
-	var rates []int
+	// a p99 under 50 ms at 1,000 connections in a closed loop would take 20,000 requests a
+	// second, more than the ceiling serves here. So throughput is measured in a closed loop,
+	// and latency at fixed rates the API can carry (shares of its closed-loop throughput)
+	// with all the connections open; the ceiling is measured at the same rates, for the
+	// latency of the machine itself.
+	type atLoad struct {
+		rate         int
+		ceiling, api result
+	}
+	var apis, ceilings []result
+	byLoad := make([][]atLoad, len(loads))
 	for round := 1; round <= *rounds; round++ {
 		c := attack("ceiling", ceilingTargets, 0)
 		stopProfile, err := startCPUProfile(*cpuProfile)
@@ -140,17 +168,19 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 		}
 		a := attack("api", apiTargets, 0)
 		stopProfile()
-		r := *rate
-		if r <= 0 {
-			r = max(1, int(c.rps/2))
-		}
-		cr, ar := attack("ceiling", ceilingTargets, r), attack("api", apiTargets, r)
 		ceilings, apis = append(ceilings, c), append(apis, a)
-		ceilingsAtRate, apisAtRate, rates = append(ceilingsAtRate, cr), append(apisAtRate, ar), append(rates, r)
-		fmt.Fprintf(out, "round %d: closed loop: ceiling %.0f req/s p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms\n",
-			round, c.rps, c.p50, c.p99, a.rps, a.p50, a.p99)
-		fmt.Fprintf(out, "         at %d req/s: ceiling p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms; api %d answered 429, %d failed\n",
-			r, cr.p50, cr.p99, ar.rps, ar.p50, ar.p99, a.limited+ar.limited, a.failed+ar.failed)
+		fmt.Fprintf(out, "round %d: closed loop: ceiling %.0f req/s p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms; api %d answered 429, %d failed\n",
+			round, c.rps, c.p50, c.p99, a.rps, a.p50, a.p99, a.limited, a.failed)
+		for i, load := range loads {
+			r := *rate
+			if r == 0 {
+				r = max(1, int(a.rps)*load/100)
+			}
+			l := atLoad{rate: r, ceiling: attack("ceiling", ceilingTargets, r), api: attack("api", apiTargets, r)}
+			byLoad[i] = append(byLoad[i], l)
+			fmt.Fprintf(out, "         at %d req/s: ceiling p50 %.1f ms p99 %.1f ms; api %.0f req/s p50 %.1f ms p99 %.1f ms; api %d answered 429, %d failed\n",
+				r, l.ceiling.p50, l.ceiling.p99, l.api.rps, l.api.p50, l.api.p99, l.api.limited, l.api.failed)
+		}
 	}
 	med := func(rs []result, f func(result) float64) float64 {
 		v := make([]float64, len(rs))
@@ -163,27 +193,45 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	rps := func(r result) float64 { return r.rps }
 	p50 := func(r result) float64 { return r.p50 }
 	p99 := func(r result) float64 { return r.p99 }
-	var limited, failed uint64
-	for _, a := range append(slices.Clone(apis), apisAtRate...) {
-		limited += a.limited
-		failed += a.failed
+	limited, failed := uint64(0), uint64(0)
+	count := func(r result) {
+		limited += r.limited
+		failed += r.failed
 	}
-	slices.Sort(rates)
-	share := med(apis, rps) / med(ceilings, rps)
+	for _, a := range apis {
+		count(a)
+	}
 	verdict := func(ok bool) string {
 		if ok {
 			return "ok"
 		}
 		return "MISSED"
 	}
-	fmt.Fprintf(out, "median of %d rounds, %d connections\n%-24s %10s %9s %9s\n", *rounds, *conns, "attack", "req/s", "p50 ms", "p99 ms")
-	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "ceiling, closed loop", med(ceilings, rps), med(ceilings, p50), med(ceilings, p99))
-	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "api, closed loop", med(apis, rps), med(apis, p50), med(apis, p99))
-	atRate := fmt.Sprintf("at %d req/s", rates[len(rates)/2])
-	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "ceiling, "+atRate, med(ceilingsAtRate, rps), med(ceilingsAtRate, p50), med(ceilingsAtRate, p99))
-	fmt.Fprintf(out, "%-24s %10.0f %9.1f %9.1f\n", "api, "+atRate, med(apisAtRate, rps), med(apisAtRate, p50), med(apisAtRate, p99))
-	fmt.Fprintf(out, "api throughput %.0f%% of the ceiling (goal ≥ 50%%) %s; api p99 %s %.1f ms (goal < 50 ms) %s; 429 answers %d (goal 0) %s; failures %d\n",
-		100*share, verdict(share >= 0.5), atRate, med(apisAtRate, p99), verdict(med(apisAtRate, p99) < 50), limited, verdict(limited == 0), failed)
+	row := func(name string, rs []result) {
+		fmt.Fprintf(out, "%-34s %10.0f %9.1f %9.1f\n", name, med(rs, rps), med(rs, p50), med(rs, p99))
+	}
+	fmt.Fprintf(out, "median of %d rounds, %d connections\n%-34s %10s %9s %9s\n", *rounds, *conns, "attack", "req/s", "p50 ms", "p99 ms")
+	row("ceiling, closed loop", ceilings)
+	row("api, closed loop", apis)
+	share := med(apis, rps) / med(ceilings, rps)
+	fmt.Fprintf(out, "api throughput %.0f%% of the ceiling (goal ≥ 50%%) %s\n", 100*share, verdict(share >= 0.5))
+	for i, load := range loads {
+		var cs, as []result
+		var rates []int
+		for _, l := range byLoad[i] {
+			cs, as, rates = append(cs, l.ceiling), append(as, l.api), append(rates, l.rate)
+			count(l.api)
+		}
+		slices.Sort(rates)
+		at := fmt.Sprintf("at %d req/s", rates[len(rates)/2])
+		if *rate == 0 {
+			at += fmt.Sprintf(" (%d%% of api)", load)
+		}
+		row("ceiling, "+at, cs)
+		row("api, "+at, as)
+		fmt.Fprintf(out, "api p99 %s: %.1f ms (goal < 50 ms) %s\n", at, med(as, p99), verdict(med(as, p99) < 50))
+	}
+	fmt.Fprintf(out, "429 answers %d (goal 0) %s; failures %d\n", limited, verdict(limited == 0), failed)
 	return nil
 }
 
