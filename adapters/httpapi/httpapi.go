@@ -138,6 +138,7 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	e := echo.New()
+	e.JSONSerializer = jsonSerializer{}
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg}
 	e.HTTPErrorHandler = s.handleError
