@@ -112,7 +112,7 @@ func fill(rng *rand.Rand, v reflect.Value, depth int) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		v.SetUint(rng.Uint64() >> (64 - uint(v.Type().Bits())))
 	case reflect.Float32, reflect.Float64:
-		floats := []float64{0, -0.0, 0.1, 1e21, 1e-7, 123456789.125, math.MaxFloat32, -2.5e-300}
+		floats := []float64{0, math.Copysign(0, -1), 0.1, 1e21, 1e-7, 123456789.125, math.MaxFloat32, -2.5e-300}
 		f := floats[rng.IntN(len(floats))]
 		if rng.IntN(2) == 0 {
 			f = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(30)-15))

@@ -141,7 +141,6 @@ func (s *Leases) refill(ctx context.Context, rule Rule, k string, ls *lease, sha
 	case s.leases[k] == ls:
 		// The window ended while the reservation was on its way: the share is the next
 		// window's, and what was left of ls is gone with it.
-		ls.left = 0
 		ls.start(r, s.now(), share)
 	}
 }
