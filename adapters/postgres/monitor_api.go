@@ -237,9 +237,9 @@ func (s *MonitorStore) UpdateMonitor(ctx context.Context, m *monitor.Monitor, ex
 			return err
 		}
 		if !updated {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, m.ID, m.UserID).Scan(&exists); err != nil {
-				return fmt.Errorf("update monitor: %w", translate(err))
+			exists, err := ownsMonitor(ctx, tx, m.UserID, m.ID, false)
+			if err != nil {
+				return fmt.Errorf("update monitor: %w", err)
 			}
 			if !exists {
 				return notFound()
@@ -277,9 +277,9 @@ func (s *MonitorStore) RequestEvaluation(ctx context.Context, userID, id string,
 		return notFound()
 	}
 	return InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, id, userID).Scan(&exists); err != nil {
-			return fmt.Errorf("find monitor: %w", translate(err))
+		exists, err := ownsMonitor(ctx, tx, userID, id, false)
+		if err != nil {
+			return err
 		}
 		if !exists {
 			return notFound()
@@ -365,10 +365,9 @@ func (s *MonitorStore) History(ctx context.Context, q app.HistoryQuery) ([]app.E
 		return nil, nil, fmt.Errorf("history: %w", translate(err))
 	}
 	if len(evals) == 0 {
-		var owned bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND user_id = $2)`, q.MonitorID, q.UserID).
-			Scan(&owned); err != nil {
-			return nil, nil, fmt.Errorf("history: %w", translate(err))
+		owned, err := ownsMonitor(ctx, s.pool, q.UserID, q.MonitorID, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("history: %w", err)
 		}
 		if !owned {
 			return nil, nil, notFound()

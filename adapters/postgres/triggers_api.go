@@ -50,8 +50,14 @@ func triggersOf(ctx context.Context, q querier, monitorID string) ([]trigger.Tri
 	return list, nil
 }
 
-// ownsMonitor reports whether the monitor is the user's, locking it when lock is set.
-func ownsMonitor(ctx context.Context, tx pgx.Tx, userID, monitorID string, lock bool) (bool, error) {
+// rowQuerier is a pool or a transaction, for reads of a single row.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ownsMonitor reports whether the monitor is the user's, locking it when lock is set (in a
+// transaction).
+func ownsMonitor(ctx context.Context, q rowQuerier, userID, monitorID string, lock bool) (bool, error) {
 	if !validID(monitorID) {
 		return false, nil
 	}
@@ -60,7 +66,7 @@ func ownsMonitor(ctx context.Context, tx pgx.Tx, userID, monitorID string, lock 
 		sql += ` FOR UPDATE`
 	}
 	var ok bool
-	err := tx.QueryRow(ctx, sql, monitorID, userID).Scan(&ok)
+	err := q.QueryRow(ctx, sql, monitorID, userID).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
