@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the API's attacks to this file")
 	rate := fs.Int("rate", 0, "requests per second of one latency attack instead of -loads (0: use -loads)")
 	loadsFlag := fs.String("loads", "25,50,75", "loads of the latency attacks, in percent of the API's closed-loop throughput of the round")
+	routesFlag := fs.String("routes", "get,list,history", "API routes the attacks take turns on: get, list, history (one alone measures and profiles that route)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +55,10 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	}
 	if *rate > 0 {
 		loads = []int{0}
+	}
+	routes, err := benchRoutes(*routesFlag)
+	if err != nil {
+		return err
 	}
 	dbURL, drop, err := scratchDatabase(ctx, cfg.DatabaseURL, *keep)
 	if err != nil {
@@ -81,20 +87,21 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 		return err
 	}
 	defer stopCeiling()
-	fmt.Fprintf(out, "bench http: %d users, %d connections, %s per attack, %d rounds\n", *users, *conns, *duration, *rounds)
+	fmt.Fprintf(out, "bench http: %d users, %d connections, %s per attack, %d rounds, routes %s\n", *users, *conns, *duration, *rounds, strings.Join(routes, ","))
 
 	var next atomic.Uint64
 	n := uint64(*users) // #nosec G115 -- checked positive
 	apiTargets := func(t *vegeta.Target) error {
 		// The routes take turns request by request (as many clients' requests interleave),
-		// and each user asks for all three in turn.
+		// and each user asks for all of them in turn.
 		i := next.Add(1)
-		u := (i / 3) % n
+		r := uint64(len(routes))
+		u := (i / r) % n
 		t.Method = http.MethodGet
-		switch i % 3 {
-		case 0:
+		switch routes[i%r] {
+		case "get":
 			t.URL = api.base + "/api/monitors/" + monitorIDs[u]
-		case 1:
+		case "list":
 			t.URL = api.base + "/api/monitors?limit=20"
 		default:
 			t.URL = api.base + "/api/monitors/" + monitorIDs[u] + "/history?limit=20"
@@ -236,6 +243,22 @@ func runBenchHTTP(ctx context.Context, cfg config.Config, args []string, out io.
 	}
 	fmt.Fprintf(out, "429 answers %d (goal 0) %s; failures %d\n", limited, verdict(limited == 0), failed)
 	return nil
+}
+
+// benchRoutes parses -routes: a comma-separated list of get, list and history, each at most once.
+func benchRoutes(raw string) ([]string, error) {
+	var routes []string
+	for _, r := range strings.Split(raw, ",") {
+		r = strings.TrimSpace(r)
+		switch {
+		case r != "get" && r != "list" && r != "history":
+			return nil, fmt.Errorf("-routes: %q is not a route (get, list, history)", r)
+		case slices.Contains(routes, r):
+			return nil, fmt.Errorf("-routes: %q is named twice", r)
+		}
+		routes = append(routes, r)
+	}
+	return routes, nil
 }
 
 // loadHTTPBench gives each of n users a monitor with a few evaluations, and an access token
