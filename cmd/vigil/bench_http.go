@@ -261,8 +261,8 @@ func benchRoutes(raw string) ([]string, error) {
 	return routes, nil
 }
 
-// loadHTTPBench gives each of n users a monitor with a few evaluations, and an access token
-// signed with the API's own key, so no login (and no bcrypt) is on the way.
+// loadHTTPBench gives each of n users a monitor with a few evaluations and their facts, and
+// an access token signed with the API's own key, so no login (and no bcrypt) is on the way.
 func loadHTTPBench(ctx context.Context, m *Main, dataDir string, n int) (monitorIDs, bearer []string, err error) {
 	if _, err := m.pool.Exec(ctx, `
 		WITH u AS (
@@ -279,6 +279,14 @@ func loadHTTPBench(ctx context.Context, m *Main, dataDir string, n int) (monitor
 		       'succeeded', 'inactive', '', 'fallback', 'rules-v1', 20
 		FROM mon, generate_series(1, 30) AS j`, n); err != nil {
 		return nil, nil, fmt.Errorf("load users: %w", err)
+	}
+	// Each evaluation observed the price, as a real one would: history and the monitor's
+	// detail read their facts.
+	if _, err := m.pool.Exec(ctx, `
+		INSERT INTO facts (monitor_id, evaluation_id, key, value_number, unit, observed_at)
+		SELECT monitor_id, id, 'price', 60 + floor(random() * 4000) / 100, 'USD', scheduled_for + interval '500 milliseconds'
+		FROM evaluations`); err != nil {
+		return nil, nil, fmt.Errorf("load facts: %w", err)
 	}
 	rows, err := m.pool.Query(ctx, `
 		SELECT u.id::text, m.id::text FROM users u JOIN monitors m ON m.user_id = u.id
