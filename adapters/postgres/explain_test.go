@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -152,4 +154,84 @@ func seqScans(node map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// readsFacts matches a statement that reads the facts table (not fact_latest).
+var readsFacts = regexp.MustCompile(`(?i)\b(FROM|JOIN)\s+facts\b`)
+
+// TestFactsOfAPageReadOnlyThePage gives a monitor a long history (20,000 minutely
+// evaluations, each with its fact) and runs the history page and the monitor's detail, whose
+// statements read the facts of the evaluations they show. Each of those statements is
+// explained with the generic plan forced, the plan a cached statement settles on: it must
+// read a few blocks per evaluation shown, not the monitor's whole history.
+func TestFactsOfAPageReadOnlyThePage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.monitor.ID
+	_, err := b.pool.Exec(ctx, `
+		WITH e AS (
+		  INSERT INTO evaluations (monitor_id, scheduled_for, started_at, finished_at, status, state, explanation)
+		  SELECT $1, s, s, s + interval '1 second', 'succeeded', 'inactive', ''
+		  FROM generate_series(date_trunc('minute', now()) - interval '19999 minutes', date_trunc('minute', now()), interval '1 minute') AS s
+		  RETURNING id, scheduled_for)
+		INSERT INTO facts (monitor_id, evaluation_id, key, value_number, unit, observed_at)
+		SELECT $1, id, 'price', extract(epoch FROM scheduled_for), 'USD', scheduled_for + interval '500 milliseconds' FROM e`, id)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `ANALYZE evaluations, facts`)
+	require.NoError(t, err)
+
+	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+	require.NoError(t, err)
+	rec := &recorder{}
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	monitors := postgres.NewMonitorStore(pool, "test")
+	page, _, err := monitors.History(ctx, app.HistoryQuery{UserID: b.userID, MonitorID: id, Limit: 20})
+	require.NoError(t, err)
+	require.Len(t, page, 20)
+	for _, e := range page {
+		require.Len(t, e.Facts, 1, "the facts of evaluation %s", e.ScheduledFor)
+		require.Equal(t, float64(e.ScheduledFor.Unix()), *e.Facts[0].Number)
+	}
+	detail, err := monitors.MonitorDetail(ctx, b.userID, id)
+	require.NoError(t, err)
+	require.NotNil(t, detail.LastEvaluation)
+	require.Len(t, detail.LastEvaluation.Facts, 1)
+
+	conn, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	explained := 0
+	for i, st := range rec.stmts {
+		if !readsFacts.MatchString(st.sql) {
+			continue
+		}
+		args := make([]string, len(st.args))
+		for j, a := range st.args {
+			s, ok := a.(string)
+			require.True(t, ok, "argument %d of %s is a %T", j+1, st.sql, a)
+			args[j] = "'" + strings.ReplaceAll(s, "'", "''") + "'"
+		}
+		name := fmt.Sprintf("facts_of_page_%d", i)
+		_, err = conn.Exec(ctx, "PREPARE "+name+" AS "+st.sql)
+		require.NoError(t, err, st.sql)
+		var plan []map[string]any
+		require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE "+name+"("+strings.Join(args, ", ")+")").Scan(&plan))
+		top := plan[0]["Plan"].(map[string]any)
+		blocks := top["Shared Hit Blocks"].(float64) + top["Shared Read Blocks"].(float64)
+		raw, _ := json.Marshal(plan)
+		t.Logf("%.0f blocks: %.80s…", blocks, strings.Join(strings.Fields(st.sql), " "))
+		// At most 21 evaluations at a few blocks each, and the monitor; the whole history
+		// is 20,000 facts in hundreds of blocks.
+		if blocks >= 150 {
+			t.Errorf("%.0f blocks read by\n%s\nplan: %s", blocks, st.sql, raw)
+		}
+		explained++
+	}
+	require.Equal(t, 2, explained, "the history page's and the detail's facts")
 }
