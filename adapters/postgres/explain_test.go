@@ -52,6 +52,19 @@ func (r *recorder) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBa
 
 func (r *recorder) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
+// recordingPool opens a pool on the database of db that records every statement it runs.
+func recordingPool(t *testing.T, db *pgxpool.Pool) (*pgxpool.Pool, *recorder) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(db.Config().ConnString())
+	require.NoError(t, err)
+	rec := &recorder{}
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, rec
+}
+
 // TestHistoryReadsNeverScanWholeTables runs every history route's reads (series, latest,
 // stats, overviews, backtest, exports, history, detail, retention's deletes) and explains
 // each statement with sequential scans disabled: a Seq Scan left in a plan means no index
@@ -60,13 +73,7 @@ func TestHistoryReadsNeverScanWholeTables(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
-	require.NoError(t, err)
-	rec := &recorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, rec := recordingPool(t, b.pool)
 
 	id := b.monitor.ID
 	now := time.Now().UTC()
@@ -77,7 +84,7 @@ func TestHistoryReadsNeverScanWholeTables(t *testing.T) {
 		_, err := facts.NumberBuckets(ctx, id, "price", from, to, bucket, "Europe/Paris")
 		require.NoError(t, err)
 	}
-	_, err = facts.NumberBuckets(ctx, id, "price", from, to, monitor.Bucket1d, "Asia/Kolkata")
+	_, err := facts.NumberBuckets(ctx, id, "price", from, to, monitor.Bucket1d, "Asia/Kolkata")
 	require.NoError(t, err)
 	_, err = facts.Observations(ctx, id, "price", from, to, 10)
 	require.NoError(t, err)
@@ -181,13 +188,7 @@ func TestFactsOfAPageReadOnlyThePage(t *testing.T) {
 	_, err = b.pool.Exec(ctx, `ANALYZE evaluations, facts`)
 	require.NoError(t, err)
 
-	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
-	require.NoError(t, err)
-	rec := &recorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, rec := recordingPool(t, b.pool)
 	monitors := postgres.NewMonitorStore(pool, "test")
 	page, _, err := monitors.History(ctx, app.HistoryQuery{UserID: b.userID, MonitorID: id, Limit: 20})
 	require.NoError(t, err)
